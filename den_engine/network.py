@@ -1,0 +1,330 @@
+"""The expandable network: hidden layers that grow, one head per task, a unit registry.
+
+Layout. Hidden layer ``l`` (0-based here, 1-based in records) holds ``weights[l]`` of
+shape (n_l, n_{l-1}) and ``biases[l]`` of shape (n_l,); layer -1 is the input. Units
+are only ever appended, so the units born at or before task tau are a *prefix* of
+every layer: task tau's forward pass uses the top-left block of every matrix (the
+timestamp of the paper, Section 3). A unit split at task t is *retired* from task t
+on: the tasks before t keep using it (restored to its t-1 weights) and task t uses its
+duplicate instead; retired units are masked out of later tasks' passes.
+
+Every hidden unit has a stable id given at birth; ids never change or get reused.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+NEVER = 1 << 30  # "retired at" value of a unit that is never retired
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One hidden unit's identity: who it is, when and how it was born."""
+
+    id: int
+    layer: int  # 1-based hidden layer
+    born: int  # task (1-based) that created it
+    origin: str  # "base" | "expanded" | "duplicate"
+    parent: int | None = None  # the unit a duplicate was split from
+    retired: int | None = None  # first task that no longer uses it (split originals)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What one layer of a task's forward pass uses: a prefix and an optional mask."""
+
+    n_out: int
+    n_in: int
+    mask: torch.Tensor | None  # (n_out,) float 1/0; None when no unit is retired
+
+
+class ExpandableNet:
+    """A multi-layer perceptron whose hidden layers grow, with one output head per task."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_sizes: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        init: bool = True,
+    ) -> None:
+        self.input_dim = input_dim
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.weights: list[torch.Tensor] = []
+        self.biases: list[torch.Tensor] = []
+        self.heads: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.units: list[list[Unit]] = [[] for _ in hidden_sizes]
+        self.next_id = 0
+        if init:
+            fan_in = input_dim
+            for layer, size in enumerate(hidden_sizes):
+                self.weights.append(self._uniform((size, fan_in), fan_in, generator))
+                self.biases.append(self._zeros(size))
+                self.units[layer] = [self._new_unit(layer, 1, "base") for _ in range(size)]
+                fan_in = size
+        self._refresh()
+
+    # --- construction helpers ---------------------------------------------------
+
+    def _uniform(self, shape: tuple[int, int], fan_in: int, generator) -> torch.Tensor:
+        # PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn on the
+        # CPU generator so CPU and CUDA runs start from the same numbers.
+        bound = 1.0 / math.sqrt(max(fan_in, 1))
+        w = torch.rand(shape, generator=generator, dtype=torch.float32) * (2 * bound) - bound
+        return w.to(device=self.device, dtype=self.dtype)
+
+    def _zeros(self, *shape: int) -> torch.Tensor:
+        return torch.zeros(shape, device=self.device, dtype=self.dtype)
+
+    def _new_unit(self, layer: int, born: int, origin: str, parent: int | None = None) -> Unit:
+        unit = Unit(self.next_id, layer + 1, born, origin, parent)
+        self.next_id += 1
+        return unit
+
+    def _refresh(self) -> None:
+        """Rebuild the per-layer lookup tables after any change of the registry."""
+        self._born = [[u.born for u in units] for units in self.units]
+        self._retired = [torch.tensor([u.retired or NEVER for u in units], dtype=torch.long) for units in self.units]
+        self._index = {u.id: (layer, i) for layer, units in enumerate(self.units) for i, u in enumerate(units)}
+
+    # --- shape queries ----------------------------------------------------------
+
+    @property
+    def n_layers(self) -> int:
+        """Number of hidden layers."""
+        return len(self.weights)
+
+    def sizes(self) -> list[int]:
+        """Units stored per hidden layer (every task's units, retired ones included)."""
+        return [w.shape[0] for w in self.weights]
+
+    def visible(self, layer: int, task: int) -> int:
+        """Units of ``layer`` born at or before ``task`` (a prefix of the layer)."""
+        return bisect.bisect_right(self._born[layer], task)
+
+    def active(self, layer: int, task: int) -> torch.Tensor:
+        """Bool mask over the visible prefix: units task ``task`` uses."""
+        n = self.visible(layer, task)
+        return self._retired[layer][:n] > task
+
+    def active_ids(self, layer: int, task: int) -> list[int]:
+        """Ids of the units task ``task`` uses in ``layer``."""
+        mask = self.active(layer, task).tolist()
+        return [u.id for u, keep in zip(self.units[layer], mask, strict=False) if keep]
+
+    def locate(self, unit_id: int) -> tuple[int, int]:
+        """(layer, row index) of a unit id."""
+        return self._index[unit_id]
+
+    def plan(self, task: int) -> list[LayerPlan]:
+        """The slices and masks task ``task``'s forward pass uses."""
+        plans, n_in = [], self.input_dim
+        for layer in range(self.n_layers):
+            n_out = self.visible(layer, task)
+            keep = self.active(layer, task)
+            mask = None if bool(keep.all()) else keep.to(self.device, self.dtype)
+            plans.append(LayerPlan(n_out, n_in, mask))
+            n_in = n_out
+        return plans
+
+    # --- forward ----------------------------------------------------------------
+
+    def hidden(self, x: torch.Tensor, task: int, plan: list[LayerPlan] | None = None) -> list[torch.Tensor]:
+        """Activations of every hidden layer for task ``task``: a list of (batch, n_l)."""
+        plan = plan or self.plan(task)
+        outs, h = [], x
+        for layer, p in enumerate(plan):
+            w = self.weights[layer][: p.n_out, : p.n_in]
+            h = F.relu(F.linear(h, w, self.biases[layer][: p.n_out]))
+            if p.mask is not None:
+                h = h * p.mask
+            outs.append(h)
+        return outs
+
+    def forward(self, x: torch.Tensor, task: int, plan: list[LayerPlan] | None = None) -> torch.Tensor:
+        """Logits of task ``task``'s head, using only units born at or before it."""
+        plan = plan or self.plan(task)
+        h = x
+        for layer, p in enumerate(plan):
+            w = self.weights[layer][: p.n_out, : p.n_in]
+            h = F.relu(F.linear(h, w, self.biases[layer][: p.n_out]))
+            if p.mask is not None:
+                h = h * p.mask
+        head_w, head_b = self.heads[task]
+        return F.linear(h, head_w, head_b)
+
+    __call__ = forward
+
+    # --- growth -----------------------------------------------------------------
+
+    def add_head(self, task: int, n_outputs: int) -> None:
+        """A zero-initialised head for ``task`` over the top units visible to it."""
+        width = self.visible(self.n_layers - 1, task)
+        self.heads[task] = (self._zeros(n_outputs, width), self._zeros(n_outputs))
+
+    def expand(self, task: int, k: int, generator: torch.Generator | None) -> list[list[int]]:
+        """Append k units to every hidden layer (Algorithm 3); returns their ids per layer.
+
+        A new unit's incoming weights are random; its outgoing weights (into the next
+        layer and into task ``task``'s head) start at zero, so expansion alone leaves
+        every output unchanged. Old heads never see new units.
+        """
+        added: list[list[int]] = []
+        for layer in range(self.n_layers):
+            w = self.weights[layer]
+            rows = self._uniform((k, w.shape[1]), w.shape[1], generator)
+            self.weights[layer] = torch.cat([w, rows], dim=0)
+            self.biases[layer] = torch.cat([self.biases[layer], self._zeros(k)])
+            new = [self._new_unit(layer, task, "expanded") for _ in range(k)]
+            self.units[layer].extend(new)
+            added.append([u.id for u in new])
+            self._append_outgoing(layer, task, None, k)
+        self._refresh()
+        return added
+
+    def _append_outgoing(self, layer: int, task: int, columns: torch.Tensor | None, k: int) -> None:
+        """Append k input columns for layer+1 (or the head of ``task``); zeros unless given."""
+        if layer + 1 < self.n_layers:
+            nxt = self.weights[layer + 1]
+            cols = self._outgoing(columns, nxt.shape[0], k)
+            self.weights[layer + 1] = torch.cat([nxt, cols], dim=1)
+        else:
+            head_w, head_b = self.heads[task]
+            cols = self._outgoing(columns, head_w.shape[0], k)
+            self.heads[task] = (torch.cat([head_w, cols], dim=1), head_b)
+
+    def _outgoing(self, columns: torch.Tensor | None, n_rows: int, k: int) -> torch.Tensor:
+        if columns is not None and columns.numel() > 0:
+            return columns
+        return self._zeros(n_rows, k)
+
+    def split(self, unit_id: int, task: int, old_row: torch.Tensor, old_bias: torch.Tensor) -> int:
+        """Split a drifted unit (Algorithm 4); returns the duplicate's id.
+
+        The duplicate takes the unit's current (drifted) incoming weights and bias and
+        copies of its outgoing weights for task ``task``; the original gets back its
+        t-1 incoming weights ``old_row`` and bias and is retired from task ``task`` on.
+        Before any retraining, every task's outputs are therefore unchanged.
+        """
+        layer, i = self.locate(unit_id)
+        w, b = self.weights[layer], self.biases[layer]
+        self.weights[layer] = torch.cat([w, w[i : i + 1]], dim=0)
+        self.biases[layer] = torch.cat([b, b[i : i + 1]])
+        if layer + 1 < self.n_layers:
+            column = self.weights[layer + 1][:, i : i + 1].clone()
+        else:
+            column = self.heads[task][0][:, i : i + 1].clone()
+        self._append_outgoing(layer, task, column, 1)
+        restored = self._zeros(w.shape[1])
+        restored[: old_row.numel()] = old_row
+        self.weights[layer][i] = restored
+        self.biases[layer][i] = old_bias
+        duplicate = self._new_unit(layer, task, "duplicate", parent=unit_id)
+        original = self.units[layer][i]
+        self.units[layer][i] = Unit(**{**original.to_dict(), "retired": task})
+        self.units[layer].append(duplicate)
+        self._refresh()
+        return duplicate.id
+
+    def prune(self, unit_ids: list[int]) -> None:
+        """Remove units everywhere: their rows, biases, outgoing columns and head columns."""
+        by_layer: dict[int, list[int]] = {}
+        for uid in unit_ids:
+            layer, i = self.locate(uid)
+            by_layer.setdefault(layer, []).append(i)
+        for layer, rows in by_layer.items():
+            keep = torch.ones(self.weights[layer].shape[0], dtype=torch.bool)
+            keep[rows] = False
+            idx = keep.nonzero().squeeze(1).to(self.device)
+            self.weights[layer] = self.weights[layer].index_select(0, idx)
+            self.biases[layer] = self.biases[layer].index_select(0, idx)
+            if layer + 1 < self.n_layers:
+                self.weights[layer + 1] = self.weights[layer + 1].index_select(1, idx)
+            else:
+                for task, (hw, hb) in self.heads.items():
+                    width = hw.shape[1]
+                    head_idx = idx[idx < width]
+                    self.heads[task] = (hw.index_select(1, head_idx), hb)
+            self.units[layer] = [u for u, k in zip(self.units[layer], keep.tolist(), strict=True) if k]
+        self._refresh()
+
+    # --- copies, counts, state ----------------------------------------------------
+
+    def clone(self) -> ExpandableNet:
+        """A deep copy (tensors cloned, registry copied)."""
+        other = ExpandableNet(self.input_dim, (), device=self.device, dtype=self.dtype, init=False)
+        other.weights = [w.detach().clone() for w in self.weights]
+        other.biases = [b.detach().clone() for b in self.biases]
+        other.heads = {t: (w.detach().clone(), b.detach().clone()) for t, (w, b) in self.heads.items()}
+        other.units = [list(units) for units in self.units]
+        other.next_id = self.next_id
+        other._refresh()
+        return other
+
+    def parameter_count(self) -> tuple[int, int]:
+        """(total, non-zero) parameters: every hidden tensor and every head."""
+        tensors = [*self.weights, *self.biases, *(t for pair in self.heads.values() for t in pair)]
+        total = sum(t.numel() for t in tensors)
+        nonzero = sum(int(torch.count_nonzero(t)) for t in tensors)
+        return total, nonzero
+
+    def sparsity(self, task: int) -> list[float]:
+        """Fraction of exact zeros among each layer's weights that task ``task`` uses."""
+        out = []
+        for p, w, layer in zip(self.plan(task), self.weights, range(self.n_layers), strict=True):
+            block = w[: p.n_out, : p.n_in]
+            rows = self.active(layer, task).to(self.device)
+            block = block[rows]
+            out.append(1.0 - int(torch.count_nonzero(block)) / max(block.numel(), 1))
+        return out
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor by a stable name, on the CPU (for safetensors)."""
+        state = {}
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            state[f"hidden.{layer + 1}.weight"] = w.detach().cpu().contiguous()
+            state[f"hidden.{layer + 1}.bias"] = b.detach().cpu().contiguous()
+        for task, (w, b) in self.heads.items():
+            state[f"head.{task}.weight"] = w.detach().cpu().contiguous()
+            state[f"head.{task}.bias"] = b.detach().cpu().contiguous()
+        return state
+
+    def registry(self) -> list[dict]:
+        """Every hidden unit as plain data, layer by layer, in storage order."""
+        return [u.to_dict() for units in self.units for u in units]
+
+    @classmethod
+    def from_state(
+        cls,
+        input_dim: int,
+        units: list[dict],
+        tensors: dict[str, torch.Tensor],
+        device: torch.device | str = "cpu",
+    ) -> ExpandableNet:
+        """Rebuild a network from ``registry()`` and ``state_tensors()`` output."""
+        n_layers = max((u["layer"] for u in units), default=0)
+        net = cls(input_dim, (), device=device, init=False)
+        net.units = [[] for _ in range(n_layers)]
+        for u in units:
+            net.units[u["layer"] - 1].append(Unit(**u))
+        net.next_id = max((u["id"] for u in units), default=-1) + 1
+        net.weights = [tensors[f"hidden.{i + 1}.weight"].to(device) for i in range(n_layers)]
+        net.biases = [tensors[f"hidden.{i + 1}.bias"].to(device) for i in range(n_layers)]
+        heads = sorted(int(k.split(".")[1]) for k in tensors if k.startswith("head.") and k.endswith(".weight"))
+        net.heads = {t: (tensors[f"head.{t}.weight"].to(device), tensors[f"head.{t}.bias"].to(device)) for t in heads}
+        net.dtype = net.weights[0].dtype if net.weights else torch.float32
+        net._refresh()
+        return net
