@@ -94,6 +94,20 @@ class DENConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def field_help() -> dict[str, str]:
+    """Each config field's one-line description (its docstring in this file)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(DENConfig))
+    body = tree.body[0].body
+    out: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            out[node.target.id] = str(nxt.value.value).strip()
+    return out
+
+
 # --- validation ------------------------------------------------------------------
 
 _POSITIVE_INTS = ("batch_size", "iterations", "expand_units")

@@ -298,6 +298,10 @@ def train_task(net: ExpandableNet, n_outputs: int, ctx: TaskContext) -> Expandab
     """Learn task ``ctx.task`` on a copy of ``net``; returns the grown copy."""
     prev, net = net, net.clone()
     net.add_head(ctx.task, n_outputs)
+    # Start the head at the log-odds of each output's base rate, so that short budgets
+    # spend their steps on features rather than on learning the class balance.
+    rate = ctx.y.mean(dim=0).clamp(1e-3, 1 - 1e-3)
+    net.heads[ctx.task][1].copy_(torch.log(rate / (1 - rate)))
     if ctx.task == 1:
         sparse_training(net, ctx)  # Eq. 2
         return net

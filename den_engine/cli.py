@@ -1,0 +1,195 @@
+"""Command line: ``python -m den_engine run | evaluate | bench | benchmarks``.
+
+Every user error (a bad flag value, an unknown benchmark, a broken run directory) ends
+with one line naming what is wrong and exit status 2 — never a bare stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from den_engine.benchmarks import BENCHMARKS, BenchmarkError
+from den_engine.config import PRESETS, ConfigError, parse_value, preset
+from den_engine.errors import DENError, TrainingDiverged, TrainingStopped
+from den_engine.records import clean_json
+
+STAGE_WORDS = {
+    "sparse_training": "sparse training (Eq. 2)",
+    "train_head": "new head (Eq. 3)",
+    "selective_retraining": "selective retraining (Eq. 4)",
+    "expansion": "expansion (Eq. 5)",
+    "split_retraining": "split retraining (Eq. 6)",
+}
+
+
+class Progress:
+    """A one-line progress bar per stage on stderr (a line per stage when not a TTY)."""
+
+    def __init__(self, stream=sys.stderr, quiet: bool = False) -> None:
+        self.stream, self.quiet = stream, quiet
+        self.tty = stream.isatty()
+        self.task = 0
+
+    def __call__(self, stage: str, iteration: int, total: int, loss: float) -> None:
+        if self.quiet:
+            return
+        done = iteration >= total
+        if not self.tty and not done:
+            return
+        width = 24
+        filled = int(width * iteration / max(total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        words = STAGE_WORDS.get(stage, stage)
+        line = f"task {self.task:>2}  {words:<30} [{bar}] {iteration:>5}/{total:<5} loss {loss:.4f}"
+        end = "\n" if done else ""
+        self.stream.write(("\r" if self.tty else "") + line + end)
+        self.stream.flush()
+
+
+def _parse_sets(pairs: list[str]) -> dict:
+    values = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(pair, "--set takes name=value, e.g. --set loss_threshold=0.05")
+        name, text = pair.split("=", 1)
+        values[name.strip()] = parse_value(name.strip(), text)
+    return values
+
+
+def summary_table(record: dict) -> str:
+    """A plain-text table of every task: sizes, decisions and metrics."""
+    head = (
+        f"{'task':>4}  {'name':<20} {'hidden units':<16} {'expanded':>8} {'split':>5} {'avg AUROC':>9} {'avg acc':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for snap in record["tasks"]:
+        decision = next((e for e in snap["events"] if e["type"] == "expansion_decision"), None)
+        split = next((e for e in snap["events"] if e["type"] == "split"), None)
+        expanded = "-" if decision is None else ("yes" if decision["expand"] else "no")
+        n_split = 0 if split is None else len(split["pairs"])
+        sizes = "-".join(str(s) for s in snap["active_sizes"][1:])
+        m = snap["metrics"]
+        lines.append(
+            f"{snap['task']:>4}  {snap['name'][:20]:<20} {sizes:<16} {expanded:>8} {n_split:>5} "
+            f"{_fmt(m['average_auroc']):>9} {_fmt(m['average_accuracy']):>8}"
+        )
+    final = record.get("final")
+    if final:
+        p = final["params"]
+        lines.append("")
+        lines.append(
+            f"final: average AUROC {_fmt(final['average_auroc'])}, accuracy {_fmt(final['average_accuracy'])}, "
+            f"BWT (AUROC) {_fmt(final['backward_transfer_auroc'])}, forgetting (AUROC) "
+            f"{_fmt(final['forgetting_auroc'])}"
+        )
+        lines.append(
+            f"parameters: {p['total']:,} total, {p['nonzero']:,} non-zero; "
+            f"{100 * p['relative_to_mtl']:.0f} % of MTL, {100 * p['relative_to_stl']:.1f} % of STL; "
+            f"train time {final['wall_time_s']:.1f} s"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from den_engine.runner import Callbacks, Trainer
+
+    overrides = _parse_sets(args.set or [])
+    overrides["seed"] = args.seed
+    if args.device:
+        overrides["device"] = args.device
+    progress = Progress(quiet=args.quiet)
+    callbacks = Callbacks(on_progress=progress)
+    if args.resume:
+        trainer = Trainer.resume(args.resume, callbacks)
+    else:
+        config = preset(args.preset, **overrides)
+        out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-den-{config.run_id()}"
+        trainer = Trainer(config, args.benchmark, args.tasks, out, callbacks)
+    start = time.perf_counter()
+    try:
+        while not trainer.finished:
+            progress.task = trainer.tasks_done + 1
+            trainer.train_next()
+    except (TrainingDiverged, TrainingStopped) as exc:
+        print(summary_table(trainer.record))
+        print(f"error: task {trainer.tasks_done + 1}: {exc}; finished tasks are kept in {trainer.out_dir}")
+        return 1
+    print(summary_table(trainer.record))
+    print(f"run saved to {trainer.out_dir} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from den_engine.evaluate import evaluate_run
+
+    report = evaluate_run(args.run_dir)
+    print(json.dumps(clean_json(report), indent=1))
+    return 0 if report["agrees_with_record"] else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from den_engine.bench import format_table, run_bench
+
+    results = run_bench(
+        benchmark=args.benchmark, iterations=args.iterations, full_run_tasks=args.tasks, device=args.device or "auto"
+    )
+    print(json.dumps(clean_json(results), indent=1) if args.json else format_table(results))
+    return 0
+
+
+def cmd_benchmarks(args: argparse.Namespace) -> int:
+    for name, info in BENCHMARKS.items():
+        print(f"{name:<20} up to {info.max_tasks:>2} tasks  {info.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m den_engine``."""
+    parser = argparse.ArgumentParser(prog="python -m den_engine", description="Dynamically Expandable Networks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train DEN on a benchmark, task by task")
+    run.add_argument("--benchmark", default="digits-one-vs-rest", choices=sorted(BENCHMARKS))
+    run.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--preset", default="fast", choices=sorted(PRESETS))
+    run.add_argument("--out", default=None, help="run directory (default: runs/<benchmark>-den-<run id>)")
+    run.add_argument("--set", action="append", metavar="NAME=VALUE", help="any config field, e.g. loss_threshold=0.05")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+    ev = sub.add_parser("evaluate", help="recompute every metric of a run from its saved weights")
+    ev.add_argument("run_dir")
+    ev.set_defaults(func=cmd_evaluate)
+    bench = sub.add_parser("bench", help="speed of each DEN stage against a bare PyTorch MLP; memory")
+    bench.add_argument("--benchmark", default="mnist-one-vs-rest", choices=sorted(BENCHMARKS))
+    bench.add_argument("--iterations", type=int, default=300, help="steps per timed stage")
+    bench.add_argument("--tasks", type=int, default=10, help="tasks in the timed fast-preset run (0 skips it)")
+    bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.set_defaults(func=cmd_bench)
+    lst = sub.add_parser("benchmarks", help="list the offline benchmarks")
+    lst.set_defaults(func=cmd_benchmarks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (DENError, BenchmarkError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished tasks are kept", file=sys.stderr)
+        return 130
