@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from den_engine.config import DENConfig, ConfigError, field_help, parse_value, preset
+from den_engine.config import ConfigError, DENConfig, field_help, parse_value, preset
 
 
 def test_defaults_are_the_reference_values():
