@@ -1,0 +1,41 @@
+# The two commands of the README:
+#   make app    set everything up and open the dashboard on a shipped example run
+#   make test   set everything up (Chromium included) and run the whole test suite
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT   ?= 8501
+
+.PHONY: app test setup chromium lint bench figures-bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+app: setup
+	$(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--browser.gatherUsageStats false
+
+test: setup chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) -m den_engine bench
+
+figures-bench: setup
+	$(PY) -m dashboard.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
