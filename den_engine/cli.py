@@ -50,13 +50,13 @@ class Progress:
         self.stream.flush()
 
 
-def _parse_sets(pairs: list[str]) -> dict:
+def _parse_sets(pairs: list[str], config_class: type | None = None) -> dict:
     values = {}
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError(pair, "--set takes name=value, e.g. --set loss_threshold=0.05")
         name, text = pair.split("=", 1)
-        values[name.strip()] = parse_value(name.strip(), text)
+        values[name.strip()] = parse_value(name.strip(), text, config_class)
     return values
 
 
@@ -99,9 +99,11 @@ def _fmt(value) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from den_engine.methods import get_method
     from den_engine.runner import Callbacks, Trainer
 
-    overrides = _parse_sets(args.set or [])
+    method = get_method(args.method)
+    overrides = _parse_sets(args.set or [], method.config_class)
     overrides["seed"] = args.seed
     if args.device:
         overrides["device"] = args.device
@@ -110,9 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         trainer = Trainer.resume(args.resume, callbacks)
     else:
-        config = preset(args.preset, **overrides)
-        out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-den-{config.run_id()}"
-        trainer = Trainer(config, args.benchmark, args.tasks, out, callbacks)
+        config = preset(args.preset, method.config_class, **overrides)
+        out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-{method.name}-{config.run_id()}"
+        trainer = Trainer(config, args.benchmark, args.tasks, out, callbacks, method=method.name)
     start = time.perf_counter()
     try:
         while not trainer.finished:
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--preset", default="fast", choices=sorted(PRESETS))
+    run.add_argument("--method", default="den", help="den (default), den-expand, den-selective or a baseline")
     run.add_argument("--out", default=None, help="run directory (default: runs/<benchmark>-den-<run id>)")
     run.add_argument("--set", action="append", metavar="NAME=VALUE", help="any config field, e.g. loss_threshold=0.05")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)

@@ -20,8 +20,44 @@ from den_engine.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 
 
+class ConfigBase:
+    """Shared behaviour of every method's frozen config dataclass."""
+
+    def replace(self, **changes: Any):
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form of the config."""
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Rebuild a config from ``to_dict`` output; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError("config", f"expected a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown config field; known fields: {sorted(known)}")
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**data)
+
+    def run_id(self) -> str:
+        """Short hash of every field except the device (same config, same id)."""
+        payload = self.to_dict()
+        payload.pop("device", None)
+        payload["__class__"] = type(self).__name__
+        text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
 @dataclass(frozen=True)
-class DENConfig:
+class DENConfig(ConfigBase):
     """Hyperparameters of one DEN run (names in full; the paper's symbols in comments)."""
 
     hidden_sizes: tuple[int, ...] = (312, 128)
@@ -62,44 +98,14 @@ class DENConfig:
     def __post_init__(self) -> None:
         validate(self)
 
-    def replace(self, **changes: Any) -> DENConfig:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form of the config."""
-        out = dataclasses.asdict(self)
-        out["hidden_sizes"] = list(self.hidden_sizes)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DENConfig:
-        """Rebuild a config from ``to_dict`` output; unknown keys are an error."""
-        if not isinstance(data, dict):
-            raise ConfigError("config", f"expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown config field; known fields: {sorted(known)}")
-        data = dict(data)
-        if "hidden_sizes" in data and isinstance(data["hidden_sizes"], list):
-            data["hidden_sizes"] = tuple(data["hidden_sizes"])
-        return cls(**data)
-
-    def run_id(self) -> str:
-        """Short hash of every field except the device (same config, same id)."""
-        payload = self.to_dict()
-        payload.pop("device")
-        text = json.dumps(payload, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def field_help() -> dict[str, str]:
-    """Each config field's one-line description (its docstring in this file)."""
+def field_help(config_class: type | None = None) -> dict[str, str]:
+    """Each config field's one-line description (its docstring in the source)."""
     import ast
     import inspect
+    import textwrap
 
-    tree = ast.parse(inspect.getsource(DENConfig))
+    tree = ast.parse(textwrap.dedent(inspect.getsource(config_class or DENConfig)))
     body = tree.body[0].body
     out: dict[str, str] = {}
     for node, nxt in zip(body, body[1:], strict=False):
@@ -124,43 +130,50 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def validate(config: DENConfig) -> None:
-    """Raise ConfigError naming the first field whose value is not allowed."""
-    sizes = config.hidden_sizes
-    if not isinstance(sizes, tuple) or len(sizes) == 0:
-        raise ConfigError("hidden_sizes", "needs at least one hidden layer, e.g. (312, 128)")
-    for size in sizes:
-        if not _is_int(size) or not 1 <= size <= 100_000:
-            raise ConfigError("hidden_sizes", f"every layer needs 1..100000 units, got {size!r}")
+def validate(config: Any) -> None:
+    """Raise ConfigError naming the first field whose value is not allowed.
+
+    Generic over every method's config: a check runs when the config has the field.
+    """
+    has = {f.name for f in fields(config)}
+    if "hidden_sizes" in has:
+        sizes = config.hidden_sizes
+        if not isinstance(sizes, tuple) or len(sizes) == 0:
+            raise ConfigError("hidden_sizes", "needs at least one hidden layer, e.g. (312, 128)")
+        for size in sizes:
+            if not _is_int(size) or not 1 <= size <= 100_000:
+                raise ConfigError("hidden_sizes", f"every layer needs 1..100000 units, got {size!r}")
     for name in _POSITIVE_INTS:
-        value = getattr(config, name)
+        value = getattr(config, name, 1)
         if not _is_int(value) or value < 1:
             raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
     for name in _NON_NEGATIVE_INTS:
-        value = getattr(config, name)
+        value = getattr(config, name, 0)
         if not _is_int(value) or value < 0:
             raise ConfigError(name, f"must be an integer >= 0, got {value!r}")
     for name in _NON_NEGATIVE_FLOATS:
-        value = getattr(config, name)
+        value = getattr(config, name, 0.0)
         if not _is_number(value) or not math.isfinite(value) or value < 0:
             raise ConfigError(name, f"must be a finite number >= 0, got {value!r}")
     for name in _THRESHOLDS:
-        value = getattr(config, name)
+        value = getattr(config, name, 0.0)
         if not _is_number(value) or math.isnan(value) or value < 0:
             raise ConfigError(name, f"must be a number >= 0 (inf = never), got {value!r}")
-    lr = config.learning_rate
+    lr = getattr(config, "learning_rate", 1e-3)
     if not _is_number(lr) or not math.isfinite(lr) or not 0 < lr <= 10:
         raise ConfigError("learning_rate", f"must be in (0, 10], got {lr!r}")
-    decay = config.lr_decay
+    decay = getattr(config, "lr_decay", 1.0)
     if not _is_number(decay) or not math.isfinite(decay) or not 0 < decay <= 1:
         raise ConfigError("lr_decay", f"must be in (0, 1], got {decay!r}")
-    cap = config.max_splits_per_layer
+    cap = getattr(config, "max_splits_per_layer", None)
     if cap is not None and (not _is_int(cap) or cap < 0):
         raise ConfigError("max_splits_per_layer", f"must be None or an integer >= 0, got {cap!r}")
-    if config.device not in DEVICES:
-        raise ConfigError("device", f"must be one of {DEVICES}, got {config.device!r}")
-    if not isinstance(config.preset, str) or not config.preset:
-        raise ConfigError("preset", f"must be a non-empty name, got {config.preset!r}")
+    device = getattr(config, "device", "auto")
+    if device not in DEVICES:
+        raise ConfigError("device", f"must be one of {DEVICES}, got {device!r}")
+    name = getattr(config, "preset", "custom")
+    if not isinstance(name, str) or not name:
+        raise ConfigError("preset", f"must be a non-empty name, got {name!r}")
 
 
 # --- presets ---------------------------------------------------------------------
@@ -191,33 +204,43 @@ PRESET_DESCRIPTIONS = {
 }
 
 
-def preset(name: str, **overrides: Any) -> DENConfig:
-    """The config of a named preset, with optional field overrides."""
+def preset(name: str, config_class: type | None = None, **overrides: Any) -> Any:
+    """The config of a named preset (DEN's by default), with optional field overrides.
+
+    For another method's config class, the preset's values apply to the fields that
+    class has (budgets, step size), so every method of a comparison gets the same budget.
+    """
+    config_class = config_class or DENConfig
     if name not in PRESETS:
         raise ConfigError("preset", f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    values = {**PRESETS[name], "preset": name, **overrides}
-    known = {f.name for f in fields(DENConfig)}
-    for key in values:
+    known = {f.name for f in fields(config_class)}
+    for key in overrides:
         if key not in known:
             raise ConfigError(key, f"unknown config field; known fields: {sorted(known)}")
-    return DENConfig(**values)
+    base = {k: v for k, v in PRESETS[name].items() if k in known}
+    if "preset" in known:
+        base["preset"] = name
+    return config_class(**{**base, **overrides})
 
 
-def parse_value(name: str, text: str) -> Any:
+def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
     """Parse a ``--set name=value`` string into the type of config field ``name``."""
-    types = {f.name: f.type for f in fields(DENConfig)}
+    config_class = config_class or DENConfig
+    types = {f.name: f.type for f in fields(config_class)}
     if name not in types:
         raise ConfigError(name, f"unknown config field; known fields: {sorted(types)}")
     text = text.strip()
     try:
-        if name == "hidden_sizes":
+        default = getattr(config_class(), name)
+        if isinstance(default, tuple):
             parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
             return tuple(int(p) for p in parts)
-        if name == "max_splits_per_layer":
+        if default is None:
             return None if text.lower() in ("none", "") else int(text)
-        if name in ("device", "preset"):
+        if isinstance(default, str):
             return text
-        default = getattr(DENConfig(), name)
+        if isinstance(default, bool):
+            return text.lower() in ("1", "true", "yes", "on")
         if _is_int(default):
             return int(text)
         return float(text)

@@ -41,12 +41,20 @@ class TaskContext:
     should_stop: Callable[[], bool] | None = None
     on_event: Callable[[Event], None] | None = None
     events: list[Event] = field(default_factory=list)
+    history: list = field(default_factory=list)  # TaskData of tasks 1..task (for baselines that need it)
+    state: dict = field(default_factory=dict)  # tensors a method keeps across tasks (saved with the weights)
 
     @property
     def settings(self) -> StageSettings:
         c = self.config
         return StageSettings(
-            c.learning_rate, c.lr_decay, c.batch_size, c.weight_decay, c.l1_strength, c.group_lasso, c.l2_transfer
+            c.learning_rate,
+            c.lr_decay,
+            c.batch_size,
+            c.weight_decay,
+            getattr(c, "l1_strength", 0.0),
+            getattr(c, "group_lasso", 0.0),
+            getattr(c, "l2_transfer", 0.0),
         )
 
     def emit(self, event: Event) -> Event:

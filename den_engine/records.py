@@ -115,7 +115,7 @@ class RunRecord:
     def network(self, task: int, device: str = "cpu") -> ExpandableNet:
         """The network as it was after task ``task``."""
         tensors = self.weights(task)
-        tensors.pop("rng_state", None)
+        tensors = {k: v for k, v in tensors.items() if k.startswith(("hidden.", "head."))}
         snapshot = self.tasks[task - 1]
         try:
             return ExpandableNet.from_state(self.data["benchmark"]["input_dim"], snapshot["units"], tensors, device)

@@ -22,10 +22,10 @@ import torch
 
 from den_engine import metrics
 from den_engine.benchmarks import Benchmark, TaskData, load_benchmark
-from den_engine.config import DENConfig
-from den_engine.den import Event, TaskContext, train_task
+from den_engine.den import Event, TaskContext
 from den_engine.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
-from den_engine.network import ExpandableNet
+from den_engine.methods import get_method
+from den_engine.network import ExpandableNet  # noqa: F401  (re-exported for callers)
 from den_engine.records import FORMAT, SCHEMA_VERSION, load_run, weights_name, write_run_json, write_weights
 from den_engine.training import ProgressFn
 
@@ -79,25 +79,30 @@ def evaluate_tasks(net: ExpandableNet, benchmark: Benchmark, upto: int, split: s
 
 
 class Trainer:
-    """Trains DEN on a benchmark task by task and keeps the run record up to date."""
-
-    method = "den"
+    """Trains a method (DEN by default) on a benchmark task by task, keeping the record up to date."""
 
     def __init__(
         self,
-        config: DENConfig,
+        config,
         benchmark: str,
         n_tasks: int | None = None,
         out_dir: str | Path | None = None,
         callbacks: Callbacks | None = None,
+        method: str = "den",
     ) -> None:
-        self.config = config
-        self.device = resolve_device(config.device)
-        self.benchmark = load_benchmark(benchmark, n_tasks, seed=config.seed)
+        self.method = get_method(method)
+        if not isinstance(config, self.method.config_class):
+            raise ConfigError(
+                "config", f"method '{method}' takes a {self.method.config_class.__name__}, got {type(config).__name__}"
+            )
+        self.config = self.method.prepare(config)
+        self.device = resolve_device(self.config.device)
+        self.benchmark = load_benchmark(benchmark, n_tasks, seed=self.config.seed)
         self.callbacks = callbacks or Callbacks()
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.net = ExpandableNet(self.benchmark.input_dim, config.hidden_sizes, self.generator, self.device)
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.net = self.method.create_net(self.benchmark.input_dim, self.config, self.generator, self.device)
+        self.state: dict[str, torch.Tensor] = {}
         self.record = self._new_record()
         if self.out_dir is not None:
             write_run_json(self.out_dir, self.record)
@@ -109,8 +114,8 @@ class Trainer:
         return {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
-            "run_id": self.config.run_id(),
-            "method": self.method,
+            "run_id": run_id(self.method.name, self.config),
+            "method": self.method.name,
             "preset": self.config.preset,
             "seed": self.config.seed,
             "status": "running",
@@ -163,15 +168,17 @@ class Trainer:
             should_stop=self.callbacks.should_stop,
             on_event=self.callbacks.on_event,
             events=events,
+            history=list(self.benchmark.tasks[:task]),
+            state=dict(self.state),
         )
         start = time.perf_counter()
         try:
-            new_net = train_task(self.net, data.n_outputs, ctx)
+            new_net = self.method.train_task(self.net, data.n_outputs, ctx)
         except (TrainingStopped, TrainingDiverged) as exc:
             self.generator.set_state(rng_state)  # as if the task had never started
             self._note_interruption(task, exc)
             raise
-        self.net = new_net  # commit the whole task in one step
+        self.net, self.state = new_net, ctx.state  # commit the whole task in one step
         snapshot = self._snapshot(task, data, events, time.perf_counter() - start)
         self._save(task, snapshot)
         if self.callbacks.on_task_end is not None:
@@ -249,6 +256,7 @@ class Trainer:
         if self.out_dir is not None:
             tensors = self.net.state_tensors()
             tensors["rng_state"] = self.generator.get_state()
+            tensors.update({f"state.{k}": v.detach().cpu().contiguous() for k, v in self.state.items()})
             write_weights(self.out_dir, task, tensors)  # weights first: run.json never points at nothing
             write_run_json(self.out_dir, record)
 
@@ -258,31 +266,41 @@ class Trainer:
     def resume(cls, run_dir: str | Path, callbacks: Callbacks | None = None) -> Trainer:
         """Continue a run from its last finished task (after a stop, a kill or a crash)."""
         run = load_run(run_dir)
-        if run.data["method"] != cls.method:
-            raise RunFileError(f"{run_dir}: a '{run.data['method']}' run cannot be resumed as '{cls.method}'")
-        config = DENConfig.from_dict(run.config)
+        method = get_method(run.data["method"])
+        config = method.config_class.from_dict(run.config)
         trainer = cls.__new__(cls)
+        trainer.method = method
         trainer.config = config
         trainer.device = resolve_device(config.device)
-        trainer.benchmark = load_benchmark(run.data["benchmark"]["name"], run.data["benchmark"]["n_tasks"], config.seed)
+        bench = run.data["benchmark"]
+        trainer.benchmark = load_benchmark(bench["name"], bench["n_tasks"], config.seed)
         trainer.callbacks = callbacks or Callbacks()
         trainer.out_dir = Path(run_dir)
         trainer.generator = torch.Generator().manual_seed(config.seed)
         trainer.record = run.data
+        trainer.state = {}
         if run.tasks:
             last = len(run.tasks)
             tensors = run.weights(last)
-            state = tensors.pop("rng_state", None)
-            if state is None:
+            rng = tensors.pop("rng_state", None)
+            if rng is None:
                 raise RunFileError(f"{run_dir}: weights of task {last} lack the random-number state")
-            trainer.generator.set_state(state)
+            trainer.generator.set_state(rng)
+            trainer.state = {
+                k[len("state.") :]: v.to(trainer.device) for k, v in tensors.items() if k.startswith("state.")
+            }
             trainer.net = run.network(last, str(trainer.device))
         else:
-            trainer.net = ExpandableNet(
-                trainer.benchmark.input_dim, config.hidden_sizes, trainer.generator, trainer.device
-            )
+            trainer.net = method.create_net(trainer.benchmark.input_dim, config, trainer.generator, trainer.device)
         trainer.record["status"] = "complete" if trainer.finished else "running"
         return trainer
+
+
+def run_id(method: str, config) -> str:
+    """Short id of a (method, config) pair; the device does not count."""
+    import hashlib
+
+    return hashlib.sha256(f"{method}:{config.run_id()}".encode()).hexdigest()[:10]
 
 
 def final_metrics(record: dict) -> dict:
