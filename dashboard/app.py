@@ -1,0 +1,30 @@
+"""Entry point: `streamlit run dashboard/app.py`. Lays out the pages; each page owns its content."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the repository
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import ui  # noqa: E402
+
+st.set_page_config(page_title="DEN — watch a network grow", page_icon=":material/hub:", layout="wide")
+
+pages = [
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", default=True),
+    st.Page("app_pages/inspector.py", title="Inspect a task", icon=":material/manage_search:", url_path="inspect"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs"),
+]
+page = st.navigation(pages, position="top")
+
+try:
+    page.run()
+except ui.USER_ERRORS as exc:
+    st.error(str(exc))
+except Exception as exc:  # noqa: BLE001 - the last guard: a message, never a raw traceback
+    ui.unexpected_error_ui(exc)

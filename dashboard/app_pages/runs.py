@@ -1,0 +1,100 @@
+"""Runs page: pick any saved or shipped run, load it into every view, download it as JSON and CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import loaders, ui
+from dashboard.session import examples_dir, resolve_runs_dir, runs_root
+from den_engine.records import RUN_FILE
+
+
+def runs_folder_ui() -> Path | None:
+    """The runs folder text input; None (with an st.error) when it points outside the allowed root."""
+    if "cfg_runs_folder" not in st.session_state:
+        st.session_state["cfg_runs_folder"] = str(runs_root())
+    text = st.text_input(
+        "Runs folder", key="cfg_runs_folder", persist_state="session",
+        help=f"Where the Train page saves runs; must be inside {runs_root()} (set DEN_RUNS_DIR to move it).",
+    )  # fmt: skip
+    try:
+        return resolve_runs_dir(text)
+    except ValueError as exc:
+        st.error(str(exc))
+        return None
+
+
+def _rows(folder: Path, source: str) -> list[dict]:
+    rows = loaders.list_runs(str(folder), loaders.folder_mtime(folder))
+    return [{"source": source, **row} for row in rows]
+
+
+def picker_ui(rows: list[dict]) -> str | None:
+    """Choose a run and load it into every view (switches to the Train page)."""
+    paths = [r["path"] for r in rows]
+    labels = {r["path"]: f"{r['name']} ({r['source']}, {r.get('status', '?')})" for r in rows}
+    current = ui.current_run_dir()
+    if st.session_state.get("run_pick") not in paths:
+        st.session_state["run_pick"] = current if current in paths else paths[0]
+    choice = st.selectbox("Run", paths, key="run_pick", format_func=labels.get)
+    left, right = st.columns(2)
+    if left.button("Load into every view", key="load_run", type="primary"):
+        try:
+            loaders.load_record(choice, loaders.run_mtime(choice))  # validate before switching
+        except ui.USER_ERRORS as exc:
+            st.error(f"Cannot load this run: {exc}")
+            return None
+        st.session_state["view_path"] = choice
+        st.switch_page("app_pages/train.py")
+    status = ui.get_session().status()
+    if status.run_dir and status.tasks_done and right.button("Back to my live run", key="show_live"):
+        st.session_state["view_path"] = None
+        st.switch_page("app_pages/train.py")
+    return choice
+
+
+def _csv(rows: list[dict]) -> bytes:
+    return pd.DataFrame(rows).to_csv(index=False).encode()
+
+
+def downloads_ui(run_dir: str, record: dict) -> None:
+    """Download buttons for the shown run: run.json and its tables as CSV."""
+    name = Path(run_dir).name
+    last = len(record["tasks"])
+    cols = st.columns(5)
+    cols[0].download_button(
+        "run.json", (Path(run_dir) / RUN_FILE).read_bytes(), f"{name}.json", "application/json", key="dl_json"
+    )
+    cols[1].download_button("Tasks (CSV)", _csv(loaders.tasks_table(record)), f"{name}-tasks.csv", key="dl_tasks")
+    units = loaders.units_table(record, last) if last else []
+    cols[2].download_button("Units (CSV)", _csv(units), f"{name}-units.csv", key="dl_units")
+    auroc = loaders.matrix_table(record, "auroc")
+    cols[3].download_button("AUROC matrix (CSV)", _csv(auroc), f"{name}-auroc.csv", key="dl_auroc")
+    accuracy = loaders.matrix_table(record, "accuracy")
+    cols[4].download_button("Accuracy matrix (CSV)", _csv(accuracy), f"{name}-accuracy.csv", key="dl_accuracy")
+
+
+def main() -> None:
+    """Draw the Runs page."""
+    st.title("Runs")
+    folder = runs_folder_ui()
+    rows = _rows(examples_dir(), "shipped example")
+    if folder is not None:
+        rows += _rows(folder, "saved")
+    if not rows:
+        st.info("No runs yet. Train a task on the Train page; every run is saved here as it goes.")
+    else:
+        table = pd.DataFrame(rows).drop(columns=["path"], errors="ignore")
+        st.dataframe(table, hide_index=True, width="stretch")
+        picker_ui(rows)
+    run_dir, record = ui.current_run_ui()
+    if record is not None:
+        st.subheader(f"Download the shown run: {Path(run_dir).name}")
+        downloads_ui(run_dir, record)
+        st.dataframe(pd.DataFrame(loaders.tasks_table(record)), hide_index=True, width="stretch")
+
+
+main()

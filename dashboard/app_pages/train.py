@@ -1,0 +1,194 @@
+"""Train page: step through the task sequence and watch the network grow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import figures, loaders, ui
+from dashboard.colors import legend_markdown
+from dashboard.narrate import narrate_task
+from dashboard.session import STAGE_WORDS, build_spec, examples_dir
+
+POLL_SECONDS = 0.5
+PLAY_SECONDS = 1.2
+
+
+def _quiet_record(run_dir: str | None) -> dict | None:
+    try:
+        return loaders.load_record(run_dir, loaders.run_mtime(run_dir)) if run_dir else None
+    except ui.USER_ERRORS:
+        return None
+
+
+@ui.guarded
+def _progress_body() -> None:
+    status = ui.get_session().status()
+    if status.version != st.session_state.get("seen_version"):
+        st.session_state["seen_version"] = status.version
+        st.rerun()  # a task was committed (or the job ended): redraw every view
+    if status.busy:
+        words = STAGE_WORDS.get(status.stage, status.stage.replace("_", " "))
+        fraction = min(status.iteration / status.total, 1.0) if status.total else 0.0
+        loss = f", loss {status.loss:.4g}" if status.loss is not None else ""
+        steps = f" — step {status.iteration} of {status.total}" if status.total else ""
+        st.progress(fraction, text=f"Task {status.task or '…'}: {words}{steps}{loss}")
+    elif status.message:
+        kind, text = status.message
+        getattr(st, kind)(text)
+        if status.details:
+            with st.expander("Details for a bug report"):
+                st.code(status.details, language="text")
+
+
+def progress_panel() -> None:
+    """Live progress of the background job; polls while a job runs, idles otherwise."""
+    busy = ui.get_session().busy
+    st.fragment(_progress_body, run_every=POLL_SECONDS if busy else None)()
+
+
+def _toggle_play(n_tasks: int) -> None:
+    playing = not st.session_state.get("playing", False)
+    st.session_state["playing"] = playing
+    st.session_state["play_hold"] = playing  # show the first frame for a whole tick
+    if playing and st.session_state.get("timeline", n_tasks) >= n_tasks:
+        st.session_state["timeline"] = 1
+
+
+def _metrics_row(record: dict, task: int) -> None:
+    tasks = record["tasks"]
+    snap = tasks[task - 1]
+    units = sum(snap["layer_sizes"][1:])
+    before = sum(tasks[task - 2]["layer_sizes"][1:]) if task > 1 else None
+    cols = st.columns(4)
+    cols[0].metric("Hidden units", units, delta=None if before is None else units - before)
+    cols[1].metric("Layer sizes", " · ".join(str(n) for n in snap["layer_sizes"]))
+    params = snap.get("params", {})
+    cols[2].metric("Parameters (non-zero)", f"{params.get('nonzero', 0):,}")
+    avg = snap.get("metrics", {}).get("average_auroc")
+    cols[3].metric(f"Average AUROC, tasks 1–{task}", "n/a" if avg is None else f"{avg:.3f}")
+
+
+@ui.guarded
+def _network_body(run_dir: str, record: dict) -> None:
+    n = len(record["tasks"])
+    if st.session_state.get("playing") and not st.session_state.pop("play_hold", False):
+        if st.session_state.get("timeline", n) >= n:
+            st.session_state["playing"] = False
+            st.rerun()  # the end: a full run drops the play timer
+        st.session_state["timeline"] = st.session_state.get("timeline", 0) + 1
+    timeline, edges_col = st.columns([3, 1], vertical_alignment="bottom")
+    task = timeline.slider("Task timeline", 1, n, key="timeline") if n > 1 else 1
+    with edges_col:
+        edges = ui.edge_count_ui("edges")
+    _metrics_row(record, task)
+    snapshot = record["tasks"][task - 1]
+    weights = None
+    if edges:
+        try:
+            weights = loaders.load_weights(run_dir, loaders.run_mtime(run_dir), snapshot["weights"])
+        except ui.USER_ERRORS as exc:
+            st.warning(f"Edges not drawn: {exc}")
+    fig = figures.network_figure(record, task, weights, max_edges=edges)
+    st.plotly_chart(fig, key="network", config={"displaylogo": False})
+    with st.expander("How to read the drawing"):
+        st.markdown(legend_markdown())
+    with st.expander(f"What happened at task {task}", expanded=True):
+        st.markdown("\n".join(f"- {line}" for line in narrate_task(record, task)))
+
+
+def network_panel(run_dir: str, record: dict, play_slot) -> None:
+    """The growing network with its task timeline, play button and edge-count control."""
+    n = len(record["tasks"])
+    seen = st.session_state.get("timeline_seen")
+    if seen != (run_dir, n):  # a new run, or a new task: jump to the latest if we were there
+        if seen is None or seen[0] != run_dir or st.session_state.get("timeline") in (None, seen[1]):
+            st.session_state["timeline"] = n
+        st.session_state["timeline_seen"] = (run_dir, n)
+    st.session_state["timeline"] = max(1, min(int(st.session_state.get("timeline", n)), n))
+    playing = bool(st.session_state.get("playing")) and n > 1
+    if n > 1:
+        label, icon = ("Pause", ":material/pause:") if playing else ("Play the growth", ":material/play_arrow:")
+        play_slot.button(label, key="play", icon=icon, on_click=_toggle_play, args=(n,), help="Step through the tasks")
+    st.fragment(_network_body, run_every=PLAY_SECONDS if playing else None)(run_dir, record)
+
+
+def charts_panel(record: dict) -> None:
+    """Growth, sparsity, capacity and accuracy charts over the whole run."""
+    tabs = st.tabs(["Units per layer", "Sparsity", "Parameters", "AUROC matrix", "Accuracy matrix", "Average AUROC"])
+    charts = [
+        (figures.units_chart, "Bars split by how units were born: base (task 1), expanded, duplicated by a split."),
+        (figures.sparsity_chart, "Fraction of exactly-zero weights among those each task uses, per layer."),
+        (
+            figures.params_chart,
+            "DEN's parameters after each task against one network per task (STL) and one shared network (MTL).",
+        ),  # fmt: skip
+        (lambda r: figures.matrix_heatmap(r, metric="auroc"), "R[i][j]: AUROC on task j after learning task i."),
+        (lambda r: figures.matrix_heatmap(r, metric="accuracy"), "R[i][j]: accuracy on task j after task i."),
+        (figures.average_metric_chart, "Mean AUROC over every task learned so far."),
+    ]
+    for i, (tab, (build, caption)) in enumerate(zip(tabs, charts, strict=True)):
+        with tab:
+            ui.guarded(lambda b=build, k=i: st.plotly_chart(b(record), key=f"chart_{k}"))()
+            st.caption(caption)
+
+
+def main() -> None:
+    """Draw the Train page."""
+    session = ui.get_session()
+    ui.init_controls(_quiet_record(ui.current_run_dir()), dict(st.query_params))
+    values = ui.settings_ui()
+    spec, config_error = None, None
+    try:
+        spec = build_spec(values, ui.runs_folder())
+    except ui.USER_ERRORS as exc:
+        config_error = str(exc)
+    with st.sidebar.expander("Share these settings"):
+        st.code(ui.share_link(values), language="text")
+        st.caption("Add this to the app's address to open it with the same settings.")
+
+    st.header("Dynamically Expandable Networks: watch a network grow", anchor=False)
+    status = session.status()
+    finished = session.trainer is not None and session.trainer.finished
+    clicks = ui.buttons_ui(status.busy, finished)
+    if clicks["next_task"] or clicks["run_all"]:
+        if spec is None:
+            st.error(f"Cannot train: {config_error}")
+        else:
+            st.session_state["view_path"] = None  # show the live run from now on
+            session.submit(spec, 1 if clicks["next_task"] else None)
+    if clicks["stop"]:
+        session.stop()
+    if clicks["reset"] and session.reset():
+        st.session_state["view_path"] = ""
+        st.session_state["playing"] = False
+    status = session.status()
+    st.session_state["seen_version"] = status.version
+    progress_panel()
+    if config_error:
+        st.error(f"Check the settings: {config_error}")
+    if status.spec is not None and status.tasks_done and spec is not None and spec != status.spec:
+        st.info("The settings differ from the run in progress: Next task continues that run with its own settings; "
+                "Reset starts a new run with the new ones.")  # fmt: skip
+
+    run_dir, record = ui.current_run_ui()
+    if record is None or not record.get("tasks"):
+        st.info("No network to show yet. Pick a benchmark on the left (toy-2d and the 8×8 digits train in about "
+                "a second per task) and press **Next task** to learn task 1.")  # fmt: skip
+        return
+    bench = record["benchmark"]
+    shipped = examples_dir() in Path(run_dir).resolve().parents
+    about, play = st.columns([5, 1.2], vertical_alignment="center")
+    about.caption(
+        f"{'Shipped example' if shipped else 'Run'} **{Path(run_dir).name}** — "
+        f"{bench['name']}, {len(record['tasks'])} of {bench['n_tasks']} tasks learned, status {record['status']}, "
+        f"method {record['method'].upper()}, preset {record['preset']}."
+        + (" Press **Next task** to train your own with the settings on the left." if shipped else "")
+    )
+    network_panel(run_dir, record, play)
+    st.subheader("The whole run")
+    charts_panel(record)
+
+
+main()

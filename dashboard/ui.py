@@ -1,0 +1,281 @@
+"""Controls and shared page pieces: ``*_ui()`` functions draw widgets and return their values.
+
+Control values use ``cfg_*`` keys with ``persist_state="session"`` so that they survive a
+visit to another page (by default Streamlit drops the state of widgets it did not draw).
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from dashboard import loaders
+from dashboard.session import DEFAULT_EXAMPLE, METHODS, TrainingSession, examples_dir, resolve_runs_dir, runs_root
+from den_engine.benchmarks import BENCHMARKS, BenchmarkError
+from den_engine.config import PRESET_DESCRIPTIONS, PRESETS, DENConfig, field_help, preset
+from den_engine.errors import ConfigError, DENError, RunFileError
+
+HYPERPARAMETERS = {
+    "loss_threshold": "τ — loss threshold (expand above it)",
+    "split_threshold": "σ — split threshold (drift above it)",
+    "expand_units": "k — units added per layer",
+    "l1_strength": "μ — L1 strength",
+    "group_lasso": "γ — group lasso",
+    "l2_transfer": "λ — L2 transfer",
+    "iterations": "Iterations per stage",
+    "head_iterations": "Head iterations (Eq. 3)",
+    "learning_rate": "Learning rate",
+}
+MORE_HYPERPARAMETERS = {
+    "batch_size": "Batch size",
+    "weight_decay": "Weight decay",
+    "lr_decay": "Learning-rate decay per epoch",
+    "max_splits_per_layer": "Max splits per layer (None = no cap)",
+}
+ALL_FIELDS = {**HYPERPARAMETERS, **MORE_HYPERPARAMETERS}
+USER_ERRORS = (ConfigError, BenchmarkError, RunFileError, DENError, ValueError)
+
+
+# --- shared state --------------------------------------------------------------------
+
+
+def get_session() -> TrainingSession:
+    """This browser session's trainer (created on first use, never shared)."""
+    if "den_session" not in st.session_state:
+        st.session_state["den_session"] = TrainingSession()
+    return st.session_state["den_session"]
+
+
+def default_example() -> str | None:
+    """The shipped run the first screen shows: digits-den-fast if present, else any shipped run."""
+    root = examples_dir()
+    preferred = root / DEFAULT_EXAMPLE
+    if loaders.run_mtime(preferred):
+        return str(preferred)
+    rows = loaders.list_runs(str(root), loaders.folder_mtime(root)) if root.is_dir() else []
+    return next((r["path"] for r in rows if r.get("benchmark")), None)
+
+
+def current_run_dir() -> str | None:
+    """The run every view shows: one loaded explicitly, else the live run, else the default example."""
+    view = st.session_state.get("view_path")
+    if view is not None:
+        return view or None  # "" = nothing (after Reset)
+    status = get_session().status()
+    if status.run_dir and status.tasks_done > 0:
+        return status.run_dir
+    return default_example()
+
+
+def current_run_ui() -> tuple[str | None, dict | None]:
+    """Load the current run's record; a broken run file becomes an st.error, not a traceback."""
+    run_dir = current_run_dir()
+    if run_dir is None:
+        return None, None
+    try:
+        return run_dir, loaders.load_record(run_dir, loaders.run_mtime(run_dir))
+    except USER_ERRORS as exc:
+        st.error(f"Could not read the run: {exc}")
+        return None, None
+
+
+def runs_folder() -> Path:
+    """The runs folder chosen on the Runs page (falls back to the default when invalid)."""
+    try:
+        return resolve_runs_dir(st.session_state.get("cfg_runs_folder", ""))
+    except ValueError:
+        return runs_root()
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def unexpected_error_ui(exc: BaseException) -> None:
+    """A friendly message for a bug, with the traceback tucked into an expander."""
+    st.error(f"Something went wrong: {type(exc).__name__}: {exc}. Your finished tasks are safe on disk.")
+    with st.expander("Details for a bug report"):
+        st.code("".join(traceback.format_exception(exc)), language="text")
+
+
+def guarded(func):
+    """Decorator for fragments: user errors become st.error, bugs a friendly message."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            st.error(str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
+            unexpected_error_ui(exc)
+
+    return wrapper
+
+
+# --- run settings --------------------------------------------------------------------
+
+
+def _hidden_default(benchmark: str) -> str:
+    size = 1
+    for n in BENCHMARKS[benchmark].input_shape:
+        size *= n
+    return "8,8" if size <= 2 else "32,16" if size <= 64 else "312,128"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return "None" if value is None else str(value)
+
+
+def _set_preset_fields(name: str) -> None:
+    config = preset(name)
+    for field in ALL_FIELDS:
+        st.session_state[f"cfg_{field}"] = _fmt(getattr(config, field))
+
+
+def _on_preset_change() -> None:
+    _set_preset_fields(st.session_state["cfg_preset"])
+
+
+def _on_benchmark_change() -> None:
+    info = BENCHMARKS[st.session_state["cfg_benchmark"]]
+    st.session_state["cfg_hidden_sizes"] = _hidden_default(info.name)
+    st.session_state["cfg_n_tasks"] = min(int(st.session_state.get("cfg_n_tasks", 1)), info.max_tasks)
+
+
+def init_controls(record: dict | None, query: dict[str, str]) -> None:
+    """Seed the controls once per session: URL parameters, else the shown run's settings, else defaults."""
+    if st.session_state.get("_controls_seeded"):
+        return
+    st.session_state["_controls_seeded"] = True
+    config = dict((record or {}).get("config") or {})
+    bench = (record or {}).get("benchmark", {})
+    name = query.get("benchmark") or bench.get("name") or "digits-one-vs-rest"
+    name = name if name in BENCHMARKS else "digits-one-vs-rest"
+    preset_name = query.get("preset") or str(config.get("preset", "fast")).removesuffix("-custom")
+    preset_name = preset_name if preset_name in PRESETS else "fast"
+    st.session_state["cfg_benchmark"] = name
+    st.session_state["cfg_preset"] = preset_name
+    _set_preset_fields(preset_name)
+    for field in ALL_FIELDS:
+        if field in config and (record or {}).get("benchmark", {}).get("name") == name:
+            st.session_state[f"cfg_{field}"] = _fmt(config[field])
+    hidden = config.get("hidden_sizes") if bench.get("name") == name else None
+    st.session_state["cfg_hidden_sizes"] = _fmt(tuple(hidden)) if hidden else _hidden_default(name)
+    st.session_state["cfg_n_tasks"] = int(bench.get("n_tasks") or BENCHMARKS[name].default_tasks)
+    st.session_state["cfg_seed"] = int(config.get("seed", 0))
+    st.session_state["cfg_method"] = METHODS[0]
+    st.session_state["cfg_device"] = "auto"
+    for key, value in query.items():  # a shared link wins over everything else
+        field = {"tasks": "n_tasks"}.get(key, key)
+        if field in ALL_FIELDS or field in ("hidden_sizes", "method", "device"):
+            st.session_state[f"cfg_{field}"] = str(value)
+        elif field in ("n_tasks", "seed") and str(value).isdigit():
+            st.session_state[f"cfg_{field}"] = int(value)
+    if st.session_state["cfg_method"] not in METHODS:
+        st.session_state["cfg_method"] = METHODS[0]
+    if st.session_state["cfg_device"] not in ("auto", "cpu", "cuda"):
+        st.session_state["cfg_device"] = "auto"
+    info = BENCHMARKS[name]
+    st.session_state["cfg_n_tasks"] = max(1, min(st.session_state["cfg_n_tasks"], info.max_tasks))
+
+
+def _device_label(name: str) -> str:
+    has_cuda = torch.cuda.is_available()
+    if name == "auto":
+        return f"auto ({'CUDA GPU' if has_cuda else 'CPU: no GPU here'})"
+    if name == "cuda" and not has_cuda:
+        return "cuda (not available here)"
+    return name
+
+
+def settings_ui() -> dict:
+    """Draw the run settings in the sidebar; return the raw values (not yet validated)."""
+    help_text = field_help()
+    sb = st.sidebar
+    sb.header("Run settings")
+    benchmark = sb.selectbox(
+        "Benchmark", list(BENCHMARKS), key="cfg_benchmark", persist_state="session", on_change=_on_benchmark_change,
+        help="The task sequence. toy-2d and the 8×8 digits train in about a second per task.",
+    )  # fmt: skip
+    info = BENCHMARKS[benchmark]
+    sb.caption(info.description)
+    n_tasks = sb.number_input(
+        "Number of tasks", min_value=1, max_value=info.max_tasks, step=1, key="cfg_n_tasks", persist_state="session"
+    )
+    method = sb.selectbox("Method", METHODS, key="cfg_method", persist_state="session", format_func=lambda m: m.upper())
+    preset_name = sb.selectbox(
+        "Preset", list(PRESETS), key="cfg_preset", persist_state="session", on_change=_on_preset_change
+    )
+    sb.caption(PRESET_DESCRIPTIONS.get(preset_name, ""))
+    hidden = sb.text_input(
+        "Hidden sizes",
+        key="cfg_hidden_sizes",
+        persist_state="session",
+        help="Units per hidden layer at task 1, e.g. 32,16",
+    )
+    seed = sb.number_input(
+        "Seed", min_value=0, step=1, key="cfg_seed", persist_state="session", help=help_text.get("seed")
+    )
+    device = sb.selectbox(
+        "Device", ["auto", "cpu", "cuda"], key="cfg_device", persist_state="session", format_func=_device_label
+    )
+    params = {}
+    with sb.expander("DEN hyperparameters", expanded=True):
+        for field, label in HYPERPARAMETERS.items():
+            params[field] = st.text_input(label, key=f"cfg_{field}", persist_state="session", help=help_text.get(field))
+    with sb.expander("More settings"):
+        for field, label in MORE_HYPERPARAMETERS.items():
+            params[field] = st.text_input(label, key=f"cfg_{field}", persist_state="session", help=help_text.get(field))
+    return {
+        "benchmark": benchmark, "n_tasks": int(n_tasks), "method": method, "preset": preset_name,
+        "hidden_sizes": hidden, "seed": int(seed), "device": device, "params": params,
+    }  # fmt: skip
+
+
+def share_link(values: dict) -> str:
+    """The query string that reproduces these settings on another machine."""
+    from urllib.parse import urlencode
+
+    pairs = {"benchmark": values["benchmark"], "tasks": values["n_tasks"], "preset": values["preset"]}
+    pairs.update(hidden_sizes=values["hidden_sizes"], seed=values["seed"])
+    base = preset(values["preset"]) if values["preset"] in PRESETS else DENConfig()
+    for field, text in values["params"].items():
+        if str(text).strip() != _fmt(getattr(base, field)):
+            pairs[field] = str(text).strip()
+    return "?" + urlencode(pairs, safe=",")
+
+
+def buttons_ui(busy: bool, finished: bool) -> dict[str, bool]:
+    """The four training buttons (keys next_task, run_all, stop, reset); returns which was clicked."""
+    cols = st.columns(4)
+    return {
+        "next_task": cols[0].button("Next task", key="next_task", type="primary", disabled=busy or finished,
+                                    width="stretch", help="Learn the next task of the sequence"),
+        "run_all": cols[1].button("Run all remaining", key="run_all", disabled=busy or finished,
+                                  width="stretch"),
+        "stop": cols[2].button("Stop", key="stop", disabled=not busy, width="stretch",
+                               help="Stop at the next step; the task in flight is dropped, finished tasks kept"),
+        "reset": cols[3].button("Reset", key="reset", disabled=busy, width="stretch",
+                                help="Start over with the current settings (saved runs stay on disk)"),
+    }  # fmt: skip
+
+
+def edge_count_ui(key: str) -> int:
+    """How many edges the network drawing shows (strongest first)."""
+    return st.select_slider(
+        "Edges drawn (strongest first)", options=[0, 50, 100, 300, 1000, 3000], value=300, key=key,
+        help="Fewer edges draw faster; 0 hides them.",
+    )  # fmt: skip
+
+
+def task_label(record: dict, task: int) -> str:
+    """'Task 3 — digit 2 vs rest' for pickers."""
+    names = record.get("benchmark", {}).get("task_names") or []
+    name = names[task - 1] if task - 1 < len(names) else ""
+    return f"Task {task} — {name}" if name else f"Task {task}"
