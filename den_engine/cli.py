@@ -1,4 +1,4 @@
-"""Command line: ``python -m den_engine run | evaluate | bench | benchmarks``.
+"""Command line: ``python -m den_engine run | evaluate | bench | compare | benchmarks``.
 
 Every user error (a bad flag value, an unknown benchmark, a broken run directory) ends
 with one line naming what is wrong and exit status 2 — never a bare stack trace.
@@ -147,6 +147,43 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from den_engine.compare import compare, markdown_table
+    from den_engine.runner import Callbacks
+
+    sets = {}
+    for pair in args.set or []:
+        if "=" not in pair:
+            raise ConfigError(pair, "--set takes name=value, e.g. --set iterations=300")
+        name, text = pair.split("=", 1)
+        sets[name.strip()] = text
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError("seeds", f"expected comma-separated integers, got {args.seeds!r}") from None
+    if not methods or not seeds:
+        raise ConfigError("methods" if not methods else "seeds", "needs at least one value")
+    progress = Progress(quiet=args.quiet)
+
+    def callbacks(method: str, seed: int):
+        def on_task_end(snapshot: dict) -> None:
+            progress.task = snapshot["task"] + 1
+
+        progress.task = 1
+        return Callbacks(on_progress=progress, on_task_end=on_task_end)
+
+    start = time.perf_counter()
+    rows = compare(
+        args.benchmark, args.tasks, methods, seeds, args.preset, args.out, sets, args.device,
+        log=lambda line: print(line, file=sys.stderr, flush=True), callbacks=callbacks,
+    )  # fmt: skip
+    title = f"{args.benchmark}, {args.tasks or 'all'} tasks, preset {args.preset}, seeds {args.seeds}"
+    print(markdown_table(rows, title))
+    print(f"\nsaved {args.out}/summary.md and summary.csv ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 def cmd_benchmarks(args: argparse.Namespace) -> int:
     for name, info in BENCHMARKS.items():
         print(f"{name:<20} up to {info.max_tasks:>2} tasks  {info.description}")
@@ -179,6 +216,33 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.set_defaults(func=cmd_bench)
+    cmp = sub.add_parser(
+        "compare",
+        help="run every method x seed on one benchmark and print the paper's comparison table",
+        description="Runs (or reuses) every method x seed under OUT/<method>-seed<k>/ and writes OUT/summary.md "
+        "and OUT/summary.csv: mean and std over seeds of average AUROC and accuracy, backward transfer, "
+        "forgetting, parameters and capacity relative to MTL and STL, and training time.",
+    )
+    cmp.add_argument("--benchmark", default="mnist-one-vs-rest", choices=sorted(BENCHMARKS))
+    cmp.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
+    cmp.add_argument(
+        "--methods",
+        default="den,den-expand,den-selective,stl,mtl,progressive,ewc,l2,finetune",
+        help="comma-separated method names (default: all of them)",
+    )
+    cmp.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 (default: 0)")
+    cmp.add_argument("--preset", default="fast", choices=sorted(PRESETS))
+    cmp.add_argument("--out", required=True, help="directory for the runs and the summary; finished runs are reused")
+    cmp.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a config field for every method whose config has it (ignored for the others; "
+        "a field no chosen method has is an error), e.g. iterations=300",
+    )
+    cmp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    cmp.add_argument("--quiet", action="store_true", help="no progress bars (one line per run still goes to stderr)")
+    cmp.set_defaults(func=cmd_compare)
     lst = sub.add_parser("benchmarks", help="list the offline benchmarks")
     lst.set_defaults(func=cmd_benchmarks)
     return parser

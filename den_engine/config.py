@@ -188,7 +188,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": dict(
         iterations=150,
         head_iterations=100,
-        l1_strength=2e-4,
+        l1_strength=1e-3,
         group_lasso=1e-2,
         lr_decay=1.0,
         learning_rate=3e-3,

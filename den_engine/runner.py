@@ -207,7 +207,10 @@ class Trainer:
         net = self.net
         test = evaluate_tasks(net, self.benchmark, task, "test")
         val = evaluate_tasks(net, self.benchmark, task, "val")
-        total, nonzero = net.parameter_count()
+        # A method may count its own parameters (STL and progressive leave out the
+        # structural zeros between their columns); DEN counts every stored entry.
+        counter = getattr(self.method, "count_parameters", None)
+        total, nonzero = counter(net) if counter is not None else net.parameter_count()
         cap = metrics.capacity(
             total, net.input_dim, self.config.hidden_sizes, [t.n_outputs for t in self.benchmark.tasks[:task]]
         )
