@@ -78,6 +78,7 @@ class TaskContext:
                 "loss": result.loss,
                 "wall_time_s": result.wall_time_s,
                 "samples_per_s": result.samples_per_s,
+                "shape": [net.input_dim, *(net.visible(layer, self.task) for layer in range(net.n_layers))],
             }
         )
         return result
