@@ -168,12 +168,15 @@ def markdown_table(rows: list[dict], title: str = "") -> str:
     head = ["method", "seeds", *(header for _, header, _, _ in COLUMNS)]
     lines = [f"Mean ± std over seeds; {title}" if title else "Mean ± std over seeds"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    joint = [row["method"] for row in rows if not get_method(row["method"]).sequential]
     for row in rows:
-        cells = [row["method"], str(len(row["seeds"]))]
+        cells = [row["method"] + (" †" if row["method"] in joint else ""), str(len(row["seeds"]))]
         for name, _, _, fmt in COLUMNS:
             mean, std = row[name]
             cells.append("n/a" if math.isnan(mean) else f"{fmt.format(mean)} ± {fmt.format(std).lstrip('+')}")
         lines.append("| " + " | ".join(cells) + " |")
+    if joint:
+        lines += ["", "† trained on all tasks seen so far jointly (a reference, not a sequential learner)"]
     return "\n".join(lines)
 
 

@@ -110,6 +110,7 @@ class _Prepared:
     coef: torch.Tensor | float  # weight decay + lambda * pull, per entry
     offset: torch.Tensor | None  # lambda * pull * anchor (subtracted from the gradient)
     l1: bool
+    extra_grad: Callable[[torch.Tensor], torch.Tensor] | None = None  # Trainable.extra_grad
 
 
 def _prepare(items: list[Trainable], weight_decay: float, l2_transfer: float) -> list[_Prepared]:
@@ -130,7 +131,7 @@ def _prepare(items: list[Trainable], weight_decay: float, l2_transfer: float) ->
                 pull = pull * mask
             coef = weight_decay + l2_transfer * pull
             offset = l2_transfer * pull * item.anchor
-        prepared.append(_Prepared(item.tensor, mask, coef, offset, item.l1))
+        prepared.append(_Prepared(item.tensor, mask, coef, offset, item.l1, item.extra_grad))
     return prepared
 
 
@@ -249,6 +250,8 @@ def _step(optimizer: torch.optim.Optimizer, items: list[_Prepared], groups, sett
                 grad.add_(item.tensor, alpha=item.coef)
             if item.offset is not None:
                 grad.sub_(item.offset)
+            if item.extra_grad is not None:
+                grad.add_(item.extra_grad(item.tensor))
             if item.mask is not None:
                 grad.mul_(item.mask)  # frozen entries: zero gradient, so Adam leaves them exactly
         optimizer.step()
