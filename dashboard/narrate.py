@@ -100,6 +100,15 @@ def narrate_task(record: dict, task: int) -> list[str]:
     snapshot = tasks[task - 1]
     k = record.get("config", {}).get("expand_units", "k")
     lines = [f"Task {task}: {snapshot.get('name', '')}".rstrip(": ")]
+    lines += narrate_events(snapshot.get("events", []), k)
+    lines.append(_summary(snapshot, record))
+    return lines
+
+
+def narrate_events(events: list[dict], k: int | str = "k") -> list[str]:
+    """One sentence per stage finished so far, from a task's events (also while the task is training)."""
+    snapshot = {"events": events}
+    lines = []
     first = _stage_loss(snapshot, "sparse_training")
     if first is not None:
         lines.append(
@@ -126,5 +135,17 @@ def narrate_task(record: dict, task: int) -> list[str]:
     retrain = _stage_loss(snapshot, "split_retraining")
     if retrain is not None:
         lines.append(f"Retrained after the split for {retrain['iterations']} steps, loss {fmt(retrain['loss'])}.")
-    lines.append(_summary(snapshot, record))
     return lines
+
+
+def compare_first_task(record: dict, other: dict, label: str) -> str:
+    """How task 1's test accuracy held up under DEN (``record``) and another method (``other``)."""
+    rows = [[t["metrics"]["accuracy"][0] for t in r.get("tasks", [])] for r in (record, other)]
+    n = min(len(rows[0]), len(rows[1]))
+    if n < 2:
+        return f"Task 1's accuracy right after learning it: DEN {fmt(rows[0][0] if rows[0] else None)}."
+    den, base = rows[0][:n], rows[1][:n]
+    return (
+        f"Task 1's test accuracy after learning it and {n - 1} more task{'s' if n > 2 else ''}: "
+        f"DEN {fmt(den[0])} → {fmt(den[-1])}, {label} {fmt(base[0])} → {fmt(base[-1])}."
+    )

@@ -361,10 +361,16 @@ _TOY_SAMPLERS = {
 
 
 def _toy_2d(n_tasks: int, seed: int) -> tuple[TaskData, ...]:
+    return _toy_2d_tasks(TOY_2D_TASKS[:n_tasks], seed)
+
+
+def _toy_2d_tasks(names: tuple[str, ...], seed: int) -> tuple[TaskData, ...]:
+    """The named toy-2d tasks in this order; a task's points never depend on its position."""
     n = sum(TOY_2D_SPLIT_SIZES)
     tasks = []
-    for t, name in enumerate(TOY_2D_TASKS[:n_tasks]):
-        rng = _rng(seed, _STREAM_TOY, t)  # per task, so task t never depends on n_tasks
+    for name in names:
+        t = TOY_2D_TASKS.index(name)
+        rng = _rng(seed, _STREAM_TOY, t)  # per task, so task t never depends on n_tasks or the order
         points, labels = _two_classes(_TOY_SAMPLERS[name], rng, n)
         points = np.clip(points, *TOY_2D_EXTENT).astype(np.float32)
         order = rng.permutation(n)
@@ -460,9 +466,35 @@ def _validate(name: object, n_tasks: object, seed: object) -> BenchmarkInfo:
     return info
 
 
-def load_benchmark(name: str, n_tasks: int | None = None, seed: int = 0) -> Benchmark:
-    """Build the named benchmark's first ``n_tasks`` tasks, split and shuffled by ``seed``."""
+def _validate_order(name: str, n_tasks: int | None, order: object) -> tuple[str, ...]:
+    if name != "toy-2d":
+        raise BenchmarkError(f"order: only toy-2d can reorder its tasks, not {name!r}")
+    if isinstance(order, str) or not all(isinstance(o, str) for o in order):
+        raise BenchmarkError(f"order={order!r} is invalid; use a sequence of task names from {list(TOY_2D_TASKS)}")
+    names = tuple(order)
+    unknown = [o for o in names if o not in TOY_2D_TASKS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise BenchmarkError(
+            f"order={list(names)!r} is invalid; use distinct task names from {list(TOY_2D_TASKS)} (at least one)"
+        )
+    if n_tasks is not None and n_tasks != len(names):
+        raise BenchmarkError(f"n_tasks={n_tasks!r} disagrees with order, which has {len(names)} tasks")
+    return names
+
+
+def load_benchmark(
+    name: str, n_tasks: int | None = None, seed: int = 0, order: tuple[str, ...] | None = None
+) -> Benchmark:
+    """Build the named benchmark's first ``n_tasks`` tasks, split and shuffled by ``seed``.
+
+    ``order`` (toy-2d only) picks and orders the tasks by name; each task's points are the
+    same wherever it stands in the sequence.
+    """
     info = _validate(name, n_tasks, seed)
+    if order is not None:
+        names = _validate_order(name, n_tasks, order)
+        return Benchmark(name, math.prod(info.input_shape), info.input_shape, _toy_2d_tasks(names, int(seed)),
+                         info.description)  # fmt: skip
     count = info.default_tasks if n_tasks is None else int(n_tasks)
     tasks = _BUILDERS[name](count, int(seed))
     return Benchmark(name, math.prod(info.input_shape), info.input_shape, tasks, info.description)

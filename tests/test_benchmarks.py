@@ -285,3 +285,24 @@ def test_importing_benchmarks_loads_no_data_package() -> None:
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_toy_2d_order_picks_and_orders_tasks_without_changing_their_points():
+    default = load_benchmark("toy-2d", seed=3)
+    ordered = load_benchmark("toy-2d", seed=3, order=("xor", "blobs"))
+    assert [t.name for t in ordered.tasks] == ["xor", "blobs"] and ordered.input_dim == 2
+    by_name = {t.name: t for t in default.tasks}
+    for task in ordered.tasks:  # a task's data does not depend on where it stands in the sequence
+        assert torch.equal(task.x_train, by_name[task.name].x_train)
+        assert torch.equal(task.y_test, by_name[task.name].y_test)
+    assert [t.name for t in load_benchmark("toy-2d", 2, seed=3, order=("moons", "circles")).tasks] == [
+        "moons",
+        "circles",
+    ]
+    for bad in (("xor", "xor"), ("nope",), (), "xor"):
+        with pytest.raises(BenchmarkError, match="order"):
+            load_benchmark("toy-2d", order=bad)
+    with pytest.raises(BenchmarkError, match="disagrees"):
+        load_benchmark("toy-2d", 3, order=("xor", "blobs"))
+    with pytest.raises(BenchmarkError, match="only toy-2d"):
+        load_benchmark("digits-one-vs-rest", order=("xor",))
