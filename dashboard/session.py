@@ -15,19 +15,20 @@ import os
 import re
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
 from den_engine import Callbacks, ConfigError, DENConfig, DENError, Trainer, TrainingDiverged, TrainingStopped
 from den_engine.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.config import PRESETS, parse_value, preset
+from den_engine.methods import get_method, method_names
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = REPO_ROOT / "assets" / "runs"
 DEFAULT_EXAMPLE = "digits-den-fast"
-METHODS = ("den",)
-"""Methods the Train page offers; baselines are added here once the engine has them."""
+METHODS = tuple(method_names())
+"""Methods the Train page offers: DEN, its ablations and every baseline the engine registers."""
 
 STAGE_WORDS = {
     "starting": "starting",
@@ -84,7 +85,7 @@ def new_run_dir(runs_dir: Path, benchmark: str, method: str, run_id: str) -> Pat
 class RunSpec:
     """Everything needed to start a run: the config, the task sequence and where to save it."""
 
-    config: DENConfig
+    config: DENConfig  # or a baseline's config class
     benchmark: str
     n_tasks: int
     runs_dir: Path
@@ -125,12 +126,20 @@ def build_spec(values: dict, runs_dir: Path) -> RunSpec:
     base_name = values.get("preset", "fast")
     if base_name not in PRESETS:
         raise ConfigError("preset", f"unknown preset {base_name!r}; choose one of {sorted(PRESETS)}")
-    params = {field: parse_value(field, str(text)) for field, text in values.get("params", {}).items()}
-    base = preset(base_name)
+    config_class = get_method(method).config_class
+    known = {f.name for f in fields(config_class)}
+    # a baseline ignores DEN's own hyperparameters (tau, sigma, k, ...) but keeps the budget
+    params = {
+        field: parse_value(field, str(text), config_class)
+        for field, text in values.get("params", {}).items()
+        if field in known
+    }
+    base = preset(base_name, config_class)
     changed = any(getattr(base, field) != value for field, value in params.items())
     params["hidden_sizes"] = parse_value("hidden_sizes", str(values.get("hidden_sizes", "")))
     config = preset(
         base_name,
+        config_class,
         **params,
         seed=values.get("seed", 0),
         device=values.get("device", "auto"),
@@ -231,7 +240,9 @@ class TrainingSession:
         callbacks = Callbacks(
             on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._stop.is_set
         )
-        trainer = Trainer(spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=callbacks)
+        trainer = Trainer(
+            spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=callbacks, method=spec.method
+        )
         with self._lock:
             self.trainer = trainer
             self._status.spec, self._status.run_dir = spec, str(out_dir)

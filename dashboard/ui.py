@@ -18,6 +18,7 @@ from dashboard.session import DEFAULT_EXAMPLE, METHODS, TrainingSession, example
 from den_engine.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.config import PRESET_DESCRIPTIONS, PRESETS, DENConfig, field_help, preset
 from den_engine.errors import ConfigError, DENError, RunFileError
+from den_engine.methods import get_method
 
 HYPERPARAMETERS = {
     "loss_threshold": "τ — loss threshold (expand above it)",
@@ -208,7 +209,14 @@ def settings_ui() -> dict:
     n_tasks = sb.number_input(
         "Number of tasks", min_value=1, max_value=info.max_tasks, step=1, key="cfg_n_tasks", persist_state="session"
     )
-    method = sb.selectbox("Method", METHODS, key="cfg_method", persist_state="session", format_func=lambda m: m.upper())
+    method = sb.selectbox(
+        "Method",
+        METHODS,
+        key="cfg_method",
+        persist_state="session",
+        help="\n\n".join(f"**{m}**: {get_method(m).description}" for m in METHODS)
+        + "\n\nBaselines use the budget settings and ignore DEN's own thresholds.",
+    )
     preset_name = sb.selectbox(
         "Preset", list(PRESETS), key="cfg_preset", persist_state="session", on_change=_on_preset_change
     )

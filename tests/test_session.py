@@ -41,7 +41,7 @@ def test_build_spec_applies_preset_and_overrides(tmp_path):
         ({"hidden_sizes": ""}, "hidden_sizes"),
         ({"params": {"split_threshold": "-1"}}, "split_threshold"),
         ({"params": {"loss_threshold": "lots"}}, "loss_threshold"),
-        ({"method": "ewc"}, "method"),
+        ({"method": "sgd-magic"}, "method"),
         ({"preset": "turbo"}, "preset"),
     ],
 )
@@ -124,3 +124,9 @@ def test_engine_errors_become_messages(tmp_path):
     if status.tasks_done:  # a machine with CUDA trains instead
         pytest.skip("CUDA is available here")
     assert status.message[0] == "error" and "device" in status.message[1] and not status.busy
+
+
+def test_a_baseline_gets_its_own_config_and_ignores_den_thresholds(tmp_path):
+    spec = build_spec(_values(method="ewc", params={"loss_threshold": "0.3", "iterations": "7"}), tmp_path)
+    assert spec.method == "ewc" and type(spec.config).__name__ == "EWCConfig"
+    assert spec.config.iterations == 7 and not hasattr(spec.config, "loss_threshold")
