@@ -100,17 +100,19 @@ class DENConfig(ConfigBase):
 
 
 def field_help(config_class: type | None = None) -> dict[str, str]:
-    """Each config field's one-line description (its docstring in the source)."""
+    """Each config field's one-line description (its docstring in the source, parents included)."""
     import ast
     import inspect
     import textwrap
 
-    tree = ast.parse(textwrap.dedent(inspect.getsource(config_class or DENConfig)))
-    body = tree.body[0].body
     out: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            out[node.target.id] = str(nxt.value.value).strip()
+    for cls in reversed((config_class or DENConfig).__mro__):
+        if not dataclasses.is_dataclass(cls):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+        for node, nxt in zip(body, body[1:], strict=False):
+            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                out[node.target.id] = str(nxt.value.value).strip()
     return out
 
 

@@ -96,3 +96,10 @@ def test_every_field_has_help():
     help_text = field_help()
     assert set(help_text) == set(DENConfig.__dataclass_fields__)
     assert "tau" in help_text["loss_threshold"]
+
+
+def test_baseline_configs_have_help_for_inherited_fields():
+    from den_engine.methods import get_method
+
+    config_class = get_method("l2").config_class
+    assert set(field_help(config_class)) == set(config_class.__dataclass_fields__)
