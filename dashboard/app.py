@@ -19,6 +19,8 @@ pages = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", default=True),
     st.Page("app_pages/inspector.py", title="Inspect a task", icon=":material/manage_search:", url_path="inspect"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("app_pages/learn.py", title="Learn", icon=":material/school:", url_path="learn"),
 ]
 page = st.navigation(pages, position="top")
 

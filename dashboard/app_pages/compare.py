@@ -1,0 +1,270 @@
+"""Compare page: 2 to 6 runs side by side, a whole sweep at a glance, and where two runs first decided differently.
+
+Runs come from the shipped examples, the runs folder and its sweeps; a sweep launched
+here runs in a subprocess (dashboard.sweep_launcher) and its runs appear as they finish.
+Every chart has plotly's "download as PNG" button in its toolbar; every table and the
+data behind every chart download as CSV.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import compare_figures as cf
+from dashboard import loaders, ui
+from dashboard.session import examples_dir
+from dashboard.sweep_launcher import SweepProcess, SweepRequest, new_sweep_dir, sweep_dirs
+from den_engine.benchmarks import BENCHMARKS
+from den_engine.config import PRESETS
+from den_engine.diff import describe_first
+
+POLL_SECONDS = 2.0
+MAX_RUNS = 6
+CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def _csv(rows: list[dict]) -> bytes:
+    return pd.DataFrame(rows).to_csv(index=False).encode()
+
+
+def _chart(fig, key: str, rows: list[dict] | None = None, name: str | None = None) -> None:
+    """A chart (PNG from its toolbar) and, when given, its data as a CSV download."""
+    config = {**CHART_CONFIG, "toImageButtonOptions": {**CHART_CONFIG["toImageButtonOptions"], "filename": key}}
+    st.plotly_chart(fig, key=key, config=config)
+    if rows is not None:
+        st.download_button(f"{name or key} (CSV)", _csv(rows), f"{key}.csv", key=f"dl_{key}")
+
+
+# --- which runs ----------------------------------------------------------------------------------
+
+
+def _rows(folder: Path, source: str) -> list[dict]:
+    rows = loaders.list_runs(str(folder), loaders.folder_mtime(folder))
+    return [{"source": source, **row} for row in rows if row.get("benchmark")]
+
+
+def candidates(runs_dir: Path) -> tuple[list[dict], dict[str, list[str]]]:
+    """Every run that can be compared, and the runs of each sweep folder (by folder path)."""
+    rows = _rows(examples_dir(), "shipped") + _rows(runs_dir, "saved")
+    sweeps = {}
+    for folder in sweep_dirs(runs_dir):
+        mine = _rows(folder, f"sweep {folder.name}")
+        sweeps[str(folder)] = [r["path"] for r in mine]
+        rows += mine
+    return rows, sweeps
+
+
+def picker_ui(rows: list[dict]) -> list[str]:
+    """The multiselect of runs (2 to 6); the first two shipped runs to begin with."""
+    paths = [r["path"] for r in rows]
+    labels = {r["path"]: f"{r['name']} — {r['source']}, {r['benchmark']}, {r.get('status', '?')}" for r in rows}
+    picked = [p for p in st.session_state.get("cmp_runs", paths[:2]) if p in paths]
+    st.session_state["cmp_runs"] = picked
+    return st.multiselect(
+        f"Runs to compare (2 to {MAX_RUNS})", paths, key="cmp_runs", format_func=labels.get,
+        max_selections=MAX_RUNS, help="Shipped examples, runs in the runs folder and the runs of every sweep.",
+    )  # fmt: skip
+
+
+def load_runs(paths: list[str]) -> list[tuple[str, dict]]:
+    """(path, record) per path; a broken run is named in a warning and left out."""
+    out = []
+    for path in paths:
+        try:
+            out.append((path, loaders.load_record(path, loaders.run_mtime(path))))
+        except ui.USER_ERRORS as exc:
+            st.warning(f"Left out {Path(path).name}: {exc}")
+    return out
+
+
+def labelled(loaded: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """(label, record) per run: short labels made of the hyperparameters that differ."""
+    labels = cf.run_labels([r for _, r in loaded], [Path(p).name for p, _ in loaded])
+    return list(zip(labels, [r for _, r in loaded], strict=True))
+
+
+# --- launching a sweep ----------------------------------------------------------------------------
+
+
+def launch_ui(runs_dir: Path) -> None:
+    """A form that starts a sweep in the background (a subprocess) into the runs folder's sweeps/."""
+    with st.expander("Launch a sweep in the background", expanded=False), st.form("cmp_sweep_form"):
+        cols = st.columns(4)
+        names = list(BENCHMARKS)
+        benchmark = cols[0].selectbox("Benchmark", names, index=names.index("digits-one-vs-rest"), key="cmp_bench")
+        n_tasks = cols[1].number_input("Tasks", 1, 20, 3, key="cmp_tasks")
+        preset_name = cols[2].selectbox("Preset", list(PRESETS), index=list(PRESETS).index("fast"), key="cmp_preset")
+        workers = cols[3].number_input("Parallel runs", 1, 64, os.cpu_count() or 1, key="cmp_jobs")
+        grid = st.text_area(
+            "Grid: one axis per line, any config field", "loss_threshold=0.01,0.1\nsplit_threshold=0.002,0.05",
+            key="cmp_grid", help="name=v1,v2,... ; tuples with x, e.g. hidden_sizes=16x8,32x16; inf = never",
+        )  # fmt: skip
+        left, right = st.columns(2)
+        seeds = left.text_input("Seeds", "0", key="cmp_seeds", help="comma-separated, e.g. 0,1")
+        fixed = right.text_input("Fixed values", "hidden_sizes=32x16", key="cmp_fixed", help="name=value ...")
+        start = st.form_submit_button("Start sweep", type="primary")
+    if start:
+        current = st.session_state.get("cmp_sweep")
+        if current is not None and current.running:
+            st.warning("A sweep is already running; stop it first.")
+            return
+        request = SweepRequest(benchmark, int(n_tasks), grid, seeds, preset_name, fixed, int(workers))
+        try:
+            launcher = SweepProcess(request, new_sweep_dir(runs_dir))
+        except ui.USER_ERRORS as exc:
+            st.error(f"Cannot start the sweep: {exc}")
+            return
+        st.session_state["cmp_sweep"] = launcher
+        st.session_state["cmp_sweep_pick"] = str(launcher.out)
+
+
+@ui.guarded
+def _sweep_status_body() -> None:
+    launcher: SweepProcess | None = st.session_state.get("cmp_sweep")
+    if launcher is None:
+        return
+    done = launcher.done()
+    state = (done, launcher.running)
+    if state != st.session_state.get("cmp_sweep_state"):
+        st.session_state["cmp_sweep_state"] = state
+        st.rerun(scope="app")  # a run finished (or the sweep ended): show it in every view
+    name = launcher.out.name
+    if launcher.running:
+        st.progress(done / max(launcher.n_runs, 1), text=f"Sweep {name}: {done} of {launcher.n_runs} runs finished")
+        if st.button("Stop the sweep", key="cmp_stop"):
+            launcher.stop()
+            st.rerun(scope="app")
+    elif launcher.stopped:
+        st.warning(f"Sweep {name} stopped with {done} of {launcher.n_runs} runs finished; they are kept.")
+    elif launcher.returncode == 0:
+        st.success(f"Sweep {name} finished: {launcher.n_runs} runs in {launcher.out}.")
+    else:
+        st.error(f"Sweep {name} ended with status {launcher.returncode}; see its log below.")
+    with st.expander("Sweep log"):
+        st.code(launcher.log_tail() or "(nothing yet)", language="text")
+
+
+def sweep_status_ui() -> None:
+    """Progress of the launched sweep; polls while it runs, idles otherwise."""
+    launcher = st.session_state.get("cmp_sweep")
+    running = launcher is not None and launcher.running
+    st.fragment(_sweep_status_body, run_every=POLL_SECONDS if running else None)()
+
+
+# --- views ------------------------------------------------------------------------------------------
+
+
+def summary_ui(runs: list[tuple[str, dict]]) -> None:
+    """The outcome table of the compared runs."""
+    rows = cf.outcomes_table(runs)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.download_button("Outcomes (CSV)", _csv(rows), "compare-outcomes.csv", key="dl_outcomes")
+
+
+def growth_ui(runs: list[tuple[str, dict]]) -> None:
+    """Overlaid per-task curves: units per layer, parameters, average AUROC."""
+    data = cf.curves_table(runs)
+    _chart(cf.units_overlay(runs), "compare_units")
+    left, right = st.columns(2)
+    with left:
+        _chart(cf.params_overlay(runs), "compare_params")
+    with right:
+        _chart(cf.auroc_overlay(runs), "compare_auroc")
+    st.download_button("Per-task curves (CSV)", _csv(data), "compare-curves.csv", key="dl_curves")
+
+
+def sweep_views_ui(runs: list[tuple[str, dict]], title: str) -> None:
+    """Capacity against AUROC with the Pareto front, and the parallel coordinates."""
+    st.caption(title)
+    rows = cf.outcomes_table(runs)
+    _chart(cf.capacity_scatter(runs), "compare_capacity", rows, "Capacity and AUROC")
+    _chart(cf.parallel_coordinates(runs), "compare_parcoords", rows, "Hyperparameters and outcomes")
+
+
+def networks_ui(runs: list[tuple[str, dict]], paths: list[str]) -> None:
+    """The final networks side by side, drawn small."""
+    cols = st.columns(min(len(runs), 3))
+    for i, ((label, record), path) in enumerate(zip(runs, paths, strict=True)):
+        weights = None
+        tasks = record.get("tasks") or []
+        if tasks:
+            try:
+                weights = loaders.load_weights(path, loaders.run_mtime(path), tasks[-1]["weights"])
+            except ui.USER_ERRORS:
+                weights = None  # drawn without edges
+        with cols[i % len(cols)]:
+            _chart(cf.small_network(record, label, weights), f"compare_network_{i}")
+
+
+def _highlight(row: pd.Series) -> list[str]:
+    if row["first"]:
+        return ["background-color: #ffd6ec; font-weight: bold"] * len(row)
+    return ["background-color: #fff1e0"] * len(row) if row["differs"] else [""] * len(row)
+
+
+def diff_ui(runs: list[tuple[str, dict]]) -> None:
+    """The decision diff of two of the compared runs, the first difference highlighted."""
+    labels = [label for label, _ in runs]
+    left, right = st.columns(2)
+    a = left.selectbox("Run A", range(len(runs)), index=0, key="cmp_diff_a", format_func=labels.__getitem__)
+    b = right.selectbox("Run B", range(len(runs)), index=1, key="cmp_diff_b", format_func=labels.__getitem__)
+    rows, diff = cf.decision_table(runs[a][1], runs[b][1])
+    (st.info if diff["first"] is None else st.warning)(describe_first(diff))
+    _chart(cf.decision_diff_figure(runs[a][1], runs[b][1], (labels[a], labels[b])), "compare_diff")
+    only = st.toggle("Only the tasks where they differ", key="cmp_diff_only")
+    shown = [r for r in rows if r["differs"]] if only else rows
+    if shown:
+        st.dataframe(pd.DataFrame(shown).style.apply(_highlight, axis=1), hide_index=True, width="stretch")
+    st.download_button("Decision diff (CSV)", _csv(rows), "decision-diff.csv", key="dl_diff")
+
+
+def main() -> None:
+    """Draw the Compare page."""
+    st.title("Compare runs")
+    st.caption(
+        "Growth, capacity and accuracy side by side, and the task where two runs first decided differently. "
+        "Charts download as PNG from their toolbar (camera icon); tables and chart data as CSV."
+    )
+    runs_dir = ui.runs_folder()
+    launch_ui(runs_dir)
+    sweep_status_ui()
+    rows, sweeps = candidates(runs_dir)
+    if not rows:
+        st.info("No runs yet: train one on the Train page or launch a sweep above.")
+        return
+    loaded = load_runs(picker_ui(rows))
+    runs = labelled(loaded)
+    if len(runs) < 2:
+        st.info("Pick at least two runs to compare them.")
+    options = ["", *sweeps]
+    if st.session_state.get("cmp_sweep_pick") not in options:
+        st.session_state["cmp_sweep_pick"] = ""
+    sweep = st.selectbox(
+        "Sweep for the capacity and hyperparameter views", options, key="cmp_sweep_pick",
+        format_func=lambda p: "(the runs picked above)" if not p else f"all runs of {Path(p).name}",
+    )  # fmt: skip
+    if len(runs) < 2 and not sweep:
+        return
+    tabs = st.tabs(["Outcomes", "Growth", "Capacity & hyperparameters", "Networks", "Decision diff"])
+    if len(runs) >= 2:
+        with tabs[0]:
+            summary_ui(runs)
+        with tabs[1]:
+            growth_ui(runs)
+        with tabs[3]:
+            networks_ui(runs, [path for path, _ in loaded])
+        with tabs[4]:
+            diff_ui(runs)
+    with tabs[2]:
+        if sweep:
+            sweep_runs = labelled([r for r in load_runs(sweeps[sweep]) if r[1].get("tasks")])
+            sweep_views_ui(sweep_runs, f"All {len(sweep_runs)} runs of {Path(sweep).name} with a finished task.")
+        else:
+            sweep_views_ui(runs, "The runs picked above; choose a sweep to see all of its runs.")
+
+
+main()
