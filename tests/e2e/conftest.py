@@ -110,3 +110,26 @@ def page(browser, request):
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def new_page(browser, request):
+    """Factory of fresh tabs, each in its own browser context (a separate user); screenshots all on failure."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        contexts.append(context)
+        tab = context.new_page()
+        tab.set_default_timeout(60_000)
+        return tab
+
+    yield make
+    report = getattr(request.node, "report_call", None)
+    failed = report is not None and report.failed
+    for i, context in enumerate(contexts):
+        if failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            for j, tab in enumerate(context.pages):
+                tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}-user{i + 1}-{j}.png"), full_page=True)
+        context.close()

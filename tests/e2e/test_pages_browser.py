@@ -1,0 +1,279 @@
+"""Every page in headless Chromium, as a user sees it: stop during training, scrub the timeline, inspect a
+decision, load a shipped run, compare two runs, presenter mode, and two users training at the same time."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboard import url_state
+
+pytestmark = pytest.mark.browser
+
+EXPECT_TIMEOUT_MS = 60_000  # a page's first script run imports torch: seconds on a busy 2-core machine
+TRAIN_TIMEOUT_MS = 120_000
+TOY = "?benchmark=toy-2d&tasks=3&hidden_sizes=8,8&head_iterations=10&group_lasso=0"
+QUICK = TOY + "&iterations=20"  # a task in a few seconds
+SLOW = TOY + "&iterations=250"  # long enough to press Stop while task 2 trains
+DEFAULT_RUN = "digits-den-fast"  # the shipped run of the first screen: 48 hidden units after task 1, 149 after 10
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _metric(page, label: str):
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label)
+    return metric.locator('[data-testid="stMetricValue"]')
+
+
+def _wait_idle(page, timeout: int = TRAIN_TIMEOUT_MS) -> None:
+    """The script run has finished (Streamlit's running indicator is gone)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=timeout)
+
+
+def _chart_title(page, index: int = 0):
+    return page.locator('[data-testid="stPlotlyChart"]').nth(index).locator(".gtitle")
+
+
+def _no_traceback(page) -> None:
+    """What a user must never see: a raw exception box or a traceback's text."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    expect(page.get_by_text("Something went wrong")).to_have_count(0)
+    assert "Traceback" not in page.content()
+
+
+def _pick(page, combobox, option: str | re.Pattern) -> None:
+    """Choose ``option`` in a Streamlit selectbox or multiselect, given its combobox (the text input)."""
+    from playwright.sync_api import expect
+
+    combobox.click()
+    exact = isinstance(option, str)
+    choice = page.get_by_role("option", name=option, exact=exact)
+    expect(choice.first).to_be_visible()
+    choice.first.click()
+
+
+def _run_caption(page):
+    return page.locator('[data-testid="stCaptionContainer"]').filter(has_text="tasks learned")
+
+
+# --- Train page ------------------------------------------------------------------------------------
+
+
+def test_stop_during_training_keeps_the_finished_task(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/" + SLOW)
+    run_all = page.get_by_role("button", name="Run all remaining")
+    expect(run_all).to_be_enabled()
+    _wait_idle(page)
+    run_all.click()
+    progress = page.locator('[data-testid="stProgress"]')
+    expect(progress.filter(has_text="Task 2:")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)  # task 1 is committed
+    stop = page.get_by_role("button", name="Stop")
+    expect(stop).to_be_enabled()
+    stop.click()
+
+    stopped = page.get_by_text(re.compile(r"^Stopped"))
+    expect(stopped).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(stopped).to_contain_text(re.compile(r"task 1 is kept|tasks 1–2 are kept"))  # 2 only on a fast machine
+    kept = 2 if "tasks 1–2" in stopped.inner_text() else 1
+    expect(progress).to_have_count(0)
+    expect(_run_caption(page)).to_contain_text(f"toy-2d, {kept} of 3 tasks learned")  # the finished tasks stay
+    expect(_chart_title(page)).to_contain_text(f"After task {kept}:")
+    units = _metric(page, "Hidden units")
+    if kept == 1:
+        expect(units).to_have_text("16")  # 8 + 8 units after task 1
+    else:
+        expect(units).to_have_text(re.compile(r"^\d+$"))
+        assert int(units.inner_text()) >= 16
+    expect(page.get_by_role("button", name="Next task")).to_be_enabled()  # the run can go on
+    expect(stop).to_be_disabled()
+    _no_traceback(page)
+
+
+def test_scrub_the_timeline_of_the_shipped_run(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/")
+    expect(_run_caption(page)).to_contain_text(f"Shipped example {DEFAULT_RUN}")
+    expect(_chart_title(page)).to_contain_text("After task 10:")
+    expect(_metric(page, "Hidden units")).to_have_text("149")
+    _wait_idle(page)
+    thumb = page.get_by_role("slider", name="Task timeline")
+    expect(thumb).to_have_value("10")
+
+    thumb.focus()
+    thumb.press("Home")
+    expect(thumb).to_have_value("1")
+    expect(_chart_title(page)).to_contain_text("After task 1:")
+    expect(_metric(page, "Hidden units")).to_have_text("48")
+    expect(page.get_by_text("What happened at task 1")).to_be_visible()
+
+    thumb.focus()
+    thumb.press("End")
+    expect(thumb).to_have_value("10")
+    expect(_chart_title(page)).to_contain_text("After task 10:")
+    expect(_metric(page, "Hidden units")).to_have_text("149")
+    _no_traceback(page)
+
+
+# --- Inspect page ----------------------------------------------------------------------------------
+
+
+def test_inspector_names_the_decision_and_draws_the_drift(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/inspect")
+    expect(page.get_by_role("heading", name="Inspect a task")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Run digits-one-vs-rest · 10 tasks"))).to_be_visible()
+    task = page.get_by_role("combobox", name="Task", exact=True)
+    expect(task).to_have_value("Task 10 — digit 9 vs rest")
+    _wait_idle(page)
+    _pick(page, task, "Task 3 — digit 2 vs rest")
+    expect(task).to_have_value("Task 3 — digit 2 vs rest")
+
+    log = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="Loss after selective retraining")
+    expect(log.first).to_contain_text(re.compile(r"> τ = 0\.01, so added \d+ units per layer"))
+    expect(page.get_by_text(re.compile(r"^Task 3 expanded"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Split \(Eq\. 6\): 2 units drifted"))).to_be_visible()
+    drift = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Drift of layer 1's old units at task 3")
+    expect(drift).to_be_visible()
+    expect(drift.locator("g.bars path, g.trace.bars").first).to_be_attached()  # the histogram has bars
+    _no_traceback(page)
+
+
+# --- Runs page -------------------------------------------------------------------------------------
+
+
+def test_runs_page_loads_a_shipped_run_into_every_view(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/runs")
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    picker = page.get_by_role("combobox", name="Run", exact=True)
+    expect(picker).to_be_visible()
+    _wait_idle(page)
+    _pick(page, picker, re.compile(r"^mnist-den-fast \(shipped example"))
+    expect(picker).to_have_value(re.compile(r"^mnist-den-fast"))
+    page.get_by_role("button", name="Load into every view").click()
+
+    expect(page).to_have_url(re.compile(r"/(\?.*)?$"))  # switched to the Train page
+    expect(_run_caption(page)).to_contain_text("Shipped example mnist-den-fast — mnist-one-vs-rest, 10 of 10")
+    expect(_metric(page, "Layer sizes")).to_have_text("784 · 215 · 59")
+    expect(_chart_title(page)).to_contain_text("After task 10: digit 9 vs rest")
+
+    page.get_by_role("link", name="Inspect a task").click()  # "every view": the inspector shows it too
+    expect(page.get_by_text(re.compile(r"^Run mnist-one-vs-rest · 10 tasks"))).to_be_visible()
+    _no_traceback(page)
+
+
+# --- Compare page ----------------------------------------------------------------------------------
+
+
+def test_compare_two_shipped_runs_shows_the_decision_diff(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/compare")
+    expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
+    runs = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
+    expect(runs).to_be_visible()
+    _wait_idle(page)
+    chips = runs.get_by_role("group", name="Selected values")
+    for name in ("digits-den-fast", "mnist-den-fast"):  # the default picks depend on file times: add both
+        if name not in chips.inner_text():
+            _pick(page, runs.get_by_role("combobox"), re.compile(rf"^{name} — shipped"))
+            page.keyboard.press("Escape")  # a multiselect keeps its list open after a pick
+            expect(page.get_by_role("listbox")).to_have_count(0)
+            expect(chips).to_contain_text(name)
+            _wait_idle(page)
+    remove = runs.get_by_role("button", name=re.compile(r"^Remove toy2d-den-fast"))  # and drop any other
+    if remove.count():
+        remove.click()
+        expect(chips).not_to_contain_text("toy2d-den-fast")
+        _wait_idle(page)
+
+    page.get_by_role("tab", name="Decision diff").click()
+    panel = page.get_by_role("tabpanel", name="Decision diff")
+    run_a = panel.get_by_role("combobox", name="Run A")
+    run_b = panel.get_by_role("combobox", name="Run B")
+    for combobox, name in ((run_a, "digits-den-fast"), (run_b, "mnist-den-fast")):
+        if combobox.input_value() != name:
+            _pick(page, combobox, name)
+            expect(combobox).to_have_value(name)
+            _wait_idle(page)
+    expect(run_a).to_have_value("digits-den-fast")
+    expect(run_b).to_have_value("mnist-den-fast")
+    expect(panel.get_by_text(re.compile(r"^First difference: task 2, units selected for retraining"))).to_be_visible()
+    expect(panel.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
+    expect(panel.locator('[data-testid="stDataFrame"]')).to_be_visible()
+    _no_traceback(page)
+
+
+# --- Learn page ------------------------------------------------------------------------------------
+
+
+def test_presenter_link_hides_the_controls(app_url, page):
+    from playwright.sync_api import expect
+
+    link = url_state.LearnState(tasks=("moons", "circles"), presenter=True)
+    page.goto(app_url + "/learn" + url_state.query_string(link))
+    expect(page.get_by_role("button", name="Next task")).to_be_visible()
+    toggle = page.get_by_role("switch", name="Presenter mode")
+    expect(toggle).to_be_checked()
+    _wait_idle(page)
+    expect(page.get_by_text("Task sequence, in the order picked")).to_have_count(0)
+    expect(page.get_by_text("τ: loss threshold for growing")).to_have_count(0)
+    expect(page.get_by_role("heading", name=re.compile("^Learn: watch a network"))).to_have_count(0)
+    expect(page.get_by_text(re.compile(r"learn moons, the first of 2 tasks"))).to_be_visible()
+    _no_traceback(page)
+
+
+# --- two users -------------------------------------------------------------------------------------
+
+
+def test_two_users_keep_their_own_runs(app_url, new_page):
+    from playwright.sync_api import expect
+
+    alice, bob = new_page(), new_page()
+    bob.goto(app_url + "/")
+    expect(_run_caption(bob)).to_contain_text(f"Shipped example {DEFAULT_RUN}")
+
+    alice.goto(app_url + "/" + QUICK)
+    next_task = alice.get_by_role("button", name="Next task")
+    expect(next_task).to_be_enabled()
+    _wait_idle(alice)
+    next_task.click()
+
+    bob.reload()  # while Alice's task trains (or just after): Bob is not busy and sees his own view
+    expect(_run_caption(bob)).to_contain_text(f"Shipped example {DEFAULT_RUN}")
+    expect(bob.get_by_role("button", name="Next task")).to_be_enabled()
+    expect(bob.get_by_role("button", name="Stop")).to_be_disabled()
+
+    expect(alice.get_by_text("Learned task 1 of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(_run_caption(alice)).to_contain_text("toy-2d, 1 of 3 tasks learned")
+    caption = _run_caption(alice).inner_text()
+    found = re.search(r"Run (toy-2d-\S+)", caption)
+    assert found, caption
+    alice_run = found.group(1)
+
+    bob.reload()
+    expect(_run_caption(bob)).to_contain_text(f"Shipped example {DEFAULT_RUN}")
+    expect(_metric(bob, "Hidden units")).to_have_text("149")
+    _wait_idle(bob)
+    assert alice_run not in bob.content()
+    expect(bob.get_by_text("Learned task 1 of 3")).to_have_count(0)
+    _no_traceback(alice)
+    _no_traceback(bob)
