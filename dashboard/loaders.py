@@ -170,3 +170,18 @@ def selection_table(snapshot: dict) -> list[dict]:
         {"layer": i + 1, "selected": n, "of": total, "ids": ", ".join(map(str, ids))}
         for i, ((n, total), ids) in enumerate(zip(event.get("counts", []), event.get("selected", []), strict=False))
     ]
+
+
+def edge_weights(run_dir, snapshot: dict, edges: int) -> dict | None:
+    """One task's weights for drawing edges; None (with a warning on the page) when unreadable."""
+    if not edges:
+        return None
+    import streamlit as st
+
+    from dashboard import ui
+
+    try:
+        return load_weights(run_dir, run_mtime(run_dir), snapshot["weights"])
+    except ui.USER_ERRORS as exc:
+        st.warning(f"Edges not drawn: {exc}")
+        return None

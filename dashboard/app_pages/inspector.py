@@ -62,12 +62,7 @@ def subnetwork_panel(run_dir: str, record: dict, task: int) -> None:
     else:
         st.caption(f"{len(highlight)} units selected for retraining (Eq. 4) are highlighted.")
     edges = ui.edge_count_ui("inspect_edges")
-    weights = None
-    if edges:
-        try:
-            weights = loaders.load_weights(run_dir, loaders.run_mtime(run_dir), snapshot["weights"])
-        except ui.USER_ERRORS as exc:
-            st.warning(f"Edges not drawn: {exc}")
+    weights = loaders.edge_weights(run_dir, snapshot, edges)
     fig = figures.network_figure(record, task, weights, max_edges=edges, highlight=highlight)
     st.plotly_chart(fig, key="inspect_network")
     _table(loaders.selection_table(snapshot), "No selection at task 1.")

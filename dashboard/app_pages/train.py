@@ -84,12 +84,7 @@ def _network_body(run_dir: str, record: dict) -> None:
         edges = ui.edge_count_ui("edges")
     _metrics_row(record, task)
     snapshot = record["tasks"][task - 1]
-    weights = None
-    if edges:
-        try:
-            weights = loaders.load_weights(run_dir, loaders.run_mtime(run_dir), snapshot["weights"])
-        except ui.USER_ERRORS as exc:
-            st.warning(f"Edges not drawn: {exc}")
+    weights = loaders.edge_weights(run_dir, snapshot, edges)
     fig = figures.network_figure(record, task, weights, max_edges=edges)
     st.plotly_chart(fig, key="network", config={"displaylogo": False})
     with st.expander("How to read the drawing"):
