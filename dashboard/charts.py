@@ -26,11 +26,11 @@ from dashboard.figure_base import (
     _task_axis,
     _tasks,
     empty_figure,
+    is_active,
 )
 from dashboard.graph_layout import (
     hidden_base_sizes,
 )
-from dashboard.network_figure import _is_active
 
 # --- growth, sparsity and capacity ------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ def units_chart(record: dict) -> go.Figure:
         counts = {origin: [] for origin in ORIGIN_COLORS}
         for snapshot in tasks:
             mine = [
-                u for u in snapshot.get("units") or [] if int(u["layer"]) == l and _is_active(u, int(snapshot["task"]))
+                u for u in snapshot.get("units") or [] if int(u["layer"]) == l and is_active(u, int(snapshot["task"]))
             ]
             for origin in counts:
                 counts[origin].append(sum(1 for u in mine if u.get("origin") == origin))

@@ -65,6 +65,11 @@ def _no_tasks() -> go.Figure:
     return empty_figure("No task learned yet: train the first task to see this chart.")
 
 
+def is_active(unit: Mapping, task: int) -> bool:
+    """Whether a unit record computes for task ``task`` (not yet retired by a split at or before it)."""
+    return unit.get("retired") is None or int(unit["retired"]) > task
+
+
 def _events(snapshot: Mapping, kind: str) -> list[dict]:
     return [e for e in snapshot.get("events") or [] if e.get("type") == kind]
 

@@ -18,12 +18,10 @@ from dashboard.charts import (
 )
 from dashboard.colors import TASK_COLORS, task_color
 from dashboard.figure_base import _layout, _num, empty_figure
-from dashboard.network_figure import _edge_traces, _Edges, network_figure
+from dashboard.network_figure import network_figure
 
 __all__ = [
     "TASK_COLORS",
-    "_Edges",
-    "_edge_traces",
     "_layout",
     "_num",
     "average_metric_chart",

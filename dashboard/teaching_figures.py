@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.colors import DUPLICATE_LINK, FONT_FAMILY, FONT_SIZE, GHOST, SELECTED_RING, TEMPLATE, task_color
-from dashboard.figures import _edge_traces, _Edges
 from dashboard.graph_layout import input_geometry, layer_spacing, output_positions, unit_positions
+from dashboard.network_edges import EdgeSet, edge_traces
 from den_engine.benchmarks import TOY_2D_EXTENT
 
 X_GAP = 0.75
@@ -113,7 +113,7 @@ def neuron_network_figure(record: dict, task: int, frame: dict, *, max_edges: in
     pictures, weights = frame["pictures"], frame.get("weights") or {}
     n_layers = len(bases)
     layers = [[u for u in units if int(u["layer"]) == layer] for layer in range(1, n_layers + 1)]
-    edges = _Edges()
+    edges = EdgeSet()
     for l, lu in enumerate(layers):
         w = weights.get(f"hidden.{l + 1}.weight")
         rows = [i for i, u in enumerate(lu) if _active(u, task) and u["id"] in pictures]
@@ -132,7 +132,7 @@ def neuron_network_figure(record: dict, task: int, frame: dict, *, max_edges: in
         top = [i for i, u in enumerate(layers[-1]) if _active(u, task) and u["id"] in pictures and i < head.shape[1]]
         src = np.array([positions[layers[-1][i]["id"]] for i in top]).reshape(-1, 2)
         edges.add(np.asarray(head, dtype=float)[:1, top], src, out_xy[:1])
-    traces += _edge_traces(*edges.strongest(max_edges))
+    traces += edge_traces(*edges.strongest(max_edges))
 
     links = [(positions[u["parent"]], positions[u["id"]]) for u in units if u.get("parent") in positions]
     for a, b in links:
