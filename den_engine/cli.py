@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     cmp.add_argument("--quiet", action="store_true", help="no progress bars (one line per run still goes to stderr)")
     cmp.set_defaults(func=cmd_compare)
-    from den_engine.sweep import add_parser as add_sweep_parser  # python -m den_engine sweep
+    from den_engine.sweep_cli import add_parser as add_sweep_parser  # python -m den_engine sweep
 
     add_sweep_parser(sub)
     lst = sub.add_parser("benchmarks", help="list the offline benchmarks")

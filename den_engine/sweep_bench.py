@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from den_engine.records import load_run, strip_timings
-from den_engine.sweep import add_arguments, jobs_from_args, run_sweep
+from den_engine.sweep import run_sweep
+from den_engine.sweep_cli import add_arguments, jobs_from_args
 
 
 def _children_cpu_s() -> float:
