@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from den_engine.benchmarks import TOY_2D_EXTENT
 from den_engine.network import ExpandableNet
+from den_engine.toy2d import TOY_2D_EXTENT
 
 RESOLUTION = 40
 """Grid points per side of a picture: fine enough for a 60-pixel thumbnail, cheap to evaluate."""

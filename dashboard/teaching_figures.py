@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from dashboard.colors import DUPLICATE_LINK, FONT_FAMILY, FONT_SIZE, GHOST, SELECTED_RING, TEMPLATE, task_color
 from dashboard.graph_layout import input_geometry, layer_spacing, output_positions, unit_positions
 from dashboard.network_edges import EdgeSet, edge_traces
-from den_engine.benchmarks import TOY_2D_EXTENT
+from den_engine.toy2d import TOY_2D_EXTENT
 
 X_GAP = 0.75
 """Horizontal distance between layers, in units of the vertical layer height (axes are equal-scaled)."""

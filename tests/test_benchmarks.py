@@ -15,7 +15,6 @@ import torch
 from den_engine import benchmarks
 from den_engine.benchmarks import (
     BENCHMARKS,
-    TOY_2D_EXTENT,
     Benchmark,
     BenchmarkError,
     TaskData,
@@ -23,6 +22,7 @@ from den_engine.benchmarks import (
     load_benchmark,
     rotate_images,
 )
+from den_engine.toy2d import TOY_2D_EXTENT
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "val", "test")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from dashboard import url_state
 from dashboard.url_state import LearnState, decode, encode, query_string
-from den_engine.benchmarks import TOY_2D_TASKS
+from den_engine.toy2d import TOY_2D_TASKS
 
 finite = st.floats(min_value=0.0, max_value=10.0, allow_nan=False, allow_infinity=False)
 states = st.builds(
