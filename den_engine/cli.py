@@ -29,7 +29,8 @@ STAGE_WORDS = {
 class Progress:
     """A one-line progress bar per stage on stderr (a line per stage when not a TTY)."""
 
-    def __init__(self, stream=sys.stderr, quiet: bool = False) -> None:
+    def __init__(self, stream=None, quiet: bool = False) -> None:
+        stream = stream or sys.stderr  # looked up now: a default bound at import would outlive a redirection
         self.stream, self.quiet = stream, quiet
         self.tty = stream.isatty()
         self.task = 0

@@ -31,6 +31,7 @@ COLUMNS = (
     ("params", "params", "{:,}"),
     ("relative_to_stl", "% STL", "{:.1%}"),
     ("average_auroc", "avg AUROC", "{:.4f}"),
+    ("average_val_auroc", "val AUROC", "{:.4f}"),
     ("average_accuracy", "avg acc", "{:.4f}"),
     ("backward_transfer_auroc", "BWT (AUROC)", "{:+.4f}"),
     ("train_time_s", "train s", "{:.1f}"),
@@ -118,7 +119,8 @@ def jobs_from_args(args: argparse.Namespace, out: str | Path) -> tuple[list[Swee
 class ProgressPrinter:
     """Progress on stderr: a line per finished run, a live count of finished tasks on a TTY."""
 
-    def __init__(self, jobs: list[SweepJob], stream=sys.stderr, quiet: bool = False) -> None:
+    def __init__(self, jobs: list[SweepJob], stream=None, quiet: bool = False) -> None:
+        stream = stream or sys.stderr  # looked up now: a default bound at import would outlive a redirection
         self.jobs, self.stream, self.quiet = jobs, stream, quiet
         self.tasks = {job.index: 0 for job in jobs}
         self.done = 0
