@@ -95,8 +95,13 @@ def run_labels(records: Sequence[dict], names: Sequence[str]) -> list[str]:
     return labels
 
 
+def _mean(values) -> float:
+    finite = [v for v in values or [] if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
 def outcome(record: dict) -> dict:
-    """A run's last numbers: average AUROC and accuracy, BWT, parameters, capacity, hidden units."""
+    """A run's last numbers: average AUROC (test and validation) and accuracy, BWT, parameters, capacity, units."""
     tasks = record.get("tasks") or []
     last = tasks[-1] if tasks else {}
     final = record.get("final") or {}
@@ -105,6 +110,7 @@ def outcome(record: dict) -> dict:
         "tasks_done": len(tasks),
         "status": record.get("status", "?"),
         "average_auroc": _num(final.get("average_auroc", metrics.get("average_auroc"))),
+        "average_val_auroc": _mean(metrics.get("val_auroc")),  # the column to tune on, not the test AUROC
         "average_accuracy": _num(final.get("average_accuracy", metrics.get("average_accuracy"))),
         "backward_transfer_auroc": _num(final.get("backward_transfer_auroc")),
         "params": _num(params.get("total")),
@@ -274,6 +280,7 @@ def capacity_scatter(runs: Sequence[Run]) -> go.Figure:
 
 OUTCOME_AXES = (
     ("average_auroc", "AUROC"),
+    ("average_val_auroc", "val AUROC"),
     ("relative_to_stl", "% STL"),
     ("hidden_units", "hidden units"),
     ("backward_transfer_auroc", "BWT"),

@@ -2,9 +2,9 @@
 
 ``compare`` trains (or reuses) one run per method and seed under ``out/<method>-seed<k>/``
 and summarises the finished records: per method, mean and standard deviation over seeds
-(sample std, 0 for one seed) of the final average AUROC and accuracy, backward transfer
-and forgetting (AUROC), parameters (total, non-zero), capacity relative to MTL and STL
-and training wall time. The table is written as ``summary.md`` and ``summary.csv``.
+(sample std, 0 for one seed) of the final average AUROC (test, and validation for tuning)
+and accuracy, backward transfer and forgetting (AUROC), parameters (total, non-zero),
+capacity relative to MTL and STL and training wall time. The table is written as ``summary.md`` and ``summary.csv``.
 
 A run directory is reused when its run.json is complete and was written by the same
 method with the same config and benchmark; a matching partial run is resumed; anything
@@ -26,11 +26,12 @@ from den_engine.config import parse_value, preset
 from den_engine.errors import ConfigError, RunFileError
 from den_engine.methods import get_method
 from den_engine.records import clean_json, load_run
-from den_engine.runner import Callbacks, Trainer
+from den_engine.runner import Callbacks, Trainer, final_metrics
 
 # (csv name, markdown header, how to read it from a record's "final", markdown format)
 COLUMNS: list[tuple[str, str, Callable[[dict], float], str]] = [
     ("average_auroc", "AUROC", lambda f: f["average_auroc"], "{:.4f}"),
+    ("average_val_auroc", "val AUROC", lambda f: f.get("average_val_auroc"), "{:.4f}"),
     ("average_accuracy", "accuracy", lambda f: f["average_accuracy"], "{:.4f}"),
     ("backward_transfer_auroc", "BWT (AUROC)", lambda f: f["backward_transfer_auroc"], "{:+.4f}"),
     ("forgetting_auroc", "forgetting (AUROC)", lambda f: f["forgetting_auroc"], "{:.4f}"),
@@ -150,7 +151,7 @@ def summarise(records: dict[str, list[dict]]) -> list[dict]:
     """One row per method: ``{method, seeds, <column>: (mean, std), ...}`` over its finished runs."""
     rows = []
     for method, runs in records.items():
-        finals = [r["final"] for r in runs if r.get("final")]
+        finals = [final_metrics(r) for r in runs if r.get("final")]  # recomputed: older records lack new fields
         row = {"method": method, "seeds": [r["seed"] for r in runs if r.get("final")]}
         for name, _, read, _ in COLUMNS:
             row[name] = _mean_std([_value(read, f) for f in finals])

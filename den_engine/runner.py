@@ -310,10 +310,13 @@ def final_metrics(record: dict) -> dict:
     """End-of-run metrics from the per-task rows (R[i][j], i = after task i)."""
     auroc = [t["metrics"]["auroc"] for t in record["tasks"]]
     acc = [t["metrics"]["accuracy"] for t in record["tasks"]]
+    val_auroc = [t["metrics"].get("val_auroc") for t in record["tasks"]]
     last = record["tasks"][-1]
     return {
         "n_tasks": len(auroc),
         "average_auroc": metrics.average_final(auroc),
+        # the score to tune on: the test split must not choose a setting
+        "average_val_auroc": metrics.average_final(val_auroc) if val_auroc[-1] is not None else None,
         "average_accuracy": metrics.average_final(acc),
         "backward_transfer_auroc": metrics.backward_transfer(auroc),
         "backward_transfer_accuracy": metrics.backward_transfer(acc),

@@ -32,7 +32,7 @@ from den_engine.config import parse_value, preset
 from den_engine.errors import ConfigError, DENError, RunFileError, TrainingDiverged
 from den_engine.methods import get_method
 from den_engine.records import RUN_FILE, clean_json, load_run
-from den_engine.runner import Callbacks, Trainer
+from den_engine.runner import Callbacks, Trainer, final_metrics
 
 BACKENDS = ("local", "serial", "ray")
 WORKER_THREADS = 1
@@ -215,7 +215,7 @@ def outcome_row(job: SweepJob, record: dict | None, how: str) -> dict:
     """One line of the outcome table: the combination, what happened and the final numbers."""
     row: dict[str, Any] = {"run": job.name, **{k: _plain(v) for k, v in job.values.items()}, "how": how}
     tasks = (record or {}).get("tasks") or []
-    final = (record or {}).get("final") or {}
+    final = final_metrics(record) if (record or {}).get("final") else {}  # recomputed: older records lack fields
     last = tasks[-1] if tasks else {}
     params = last.get("params") or {}
     row.update(
@@ -226,6 +226,7 @@ def outcome_row(job: SweepJob, record: dict | None, how: str) -> dict:
         nonzero_params=params.get("nonzero"),
         relative_to_stl=params.get("relative_to_stl"),
         average_auroc=final.get("average_auroc", (last.get("metrics") or {}).get("average_auroc")),
+        average_val_auroc=final.get("average_val_auroc"),
         average_accuracy=final.get("average_accuracy", (last.get("metrics") or {}).get("average_accuracy")),
         backward_transfer_auroc=final.get("backward_transfer_auroc"),
         train_time_s=sum(t.get("wall_time_s", 0.0) for t in tasks),

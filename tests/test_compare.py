@@ -46,6 +46,10 @@ def test_summary_has_one_row_per_method_with_mean_and_std(compared):
         aurocs = [f["average_auroc"] for f in finals]
         assert float(row["average_auroc_mean"]) == pytest.approx(sum(aurocs) / 2)
         assert float(row["average_auroc_std"]) == pytest.approx(abs(aurocs[0] - aurocs[1]) / 2**0.5)
+        tasks = [load_run(out / f"{row['method']}-seed{s}").tasks for s in (0, 1)]
+        val = [sum(t[-1]["metrics"]["val_auroc"]) / len(t[-1]["metrics"]["val_auroc"]) for t in tasks]
+        assert float(row["average_val_auroc_mean"]) == pytest.approx(sum(val) / 2)
+        assert val != aurocs  # a different split: the tuning column is not the test column again
         assert float(row["params_total_mean"]) == pytest.approx(sum(f["params"]["total"] for f in finals) / 2)
     stl = next(r for r in table if r["method"] == "stl")
     assert float(stl["relative_to_stl_mean"]) == pytest.approx(100.0)

@@ -91,6 +91,9 @@ def test_parallel_coordinates_put_infinity_above_the_finite_values(sweep):
     assert list(dims["seed"].values) == [0, 0, 0, 1]
     assert list(dims["AUROC"].values) == [0.90, 0.95, 0.85, 0.90]
     assert list(fig.data[0].line.color) == [0.90, 0.95, 0.85, 0.90]
+    val = [sum(v) / len(v) for v in (r["tasks"][-1]["metrics"]["val_auroc"] for _, r in sweep)]
+    assert list(dims["val AUROC"].values) == pytest.approx(val)  # the validation split, not the test split
+    assert [row["average_val_auroc"] for row in cf.outcomes_table(sweep)] == pytest.approx(val)
     assert cf.parallel_coordinates(sweep[:1]).layout.annotations
 
 

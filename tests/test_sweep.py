@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 import math
@@ -166,6 +168,10 @@ def test_cli_sweep_killed_mid_way_resumes(reference, tmp_path, capsys):
     lines = (out / "sweep.csv").read_text().splitlines()
     assert lines[0].startswith("run,loss_threshold,seed,how,status") and len(lines) == 1 + len(jobs)
     assert "| reused |" in printed and "failed" not in printed
+    rows = list(csv.DictReader(io.StringIO((out / "sweep.csv").read_text())))
+    for job, row in zip(jobs, rows, strict=True):
+        val = load_run(out / job.name).tasks[-1]["metrics"]["val_auroc"]
+        assert float(row["average_val_auroc"]) == pytest.approx(sum(val) / len(val))
     assert "| inf | 1 |" in printed
 
 
