@@ -35,6 +35,7 @@ MORE_HYPERPARAMETERS = {
     "batch_size": "Batch size",
     "weight_decay": "Weight decay",
     "lr_decay": "Learning-rate decay per epoch",
+    "decay_samples": "Samples per decay (0 = one epoch)",
     "max_splits_per_layer": "Max splits per layer (None = no cap)",
 }
 ALL_FIELDS = {**HYPERPARAMETERS, **MORE_HYPERPARAMETERS}

@@ -66,6 +66,8 @@ class DENConfig(ConfigBase):
     """Adam's step size at the start of every stage."""
     lr_decay: float = 0.95
     """Multiplier applied to the step size after every epoch (staircase); 1 disables it."""
+    decay_samples: int = 0
+    """Training samples between two decays; 0 = one epoch of the task's data (the reference)."""
     batch_size: int = 256
     """Samples per optimisation step."""
     iterations: int = 4300
@@ -119,7 +121,7 @@ def field_help(config_class: type | None = None) -> dict[str, str]:
 # --- validation ------------------------------------------------------------------
 
 _POSITIVE_INTS = ("batch_size", "iterations", "expand_units")
-_NON_NEGATIVE_INTS = ("head_iterations", "seed")
+_NON_NEGATIVE_INTS = ("head_iterations", "seed", "decay_samples")
 _NON_NEGATIVE_FLOATS = ("l1_strength", "weight_decay", "group_lasso", "l2_transfer")
 _THRESHOLDS = ("loss_threshold", "split_threshold")  # +inf allowed: "never"
 
@@ -181,8 +183,13 @@ def validate(config: Any) -> None:
 # --- presets ---------------------------------------------------------------------
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The paper's budgets and its sigma for fully-connected networks.
-    "paper": dict(split_threshold=0.002),
+    # The paper's budgets and its sigma for fully-connected networks. The reference decays
+    # the step size once per epoch, and an epoch of the paper's MNIST-Variation is 10,000
+    # training images (1,000 per class). Counting the decay in samples keeps the paper's
+    # schedule in steps on smaller data: per epoch of our 3,000 images, the step size
+    # falls below 1 % of its start after ~1,100 of the 4,300 steps, and the per-step L1
+    # soft-threshold then shrinks the network unopposed (README, "The paper preset").
+    "paper": dict(split_threshold=0.002, decay_samples=10_000),
     # The reference code's DEN_run.py values.
     "reference": dict(split_threshold=0.05),
     # Seconds per task on a laptop CPU. The L1 and group-lasso steps act once per
@@ -200,7 +207,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 PRESET_DESCRIPTIONS = {
-    "paper": "full budgets (4,300 steps per stage), the paper's sigma = 0.002",
+    "paper": "full budgets (4,300 steps per stage), the paper's sigma = 0.002 and step-size schedule",
     "reference": "full budgets, the reference code's sigma = 0.05",
     "fast": "150 steps per stage with stronger sparsity steps: seconds per task",
 }

@@ -55,6 +55,7 @@ class TaskContext:
             getattr(c, "l1_strength", 0.0),
             getattr(c, "group_lasso", 0.0),
             getattr(c, "l2_transfer", 0.0),
+            decay_samples=getattr(c, "decay_samples", 0),
         )
 
     def emit(self, event: Event) -> Event:

@@ -67,6 +67,7 @@ class StageSettings:
     group_lasso: float
     l2_transfer: float
     check_every: int = 10  # steps between finiteness checks and progress reports
+    decay_samples: int = 0  # training samples between two step-size decays; 0 = one epoch
 
 
 @dataclass
@@ -187,7 +188,7 @@ def train_stage(
     # the whole update in one pass (same arithmetic as the default implementation).
     optimizer = torch.optim.Adam(tensors, lr=settings.learning_rate, fused=_fused_ok(tensors))
     plans = [net.plan(t) for t, _, _ in jobs]
-    steps_per_epoch = max(1, math.ceil(jobs[0][1].shape[0] / settings.batch_size))
+    decay_every = max(1, math.ceil((settings.decay_samples or jobs[0][1].shape[0]) / settings.batch_size))
     batches = [_batches(xt.shape[0], settings.batch_size, generator, xt.device) for _, xt, _ in jobs]
     seen = 0
     running = torch.zeros((), device=x.device)
@@ -205,9 +206,9 @@ def train_stage(
             loss.backward()
             _step(optimizer, items, groups, settings)
             running += loss.detach()
-            if it % steps_per_epoch == 0 and settings.lr_decay != 1.0:
+            if it % decay_every == 0 and settings.lr_decay != 1.0:
                 for group in optimizer.param_groups:
-                    group["lr"] *= settings.lr_decay  # staircase decay per epoch
+                    group["lr"] *= settings.lr_decay  # staircase decay per epoch (or per decay_samples)
             if it % settings.check_every == 0 or it == iterations:
                 steps = settings.check_every if it % settings.check_every == 0 else it % settings.check_every
                 mean = float(running) / steps

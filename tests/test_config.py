@@ -38,6 +38,8 @@ def test_presets_record_their_name_and_differ_where_documented():
         ("learning_rate", 0.0),
         ("learning_rate", math.inf),
         ("lr_decay", 1.5),
+        ("decay_samples", -1),
+        ("decay_samples", 2.5),
         ("batch_size", 0),
         ("iterations", -5),
         ("head_iterations", -1),

@@ -220,3 +220,29 @@ def test_divergence_is_detected(bad):
     x[0, 0] = bad
     with pytest.raises(TrainingDiverged):
         train_task(net, 1, TaskContext(1, x, y, config, torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize(("decay_samples", "every"), [(0, 3), (96, 3), (160, 5), (10, 1)])
+def test_step_size_decays_once_per_epoch_or_per_decay_samples(monkeypatch, decay_samples, every):
+    rates = []
+    original = torch.optim.Adam
+
+    class Spy(original):
+        def step(self, *args, **kwargs):
+            rates.append(self.param_groups[0]["lr"])
+            return super().step(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", Spy)
+    config = tiny_config(learning_rate=0.1, lr_decay=0.5, decay_samples=decay_samples)
+    net = ExpandableNet(5, config.hidden_sizes, torch.Generator().manual_seed(0))
+    net.add_head(1, 1)
+    x, y = make_task(1)  # 96 samples, batches of 32: an epoch is 3 steps
+    ctx = TaskContext(1, x, y, config, torch.Generator().manual_seed(0))
+    train_stage("s", net, 1, x, y, [Trainable(net.weights[0])], ctx.settings, 12, torch.Generator())
+    assert rates == pytest.approx([0.1 * 0.5 ** (i // every) for i in range(12)])
+
+
+def test_the_paper_preset_keeps_the_papers_schedule_on_smaller_data():
+    config = preset("paper")
+    assert config.decay_samples == 10_000 and preset("reference").decay_samples == 0
+    assert TaskContext(1, *make_task(1), config, torch.Generator()).settings.decay_samples == 10_000

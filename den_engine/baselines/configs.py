@@ -24,6 +24,8 @@ class BaselineConfig(ConfigBase):
     """Adam's step size at the start of every task."""
     lr_decay: float = 0.95
     """Multiplier applied to the step size after every epoch (staircase); 1 disables it."""
+    decay_samples: int = 0
+    """Training samples between two decays; 0 = one epoch of the task's data (the reference)."""
     batch_size: int = 256
     """Samples per optimisation step (per task, for MTL's joint steps)."""
     iterations: int = 4300
