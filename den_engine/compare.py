@@ -4,7 +4,8 @@
 and summarises the finished records: per method, mean and standard deviation over seeds
 (sample std, 0 for one seed) of the final average AUROC (test, and validation for tuning)
 and accuracy, backward transfer and forgetting (AUROC), parameters (total, non-zero),
-capacity relative to MTL and STL and training wall time. The table is written as ``summary.md`` and ``summary.csv``.
+capacity relative to MTL and STL and training wall time. The table is written as
+``summary.md`` and ``summary.csv``.
 
 A run directory is reused when its run.json is complete and was written by the same
 method with the same config and benchmark; a matching partial run is resumed; anything
@@ -28,7 +29,7 @@ from den_engine.methods import get_method
 from den_engine.records import clean_json, load_run
 from den_engine.runner import Callbacks, Trainer, final_metrics
 
-# (csv name, markdown header, how to read it from a record's "final", markdown format)
+# (csv name, markdown header, how to read it from a record's final metrics (runner.final_metrics), markdown format)
 COLUMNS: list[tuple[str, str, Callable[[dict], float], str]] = [
     ("average_auroc", "AUROC", lambda f: f["average_auroc"], "{:.4f}"),
     ("average_val_auroc", "val AUROC", lambda f: f.get("average_val_auroc"), "{:.4f}"),
