@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from dashboard.figures import network_figure
-from den_engine.config import preset
-from den_engine.errors import RunFileError
-from den_engine.records import load_run
-from den_engine.runner import Trainer
+from den_engine.core.config import preset
+from den_engine.core.errors import RunFileError
+from den_engine.core.runner import Trainer
+from den_engine.records.store import load_run
 
 BENCHMARK = "mnist-one-vs-rest"
 N_TASKS = 10

@@ -13,11 +13,10 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from dashboard import loaders
-from dashboard.session import DEFAULT_EXAMPLE, METHODS, TrainingSession, examples_dir, resolve_runs_dir, runs_root
-from den_engine.benchmarks import BENCHMARKS, BenchmarkError
-from den_engine.config import PRESET_DESCRIPTIONS, PRESETS, DENConfig, field_help, preset
-from den_engine.errors import ConfigError, DENError, RunFileError
+from dashboard.state import loaders
+from dashboard.state.session import DEFAULT_EXAMPLE, METHODS, TrainingSession, examples_dir, resolve_runs_dir, runs_root
+from den_engine.core.config import PRESET_DESCRIPTIONS, PRESETS, DENConfig, field_help, preset
+from den_engine.data.benchmarks import BENCHMARKS
 from den_engine.methods import get_method
 
 HYPERPARAMETERS = {
@@ -39,7 +38,7 @@ MORE_HYPERPARAMETERS = {
     "max_splits_per_layer": "Max splits per layer (None = no cap)",
 }
 ALL_FIELDS = {**HYPERPARAMETERS, **MORE_HYPERPARAMETERS}
-USER_ERRORS = (ConfigError, BenchmarkError, RunFileError, DENError, ValueError)
+USER_ERRORS = loaders.USER_ERRORS
 
 
 # --- shared state --------------------------------------------------------------------

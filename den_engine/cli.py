@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from den_engine.benchmarks import BENCHMARKS, BenchmarkError
-from den_engine.config import PRESETS, ConfigError, parse_value, preset
-from den_engine.errors import DENError, TrainingDiverged, TrainingStopped
-from den_engine.records import clean_json
+from den_engine.core.config import PRESETS, ConfigError, parse_value, preset
+from den_engine.core.errors import DENError, TrainingDiverged, TrainingStopped
+from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
+from den_engine.records.store import clean_json
 
 STAGE_WORDS = {
     "sparse_training": "sparse training (Eq. 2)",
@@ -100,8 +100,8 @@ def _fmt(value) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from den_engine.core.runner import Callbacks, Trainer
     from den_engine.methods import get_method
-    from den_engine.runner import Callbacks, Trainer
 
     method = get_method(args.method)
     overrides = _parse_sets(args.set or [], method.config_class)
@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from den_engine.evaluate import evaluate_run
+    from den_engine.records.evaluate import evaluate_run
 
     report = evaluate_run(args.run_dir)
     print(json.dumps(clean_json(report), indent=1))
@@ -139,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from den_engine.bench import format_table, run_bench
+    from den_engine.experiments.bench import format_table, run_bench
 
     results = run_bench(
         benchmark=args.benchmark, iterations=args.iterations, full_run_tasks=args.tasks, device=args.device or "auto"
@@ -149,8 +149,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from den_engine.compare import compare, markdown_table
-    from den_engine.runner import Callbacks
+    from den_engine.core.runner import Callbacks
+    from den_engine.experiments.compare import compare, markdown_table
 
     sets = {}
     for pair in args.set or []:
@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     cmp.add_argument("--quiet", action="store_true", help="no progress bars (one line per run still goes to stderr)")
     cmp.set_defaults(func=cmd_compare)
-    from den_engine.sweep_cli import add_parser as add_sweep_parser  # python -m den_engine sweep
+    from den_engine.experiments.sweep_cli import add_parser as add_sweep_parser  # python -m den_engine sweep
 
     add_sweep_parser(sub)
     lst = sub.add_parser("benchmarks", help="list the offline benchmarks")

@@ -1,7 +1,7 @@
 """Compare page: 2 to 6 runs side by side, a whole sweep at a glance, and where two runs first decided differently.
 
 Runs come from the shipped examples, the runs folder and its sweeps; a sweep launched
-here runs in a subprocess (dashboard.sweep_launcher) and its runs appear as they finish.
+here runs in a subprocess (dashboard.state.sweep_launcher) and its runs appear as they finish.
 Every chart has plotly's "download as PNG" button in its toolbar; every table and the
 data behind every chart download as CSV.
 """
@@ -14,13 +14,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import compare_figures as cf
-from dashboard import loaders, ui
-from dashboard.session import examples_dir
-from dashboard.sweep_launcher import SweepProcess, SweepRequest, new_sweep_dir, sweep_dirs
-from den_engine.benchmarks import BENCHMARKS
-from den_engine.config import PRESETS
-from den_engine.diff import describe_first
+from dashboard import ui
+from dashboard.figures import compare as cf
+from dashboard.state import loaders
+from dashboard.state.session import examples_dir
+from dashboard.state.sweep_launcher import SweepProcess, SweepRequest, new_sweep_dir, sweep_dirs
+from den_engine.core.config import PRESETS
+from den_engine.data.benchmarks import BENCHMARKS
+from den_engine.experiments.diff import describe_first
 
 POLL_SECONDS = 2.0
 MAX_RUNS = 6

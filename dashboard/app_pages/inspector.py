@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, loaders, ui
+from dashboard import figures, ui
 from dashboard.narrate import fmt, narrate_task
+from dashboard.state import loaders
 
 
 def _table(rows: list[dict], empty: str) -> None:

@@ -15,11 +15,12 @@ import dataclasses
 
 import streamlit as st
 
-from dashboard import narrate, ui, url_state
-from dashboard import teaching_figures as tf
-from dashboard.learn_session import PAUSES, LearnSession, available_compare, spec_from_state
-from dashboard.session import STAGE_WORDS
-from den_engine.toy2d import TOY_2D_TASKS
+from dashboard import narrate, ui
+from dashboard.figures import teaching as tf
+from dashboard.state import url_state
+from dashboard.state.learn_session import PAUSES, LearnSession, available_compare, spec_from_state
+from dashboard.state.session import STAGE_WORDS
+from den_engine.data.toy2d import TOY_2D_TASKS
 
 POLL_SECONDS = 0.5
 LABELS = {"finetune": "fine-tuning", "l2": "L2-transfer", "ewc": "EWC", "none": "nothing (DEN alone)"}

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import loaders, ui
-from dashboard.session import examples_dir, resolve_runs_dir, runs_root
-from den_engine.records import RUN_FILE
+from dashboard import ui
+from dashboard.state import loaders
+from dashboard.state.session import examples_dir, resolve_runs_dir, runs_root
+from den_engine.records.store import RUN_FILE
 
 
 def runs_folder_ui() -> Path | None:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import figures, loaders, ui
-from dashboard.colors import legend_markdown
+from dashboard import figures, ui
+from dashboard.figures.colors import legend_markdown
 from dashboard.narrate import narrate_task
-from dashboard.session import STAGE_WORDS, build_spec, examples_dir
+from dashboard.state import loaders
+from dashboard.state.session import STAGE_WORDS, build_spec, examples_dir
 
 POLL_SECONDS = 0.5
 PLAY_SECONDS = 1.2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import url_state
+from dashboard.state import url_state
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dashboard import url_state
+from dashboard.state import url_state
 
 pytestmark = pytest.mark.browser
 

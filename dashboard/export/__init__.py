@@ -1,0 +1,1 @@
+"""Files that leave the dashboard: self-contained HTML pages (the Learn lesson, the run report)."""

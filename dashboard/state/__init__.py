@@ -1,0 +1,1 @@
+"""Per-user state and loaders: background training sessions, the Learn session, sweeps, URL state, cached reads."""

@@ -1,0 +1,205 @@
+"""The Learn page's training: DEN and a comparison method on the same 2-D tasks, in the background.
+
+``PairTrainer`` trains both methods one task at a time (nothing written to disk) and keeps a
+*frame* per task: every unit's picture, every task's decision region, the weights. It
+reuses ``TrainingSession``'s thread, stop and status machinery through ``LearnSession``,
+which also collects the events of the task in flight so the page can narrate each stage
+as it happens.
+
+Threads: the tiny 2-D networks train several times faster on one thread than on two busy
+ones (PyTorch's parallel kernels cost more than they save at this size). PyTorch's OpenMP
+thread count is per thread, so the job sets it to 1 in the thread that trains and restores it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from dashboard.figures import neurons
+from dashboard.state.session import TrainingSession
+from dashboard.state.url_state import LearnState
+from den_engine import Callbacks, DENConfig, Trainer, TrainingStopped
+from den_engine.core.config import preset
+from den_engine.data.benchmarks import load_benchmark
+from den_engine.methods import get_method, method_names
+
+PAUSES = {"slow": 4.0, "normal": 1.5, "fast": 0.0}
+"""Seconds Play waits between tasks, so the class can read what just happened."""
+TEACHING_OVERRIDES = dict(head_iterations=100, batch_size=64, l1_strength=1e-4, learning_rate=1e-2)
+"""On top of the fast preset: see the module docstring of app_pages/learn.py for why."""
+
+
+@dataclass(frozen=True)
+class LearnSpec:
+    """What a Learn run trains: DEN's config, the task order, the method and the comparison."""
+
+    config: DENConfig
+    order: tuple[str, ...]
+    method: str = "den"
+    compare: str | None = "finetune"
+
+
+def available_compare(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The comparison methods of ``names`` that the engine has registered (plus "none")."""
+    known = set(method_names())
+    return tuple(n for n in names if n == "none" or n in known)
+
+
+def spec_from_state(state: LearnState) -> LearnSpec:
+    """A validated LearnSpec from the page state (ConfigError names a bad field)."""
+    config = preset(
+        "fast",
+        **TEACHING_OVERRIDES,
+        hidden_sizes=state.hidden_sizes,
+        expand_units=state.expand_units,
+        loss_threshold=state.loss_threshold,
+        split_threshold=state.split_threshold,
+        group_lasso=state.group_lasso,
+        iterations=state.iterations,
+        seed=state.seed,
+        device="cpu",
+        preset="teaching",
+    )
+    compare = state.compare if state.compare in available_compare((state.compare,)) else None
+    return LearnSpec(config, tuple(state.tasks), state.method, None if compare == "none" else compare)
+
+
+def comparison_config(config: DENConfig, method: str):
+    """``method``'s config with every field it shares with DEN's ``config`` (same budget and seed)."""
+    cls = get_method(method).config_class
+    shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(cls) if hasattr(config, f.name)}
+    return cls(**shared)
+
+
+def make_trainer(config, order: tuple[str, ...], method: str, callbacks: Callbacks | None = None) -> Trainer:
+    """A Trainer on the toy-2d tasks in ``order`` (kept in memory only)."""
+    trainer = Trainer(config, "toy-2d", len(order), callbacks=callbacks, method=method)
+    # The Trainer loads the benchmark's default order; swap in the chosen one before any
+    # task trains (initial weights come from the seed alone, not from the data).
+    trainer.benchmark = load_benchmark("toy-2d", seed=config.seed, order=order)
+    trainer.record["benchmark"]["task_names"] = list(order)
+    return trainer
+
+
+@contextmanager
+def single_thread():
+    """Run the block with one PyTorch thread in this thread (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class PairTrainer:
+    """DEN (or an ablation) and an optional comparison method, trained task by task in step."""
+
+    def __init__(self, spec: LearnSpec, den_callbacks: Callbacks, other_callbacks: Callbacks) -> None:
+        self.spec = spec
+        self.den = make_trainer(spec.config, spec.order, spec.method, den_callbacks)
+        self.other = None
+        if spec.compare:
+            self.other = make_trainer(comparison_config(spec.config, spec.compare), spec.order, spec.compare,
+                                      other_callbacks)  # fmt: skip
+        self.benchmark = self.den.benchmark
+        self.frames: list[dict] = []
+        self.other_regions: list[list] = []
+        self.pause_s = 0.0
+        self.wait = None  # (seconds) -> True when asked to stop during a pause
+        self.on_start = None  # (task) -> None, before DEN starts a task
+        self.on_task_end = None  # (DEN's snapshot) -> None, once both methods finished the task
+        self.trained_in_job = 0
+
+    @property
+    def tasks_done(self) -> int:
+        """Tasks both methods have learned."""
+        return len(self.frames)
+
+    @property
+    def finished(self) -> bool:
+        """True once every task of the sequence is learned by both."""
+        return self.tasks_done >= len(self.benchmark.tasks)
+
+    def train_next(self) -> dict:
+        """Learn the next task with both methods (a stopped half is finished on the next call)."""
+        if self.trained_in_job and self.pause_s and self.wait is not None and self.wait(self.pause_s):
+            raise TrainingStopped("stopped between tasks")
+        task = self.tasks_done + 1
+        with single_thread():
+            if self.den.tasks_done < task:
+                if self.on_start is not None:
+                    self.on_start(task)
+                self.den.train_next()
+            if self.other is not None and self.other.tasks_done < task:
+                self.other.train_next()
+                self.other_regions.append(neurons.regions_only(self.other.net, task))
+            self.frames.append(neurons.frame(self.den.net, task))
+        self.trained_in_job += 1
+        snapshot = self.den.record["tasks"][-1]
+        if self.on_task_end is not None:
+            self.on_task_end(snapshot)
+        return snapshot
+
+
+class LearnSession(TrainingSession):
+    """A TrainingSession that trains a PairTrainer and records the live events of DEN's task."""
+
+    def __init__(self, sync: bool | None = None) -> None:
+        super().__init__(sync)
+        self.pause_s = 0.0
+
+    def submit(self, spec, count: int | None, pause_s: float = 0.0) -> bool:
+        """Train ``count`` more tasks (None = all), pausing ``pause_s`` between tasks (not when sync)."""
+        self.pause_s = 0.0 if self.sync else pause_s
+        if self.trainer is not None:
+            self.trainer.trained_in_job = 0
+            self.trainer.pause_s = self.pause_s
+        return super().submit(spec, count)
+
+    def live_events(self) -> tuple[int, list[dict]]:
+        """(task, events so far) of the task DEN is learning now."""
+        with self._lock:
+            live = self._status.extra
+            return int(live.get("live_task", 0)), list(live.get("events", []))
+
+    def _on_event(self, event: dict) -> None:
+        with self._lock:
+            self._status.extra.setdefault("events", []).append(event)
+
+    def _on_start(self, task: int) -> None:
+        with self._lock:
+            self._status.extra["live_task"] = task
+            self._status.extra["events"] = []
+
+    def _trainer_for(self, spec: LearnSpec) -> PairTrainer:
+        current = self.trainer
+        if current is not None and (current.tasks_done > 0 or self._status.spec == spec):
+            return current
+        with self._lock:
+            self._status.stage = "loading"
+        stop = self._stop.is_set
+        pair = PairTrainer(
+            spec,
+            Callbacks(on_event=self._on_event, on_progress=self._on_progress, should_stop=stop),
+            Callbacks(on_progress=self._on_other_progress, should_stop=stop),
+        )
+        pair.pause_s, pair.wait, pair.on_start, pair.on_task_end = (
+            self.pause_s,
+            self._stop.wait,
+            self._on_start,
+            self._on_task_end,
+        )
+        with self._lock:
+            self.trainer = pair
+            self._status.spec = spec
+            self._status.n_tasks, self._status.tasks_done = len(pair.benchmark.tasks), 0
+            self._status.version += 1
+        return pair
+
+    def _on_other_progress(self, stage: str, iteration: int, total: int, loss: float) -> None:
+        self._on_progress(f"compare:{stage}", iteration, total, loss)

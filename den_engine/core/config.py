@@ -1,0 +1,257 @@
+"""DEN's configuration: one frozen dataclass, its presets and its validation.
+
+Defaults are the reference code's (den-spec.md "Defaults"); the presets are
+``paper`` (full budgets, the paper's sigma), ``reference`` (full budgets, the
+reference code's sigma) and ``fast`` (small budgets for interactive use, with the
+sparsity steps scaled up so that short runs still show real sparsity and selection).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from den_engine.core.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigBase:
+    """Shared behaviour of every method's frozen config dataclass."""
+
+    def replace(self, **changes: Any):
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form of the config."""
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Rebuild a config from ``to_dict`` output; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError("config", f"expected a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown config field; known fields: {sorted(known)}")
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**data)
+
+    def run_id(self) -> str:
+        """Short hash of every field except the device (same config, same id)."""
+        payload = self.to_dict()
+        payload.pop("device", None)
+        payload["__class__"] = type(self).__name__
+        text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class DENConfig(ConfigBase):
+    """Hyperparameters of one DEN run (names in full; the paper's symbols in comments)."""
+
+    hidden_sizes: tuple[int, ...] = (312, 128)
+    """Units per hidden layer at task 1; any depth >= 1 (reference: 312, 128)."""
+    learning_rate: float = 1e-3
+    """Adam's step size at the start of every stage."""
+    lr_decay: float = 0.95
+    """Multiplier applied to the step size after every epoch (staircase); 1 disables it."""
+    decay_samples: int = 0
+    """Training samples between two decays; 0 = one epoch of the task's data (the reference)."""
+    batch_size: int = 256
+    """Samples per optimisation step."""
+    iterations: int = 4300
+    """Optimisation steps per stage (sparse training, Eq. 4, Eq. 5, Eq. 6)."""
+    head_iterations: int = 430
+    """Steps of Eq. 3 (the new head alone); the reference intended iterations / 10."""
+    l1_strength: float = 1e-5
+    """mu: L1 soft-threshold applied to weights after every step (exact zeros)."""
+    weight_decay: float = 1e-4
+    """Coefficient of 1/2 ||w||^2 on the tensors a stage trains."""
+    group_lasso: float = 1e-3
+    """gamma: per-unit group-lasso shrinkage applied after every step of Eq. 5."""
+    l2_transfer: float = 0.5
+    """lambda: pull of 1/2 ||W - W^{t-1}||^2 on old weights in Eq. 4 and Eq. 6."""
+    expand_units: int = 10
+    """k: units added to every hidden layer when expansion fires."""
+    loss_threshold: float = 0.01
+    """tau: expand when the data loss after selective retraining is above this."""
+    split_threshold: float = 0.05
+    """sigma: split a unit whose incoming weights drifted further than this (L2)."""
+    max_splits_per_layer: int | None = None
+    """Optional cap on splits per layer; the most drifted units are kept."""
+    seed: int = 0
+    """Seed of data splits, initialisation and batch order."""
+    device: str = "auto"
+    """'auto' (CUDA when available), 'cpu' or 'cuda'."""
+    preset: str = "custom"
+    """Name of the preset these values came from (recorded in every run)."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def field_help(config_class: type | None = None) -> dict[str, str]:
+    """Each config field's one-line description (its docstring in the source, parents included)."""
+    import ast
+    import inspect
+    import textwrap
+
+    out: dict[str, str] = {}
+    for cls in reversed((config_class or DENConfig).__mro__):
+        if not dataclasses.is_dataclass(cls):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+        for node, nxt in zip(body, body[1:], strict=False):
+            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                out[node.target.id] = str(nxt.value.value).strip()
+    return out
+
+
+# --- validation ------------------------------------------------------------------
+
+_POSITIVE_INTS = ("batch_size", "iterations", "expand_units")
+_NON_NEGATIVE_INTS = ("head_iterations", "seed", "decay_samples")
+_NON_NEGATIVE_FLOATS = ("l1_strength", "weight_decay", "group_lasso", "l2_transfer")
+_THRESHOLDS = ("loss_threshold", "split_threshold")  # +inf allowed: "never"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate(config: Any) -> None:
+    """Raise ConfigError naming the first field whose value is not allowed.
+
+    Generic over every method's config: a check runs when the config has the field.
+    """
+    has = {f.name for f in fields(config)}
+    if "hidden_sizes" in has:
+        sizes = config.hidden_sizes
+        if not isinstance(sizes, tuple) or len(sizes) == 0:
+            raise ConfigError("hidden_sizes", "needs at least one hidden layer, e.g. (312, 128)")
+        for size in sizes:
+            if not _is_int(size) or not 1 <= size <= 100_000:
+                raise ConfigError("hidden_sizes", f"every layer needs 1..100000 units, got {size!r}")
+    for name in _POSITIVE_INTS:
+        value = getattr(config, name, 1)
+        if not _is_int(value) or value < 1:
+            raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+    for name in _NON_NEGATIVE_INTS:
+        value = getattr(config, name, 0)
+        if not _is_int(value) or value < 0:
+            raise ConfigError(name, f"must be an integer >= 0, got {value!r}")
+    for name in _NON_NEGATIVE_FLOATS:
+        value = getattr(config, name, 0.0)
+        if not _is_number(value) or not math.isfinite(value) or value < 0:
+            raise ConfigError(name, f"must be a finite number >= 0, got {value!r}")
+    for name in _THRESHOLDS:
+        value = getattr(config, name, 0.0)
+        if not _is_number(value) or math.isnan(value) or value < 0:
+            raise ConfigError(name, f"must be a number >= 0 (inf = never), got {value!r}")
+    lr = getattr(config, "learning_rate", 1e-3)
+    if not _is_number(lr) or not math.isfinite(lr) or not 0 < lr <= 10:
+        raise ConfigError("learning_rate", f"must be in (0, 10], got {lr!r}")
+    decay = getattr(config, "lr_decay", 1.0)
+    if not _is_number(decay) or not math.isfinite(decay) or not 0 < decay <= 1:
+        raise ConfigError("lr_decay", f"must be in (0, 1], got {decay!r}")
+    cap = getattr(config, "max_splits_per_layer", None)
+    if cap is not None and (not _is_int(cap) or cap < 0):
+        raise ConfigError("max_splits_per_layer", f"must be None or an integer >= 0, got {cap!r}")
+    device = getattr(config, "device", "auto")
+    if device not in DEVICES:
+        raise ConfigError("device", f"must be one of {DEVICES}, got {device!r}")
+    name = getattr(config, "preset", "custom")
+    if not isinstance(name, str) or not name:
+        raise ConfigError("preset", f"must be a non-empty name, got {name!r}")
+
+
+# --- presets ---------------------------------------------------------------------
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's budgets and its sigma for fully-connected networks. The reference decays
+    # the step size once per epoch, and an epoch of the paper's MNIST-Variation is 10,000
+    # training images (1,000 per class). Counting the decay in samples keeps the paper's
+    # schedule in steps on smaller data: per epoch of our 3,000 images, the step size
+    # falls below 1 % of its start after ~1,100 of the 4,300 steps, and the per-step L1
+    # soft-threshold then shrinks the network unopposed (README, "The paper preset").
+    "paper": dict(split_threshold=0.002, decay_samples=10_000),
+    # The reference code's DEN_run.py values.
+    "reference": dict(split_threshold=0.05),
+    # Seconds per task on a laptop CPU. The L1 and group-lasso steps act once per
+    # step, so with ~25x fewer steps they are scaled up to reach comparable sparsity.
+    "fast": dict(
+        iterations=150,
+        head_iterations=100,
+        l1_strength=1e-3,
+        group_lasso=1e-2,
+        lr_decay=1.0,
+        learning_rate=3e-3,
+        split_threshold=0.05,
+    ),
+}
+
+
+PRESET_DESCRIPTIONS = {
+    "paper": "full budgets (4,300 steps per stage), the paper's sigma = 0.002 and step-size schedule",
+    "reference": "full budgets, the reference code's sigma = 0.05",
+    "fast": "150 steps per stage with stronger sparsity steps: seconds per task",
+}
+
+
+def preset(name: str, config_class: type | None = None, **overrides: Any) -> Any:
+    """The config of a named preset (DEN's by default), with optional field overrides.
+
+    For another method's config class, the preset's values apply to the fields that
+    class has (budgets, step size), so every method of a comparison gets the same budget.
+    """
+    config_class = config_class or DENConfig
+    if name not in PRESETS:
+        raise ConfigError("preset", f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    known = {f.name for f in fields(config_class)}
+    for key in overrides:
+        if key not in known:
+            raise ConfigError(key, f"unknown config field; known fields: {sorted(known)}")
+    base = {k: v for k, v in PRESETS[name].items() if k in known}
+    if "preset" in known:
+        base["preset"] = name
+    return config_class(**{**base, **overrides})
+
+
+def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
+    """Parse a ``--set name=value`` string into the type of config field ``name``."""
+    config_class = config_class or DENConfig
+    types = {f.name: f.type for f in fields(config_class)}
+    if name not in types:
+        raise ConfigError(name, f"unknown config field; known fields: {sorted(types)}")
+    text = text.strip()
+    try:
+        default = getattr(config_class(), name)
+        if isinstance(default, tuple):
+            parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+            return tuple(int(p) for p in parts)
+        if default is None:
+            return None if text.lower() in ("none", "") else int(text)
+        if isinstance(default, str):
+            return text
+        if isinstance(default, bool):
+            return text.lower() in ("1", "true", "yes", "on")
+        if _is_int(default):
+            return int(text)
+        return float(text)
+    except ValueError:
+        raise ConfigError(name, f"cannot read {text!r} as a value for this field") from None

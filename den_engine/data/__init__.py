@@ -1,0 +1,1 @@
+"""The offline benchmarks: task sequences built from data that ships inside packages, and generated 2-D tasks."""

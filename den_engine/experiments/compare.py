@@ -1,0 +1,192 @@
+"""The paper's comparison: every method x seed on one benchmark, and one summary table.
+
+``compare`` trains (or reuses) one run per method and seed under ``out/<method>-seed<k>/``
+and summarises the finished records: per method, mean and standard deviation over seeds
+(sample std, 0 for one seed) of the final average AUROC (test, and validation for tuning)
+and accuracy, backward transfer and forgetting (AUROC), parameters (total, non-zero),
+capacity relative to MTL and STL and training wall time. The table is written as
+``summary.md`` and ``summary.csv``.
+
+A run directory is reused when its run.json is complete and was written by the same
+method with the same config and benchmark; a matching partial run is resumed; anything
+else there is replaced.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from den_engine.core.config import parse_value, preset
+from den_engine.core.errors import ConfigError, RunFileError
+from den_engine.core.runner import Callbacks, Trainer, final_metrics
+from den_engine.methods import get_method
+from den_engine.records.store import clean_json, load_run
+
+# (csv name, markdown header, how to read it from a record's final metrics (runner.final_metrics), markdown format)
+COLUMNS: list[tuple[str, str, Callable[[dict], float], str]] = [
+    ("average_auroc", "AUROC", lambda f: f["average_auroc"], "{:.4f}"),
+    ("average_val_auroc", "val AUROC", lambda f: f.get("average_val_auroc"), "{:.4f}"),
+    ("average_accuracy", "accuracy", lambda f: f["average_accuracy"], "{:.4f}"),
+    ("backward_transfer_auroc", "BWT (AUROC)", lambda f: f["backward_transfer_auroc"], "{:+.4f}"),
+    ("forgetting_auroc", "forgetting (AUROC)", lambda f: f["forgetting_auroc"], "{:.4f}"),
+    ("params_total", "params", lambda f: f["params"]["total"], "{:,.0f}"),
+    ("params_nonzero", "non-zero", lambda f: f["params"]["nonzero"], "{:,.0f}"),
+    ("relative_to_mtl", "x MTL", lambda f: f["params"]["relative_to_mtl"], "{:.2f}"),
+    ("relative_to_stl", "% STL", lambda f: 100 * f["params"]["relative_to_stl"], "{:.1f}"),
+    ("wall_time_s", "train time (s)", lambda f: f["wall_time_s"], "{:.1f}"),
+]
+
+
+def method_overrides(method: str, sets: dict[str, str]) -> dict:
+    """The ``--set`` values that apply to ``method`` (fields its config has), parsed."""
+    config_class = get_method(method).config_class
+    known = set(config_class.__dataclass_fields__)
+    return {name: parse_value(name, text, config_class) for name, text in sets.items() if name in known}
+
+
+def check_sets(methods: list[str], sets: dict[str, str]) -> None:
+    """A ``--set`` field that no chosen method has is a typo: ConfigError naming it."""
+    fields = set().union(*(get_method(m).config_class.__dataclass_fields__ for m in methods))
+    for name in sets:
+        if name not in fields:
+            raise ConfigError(name, f"no chosen method has this config field; known fields: {sorted(fields)}")
+
+
+def run_config(method: str, preset_name: str, seed: int, sets: dict[str, str], device: str | None = None):
+    """The config of one run: the preset, the applicable ``--set`` values, the seed."""
+    overrides = {**method_overrides(method, sets), "seed": seed}
+    if device:
+        overrides["device"] = device
+    return preset(preset_name, get_method(method).config_class, **overrides)
+
+
+def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | None):
+    """The run record in ``run_dir`` if it was made by this method, config and benchmark."""
+    try:
+        run = load_run(run_dir)
+    except RunFileError:
+        return None
+    bench = run.data["benchmark"]
+    expected = clean_json(get_method(method).prepare(config).to_dict())
+    expected.pop("device", None)
+    recorded = {k: v for k, v in run.config.items() if k != "device"}
+    same = run.data["method"] == method and recorded == expected and bench["name"] == benchmark
+    return run if same and (n_tasks is None or bench["n_tasks"] == n_tasks) else None
+
+
+def run_one(
+    method: str,
+    config,
+    benchmark: str,
+    n_tasks: int | None,
+    run_dir: Path,
+    callbacks: Callbacks | None = None,
+) -> tuple[dict, str]:
+    """Train one run into ``run_dir`` or reuse it; returns (record, "reused"|"resumed"|"trained")."""
+    existing = _matches(run_dir, method, config, benchmark, n_tasks)
+    if existing is not None and existing.data["status"] == "complete" and existing.data.get("final"):
+        return existing.data, "reused"
+    if existing is not None and existing.tasks:
+        trainer, how = Trainer.resume(run_dir, callbacks), "resumed"
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # a different config or a broken record: start over
+        trainer, how = Trainer(config, benchmark, n_tasks, run_dir, callbacks, method=method), "trained"
+    return trainer.run(), how
+
+
+def compare(
+    benchmark: str,
+    n_tasks: int | None,
+    methods: list[str],
+    seeds: list[int],
+    preset_name: str,
+    out: str | Path,
+    sets: dict[str, str] | None = None,
+    device: str | None = None,
+    log: Callable[[str], None] | None = None,
+    callbacks: Callable[[str, int], Callbacks] | None = None,
+) -> list[dict]:
+    """Run (or reuse) every method x seed under ``out``; write and return the summary rows."""
+    sets = sets or {}
+    for method in methods:
+        get_method(method)  # unknown names fail before any training
+    check_sets(methods, sets)
+    out = Path(out)
+    records: dict[str, list[dict]] = {m: [] for m in methods}
+    total = len(methods) * len(seeds)
+    for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
+        config = run_config(method, preset_name, seed, sets, device)
+        cb = callbacks(method, seed) if callbacks is not None else None
+        record, how = run_one(method, config, benchmark, n_tasks, out / f"{method}-seed{seed}", cb)
+        records[method].append(record)
+        if log is not None:
+            f = record["final"]
+            log(
+                f"[{i}/{total}] {method} seed {seed}: {how}, AUROC {f['average_auroc']:.4f}, "
+                f"train time {f['wall_time_s']:.1f} s"
+            )
+    rows = summarise(records)
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"{benchmark}, {n_tasks or 'all'} tasks, preset {preset_name}, seeds {','.join(map(str, seeds))}"
+    (out / "summary.md").write_text(markdown_table(rows, title) + "\n")
+    (out / "summary.csv").write_text(csv_table(rows))
+    return rows
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
+
+
+def summarise(records: dict[str, list[dict]]) -> list[dict]:
+    """One row per method: ``{method, seeds, <column>: (mean, std), ...}`` over its finished runs."""
+    rows = []
+    for method, runs in records.items():
+        finals = [final_metrics(r) for r in runs if r.get("final")]  # recomputed: older records lack new fields
+        row = {"method": method, "seeds": [r["seed"] for r in runs if r.get("final")]}
+        for name, _, read, _ in COLUMNS:
+            row[name] = _mean_std([_value(read, f) for f in finals])
+        rows.append(row)
+    return rows
+
+
+def _value(read: Callable[[dict], float], final: dict) -> float:
+    value = read(final)
+    return math.nan if value is None else float(value)
+
+
+def markdown_table(rows: list[dict], title: str = "") -> str:
+    """The summary as a Markdown table, each cell "mean ± std over seeds"."""
+    head = ["method", "seeds", *(header for _, header, _, _ in COLUMNS)]
+    lines = [f"Mean ± std over seeds; {title}" if title else "Mean ± std over seeds"]
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    joint = [row["method"] for row in rows if not get_method(row["method"]).sequential]
+    for row in rows:
+        cells = [row["method"] + (" †" if row["method"] in joint else ""), str(len(row["seeds"]))]
+        for name, _, _, fmt in COLUMNS:
+            mean, std = row[name]
+            cells.append("n/a" if math.isnan(mean) else f"{fmt.format(mean)} ± {fmt.format(std).lstrip('+')}")
+        lines.append("| " + " | ".join(cells) + " |")
+    if joint:
+        lines += ["", "† trained on all tasks seen so far jointly (a reference, not a sequential learner)"]
+    return "\n".join(lines)
+
+
+def csv_table(rows: list[dict]) -> str:
+    """The summary as CSV: method, n_seeds, then <column>_mean and <column>_std."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", "n_seeds", *(f"{n}_{s}" for n, _, _, _ in COLUMNS for s in ("mean", "std"))])
+    for row in rows:
+        writer.writerow([row["method"], len(row["seeds"]), *(v for n, _, _, _ in COLUMNS for v in row[n])])
+    return buffer.getvalue()

@@ -1,0 +1,107 @@
+"""The Ray backend of a sweep: each configuration is one Ray task (``--backend ray``).
+
+Imported only when a sweep asks for Ray, which is an optional dependency
+(``pip install -r requirements-ray.txt``). Without ``address`` a local Ray instance is
+started (and stopped at the end); with one, the sweep joins that cluster and ships the
+``den_engine`` package to it. A task runs in a temporary directory on whichever node
+gets it: the driver sends the files of a partial run (to resume it) and writes the
+files the task sends back into the sweep directory, weights before ``run.json``, each
+atomically; so the sweep directory needs to exist only on the driver's machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+from den_engine.core.errors import DENError
+from den_engine.experiments.sweep_jobs import WORKER_THREADS, ProgressFn, SweepJob, outcome_row, plan, run_job
+from den_engine.records.store import RUN_FILE
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # den_engine/
+
+
+def read_files(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run directory by relative path (temporary files left out)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return {}
+    return {
+        str(p.relative_to(run_dir)): p.read_bytes()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def write_files(run_dir: Path, files: dict[str, bytes]) -> None:
+    """Write a run's files into ``run_dir``, each atomically, ``run.json`` last."""
+    run_dir = Path(run_dir).resolve()
+    for rel in sorted(files, key=lambda name: name == RUN_FILE):
+        path = (run_dir / rel).resolve()
+        if not path.is_relative_to(run_dir):
+            raise DENError(f"a Ray task sent back a file outside its run directory: {rel!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(files[rel])
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
+
+def ray_task(job: SweepJob, files: dict[str, bytes]) -> tuple[dict, dict[str, bytes]]:
+    """Body of one Ray task: run the job in a scratch directory; return its row and its files."""
+    import torch
+
+    torch.set_num_threads(WORKER_THREADS)
+    with tempfile.TemporaryDirectory(prefix="den-sweep-") as scratch:
+        local = Path(scratch) / job.name
+        write_files(local, files)
+        row = run_job(dataclasses.replace(job, run_dir=str(local)))
+        return row, read_files(local)
+
+
+def _start_ray(address: str | None):
+    try:
+        import ray
+    except ImportError as exc:
+        raise DENError(f"--backend ray needs Ray: pip install -r requirements-ray.txt ({exc})") from None
+    if ray.is_initialized():
+        return ray, False
+    if address:
+        ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE_DIR)]}, log_to_driver=False)
+    else:
+        root = str(PACKAGE_DIR.parent)
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    return ray, True
+
+
+def run_ray(jobs: list[SweepJob], address: str | None = None, progress: ProgressFn | None = None) -> list[dict]:
+    """Run every job as a Ray task (a Ray instance already started by the caller is used as it is)."""
+    progress = progress or (lambda event: None)
+    ray, started = _start_ray(address)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(ray_task)
+        pending = {}
+        for job in jobs:
+            files = read_files(Path(job.run_dir)) if plan(job) == "resume" else {}
+            pending[remote.remote(job, files)] = job
+            progress({"type": "start", "index": job.index, "how": "ray"})
+        rows = []
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            try:
+                row, files = ray.get(ready[0])
+                write_files(Path(job.run_dir), files)
+            except Exception as exc:  # noqa: BLE001 - a lost task fails its job, not the sweep
+                row = outcome_row(job, None, f"failed: {type(exc).__name__}: {exc}")
+            row["run"] = job.name
+            rows.append(row)
+            progress({"type": "done", "index": job.index, "row": row})
+        return rows
+    finally:
+        if started:
+            ray.shutdown()

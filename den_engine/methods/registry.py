@@ -1,0 +1,71 @@
+"""The registry of learning methods a run can use: DEN, its ablations and the baselines.
+
+A method is a config class (a frozen dataclass with defaults and validation), a way to
+build the task-1 network, and a ``train_task(net, n_outputs, ctx) -> net`` that learns
+one task on a copy of the network (den_engine.core.den's contract). Every method writes the
+same run records, so every view and metric works for all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from den_engine.core import den
+from den_engine.core.config import DENConfig
+from den_engine.core.errors import ConfigError
+from den_engine.core.network import ExpandableNet
+
+
+@dataclass(frozen=True)
+class Method:
+    """One learning method: its name, config class and per-task routine."""
+
+    name: str
+    description: str
+    config_class: type
+    train_task: Callable
+    prepare: Callable = staticmethod(lambda config: config)  # forces a variant's fixed fields
+    sequential: bool = True  # False for methods that see every task at once (MTL)
+
+    def create_net(self, input_dim: int, config, generator: torch.Generator, device) -> ExpandableNet:
+        """The network before task 1."""
+        return ExpandableNet(input_dim, tuple(config.hidden_sizes), generator, device)
+
+
+def _fixed(**values) -> Callable:
+    def prepare(config):
+        return dataclasses.replace(config, **values)
+
+    return prepare
+
+
+METHODS: dict[str, Method] = {
+    "den": Method("den", "DEN: selective retraining, dynamic expansion and split (the full method)",
+                  DENConfig, den.train_task),
+    "den-expand": Method("den-expand", "DEN ablation: selective retraining and expansion, no split (sigma = inf)",
+                         DENConfig, den.train_task, _fixed(split_threshold=math.inf)),
+    "den-selective": Method("den-selective", "DEN ablation: selective retraining only (tau = sigma = inf)",
+                            DENConfig, den.train_task, _fixed(loss_threshold=math.inf, split_threshold=math.inf)),
+}  # fmt: skip
+
+
+def register(method: Method) -> None:
+    """Add a method to the registry (den_engine.methods.baselines registers itself on import)."""
+    METHODS[method.name] = method
+
+
+def get_method(name: str) -> Method:
+    """The method called ``name``, or a ConfigError listing the known ones."""
+    if name not in METHODS:
+        raise ConfigError("method", f"unknown method {name!r}; choose one of {sorted(METHODS)}")
+    return METHODS[name]
+
+
+def method_names() -> list[str]:
+    """Every registered method, DEN first."""
+    return list(METHODS)

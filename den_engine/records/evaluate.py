@@ -1,0 +1,63 @@
+"""Recompute a run's metrics from its saved weights and check them against run.json."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from den_engine.core.runner import evaluate_tasks
+from den_engine.data.benchmarks import load_benchmark
+from den_engine.records import metrics
+from den_engine.records.store import load_run
+
+TOLERANCE = 1e-9
+
+
+def _max_difference(a: list[list[float]], b: list[list[float]]) -> float:
+    worst = 0.0
+    for row_a, row_b in zip(a, b, strict=True):
+        for x, y in zip(row_a, row_b, strict=True):
+            x = math.nan if x is None else x
+            y = math.nan if y is None else y
+            if math.isnan(x) and math.isnan(y):
+                continue
+            worst = max(worst, abs(x - y)) if not (math.isnan(x) or math.isnan(y)) else math.inf
+    return worst
+
+
+def evaluate_run(run_dir: str | Path) -> dict:
+    """Every metric of every finished task, recomputed from the weights files."""
+    run = load_run(run_dir)
+    bench = run.data["benchmark"]
+    benchmark = load_benchmark(bench["name"], bench["n_tasks"], seed=run.data["seed"])
+    matrices: dict[str, list[list[float]]] = {"auroc": [], "accuracy": [], "val_auroc": [], "val_accuracy": []}
+    for task in range(1, len(run.tasks) + 1):
+        net = run.network(task)
+        test = evaluate_tasks(net, benchmark, task, "test")
+        val = evaluate_tasks(net, benchmark, task, "val")
+        matrices["auroc"].append(test["auroc"])
+        matrices["accuracy"].append(test["accuracy"])
+        matrices["val_auroc"].append(val["auroc"])
+        matrices["val_accuracy"].append(val["accuracy"])
+    recorded = {key: [t["metrics"][key] for t in run.tasks] for key in matrices}
+    difference = max((_max_difference(matrices[k], recorded[k]) for k in matrices), default=0.0)
+    report = {
+        "run": str(run.path),
+        "method": run.data["method"],
+        "benchmark": bench["name"],
+        "tasks_evaluated": len(run.tasks),
+        "auroc_matrix": matrices["auroc"],
+        "accuracy_matrix": matrices["accuracy"],
+        "val_auroc_matrix": matrices["val_auroc"],
+        "val_accuracy_matrix": matrices["val_accuracy"],
+        "max_abs_difference": difference,
+        "agrees_with_record": difference <= TOLERANCE,
+    }
+    if run.tasks:
+        report.update(
+            average_auroc=metrics.average_final(matrices["auroc"]),
+            average_accuracy=metrics.average_final(matrices["accuracy"]),
+            backward_transfer_auroc=metrics.backward_transfer(matrices["auroc"]),
+            forgetting_auroc=metrics.forgetting(matrices["auroc"]),
+        )
+    return report

@@ -1,0 +1,114 @@
+"""Stable unit positions: nothing on screen moves when the network grows or the timeline is scrubbed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from dashboard.figures.layout import axis_ranges, input_geometry, output_positions, slot_y, unit_positions
+from den_engine.core.config import preset
+from den_engine.core.runner import Trainer
+
+TINY = {"hidden_sizes": (8, 8), "iterations": 20, "head_iterations": 10}
+
+
+@pytest.fixture(scope="module")
+def toy_record() -> dict:
+    """A 3-task toy-2d run on an 8-8 network."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is faster, and much faster on a busy machine
+    try:
+        return Trainer(preset("fast", **TINY), "toy-2d", 3).run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def grown_record() -> dict:
+    """Hand-made: 2-unit layers, expansion with pruning at task 2, a split at task 3."""
+
+    def unit(uid, layer, born, origin="base", parent=None, retired=None):
+        return {"id": uid, "layer": layer, "born": born, "origin": origin, "parent": parent, "retired": retired}
+
+    t1 = [unit(0, 1, 1), unit(1, 1, 1), unit(2, 2, 1), unit(3, 2, 1)]
+    t2 = t1 + [unit(5, 1, 2, "expanded"), unit(7, 2, 2, "expanded")]  # 4 and 6 are pruned ghosts
+    t3 = [unit(0, 1, 1, retired=3)] + t2[1:] + [unit(9, 1, 3, "expanded"), unit(10, 1, 3, "duplicate", parent=0)]
+    ghosts2 = [
+        {"id": 4, "layer": 1, "born": 2, "origin": "expanded"},
+        {"id": 6, "layer": 2, "born": 2, "origin": "expanded"},
+    ]
+    ghosts3 = [{"id": 8, "layer": 1, "born": 3, "origin": "expanded"}]
+    snapshots = [(t1, []), (t2, ghosts2), (t3, ghosts3)]
+    return {
+        "benchmark": {"name": "toy-2d", "input_dim": 2, "input_shape": [2], "n_outputs": [1, 1, 1]},
+        "base_sizes": [2, 2],
+        "tasks": [{"task": i + 1, "units": u, "pruned": g} for i, (u, g) in enumerate(snapshots)],
+    }
+
+
+def truncated(record: dict, n: int) -> dict:
+    out = copy.deepcopy(record)
+    out["tasks"] = out["tasks"][:n]
+    return out
+
+
+def test_positions_of_existing_units_never_change_as_tasks_are_added(toy_record):
+    for record in (toy_record, grown_record()):
+        n = len(record["tasks"])
+        full = unit_positions(record)
+        for t in range(1, n):
+            before, after = unit_positions(truncated(record, t)), unit_positions(truncated(record, t + 1))
+            common = before.keys() & after.keys()
+            assert common == before.keys()
+            assert all(before[uid] == after[uid] == full[uid] for uid in common)
+
+
+def test_every_unit_and_ghost_has_a_place_and_no_two_share_one_at_a_task(toy_record):
+    for record in (toy_record, grown_record()):
+        positions = unit_positions(record)
+        for snapshot in record["tasks"]:
+            ids = [u["id"] for u in snapshot["units"]] + [g["id"] for g in snapshot["pruned"]]
+            assert set(ids) <= positions.keys()
+            assert len({positions[i] for i in ids}) == len(ids), f"overlap at task {snapshot['task']}"
+
+
+def test_units_sit_at_their_layer_and_base_units_are_centred():
+    record = grown_record()
+    positions = unit_positions(record)
+    for snapshot in record["tasks"]:
+        for u in snapshot["units"] + snapshot["pruned"]:
+            assert positions[u["id"]][0] == u["layer"]
+    assert positions[0][1] == -positions[1][1] > 0  # base units of layer 1, top to bottom, around y = 0
+    assert positions[2][1] == -positions[3][1] > 0
+    # task 2's kept unit takes the first new slot (below), its ghost the next one (above)
+    assert positions[5][1] < positions[1][1] and positions[4][1] > positions[0][1]
+
+
+def test_new_slots_alternate_below_and_above_the_base_block():
+    ys = [slot_y(s, 4) for s in range(8)]
+    assert ys[:4] == sorted(ys[:4], reverse=True)
+    assert ys[4] < ys[3] and ys[5] > ys[0] and ys[6] < ys[4] and ys[7] > ys[5]
+    assert abs(sum(ys[:4])) < 1e-12
+
+
+def test_input_geometry_nodes_for_two_inputs_and_a_block_for_images():
+    two = input_geometry({"benchmark": {"input_dim": 2, "input_shape": [2]}})
+    assert two.kind == "nodes" and len(two.positions) == 2 and all(x == 0 for x, _ in two.positions)
+    mnist = input_geometry({"benchmark": {"input_dim": 784, "input_shape": [28, 28]}})
+    assert mnist.kind == "block" and mnist.shape == (28, 28) and mnist.positions == ()
+    flat = input_geometry({"benchmark": {"input_dim": 50, "input_shape": [50]}})
+    assert flat.kind == "block" and flat.shape[0] * flat.shape[1] >= 50
+
+
+def test_axis_ranges_hold_every_position_and_outputs():
+    record = grown_record()
+    (x0, x1), (y0, y1) = axis_ranges(record)
+    for x, y in [*unit_positions(record).values(), *output_positions(record, 1)]:
+        assert x0 < x < x1 and y0 < y < y1
+
+
+def test_empty_record_has_no_positions_but_ranges():
+    assert unit_positions({"tasks": []}) == {}
+    (x0, x1), (y0, y1) = axis_ranges({"tasks": [], "base_sizes": [4], "benchmark": {"input_dim": 2}})
+    assert x0 < 0 < x1 and y0 < 0 < y1

@@ -1,0 +1,112 @@
+"""The Learn page's figures: every neuron is its own picture, marks match the main graph, PNGs are valid."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from dashboard.figures import neurons
+from dashboard.figures import teaching as tf
+from dashboard.figures.colors import GHOST
+from dashboard.state.learn_session import make_trainer
+from den_engine import preset
+
+
+@pytest.fixture(scope="module")
+def run():
+    """A 2-task run with expansion and splits (σ = 0), and its frames."""
+    config = preset("fast", hidden_sizes=(4, 4), iterations=30, head_iterations=10, expand_units=2,
+                    group_lasso=0.0, split_threshold=0.0, loss_threshold=0.0)  # fmt: skip
+    trainer = make_trainer(config, ("blobs", "xor"), "den")
+    frames = []
+    for task in (1, 2):
+        trainer.train_next()
+        frames.append(neurons.frame(trainer.net, task, 12))
+    return trainer.record, frames
+
+
+def _decode_png(uri: str) -> np.ndarray:
+    data = base64.b64decode(uri.removeprefix("data:image/png;base64,"))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, pos = {}, 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(tag + body) & 0xFFFFFFFF
+        chunks[tag] = body
+        pos += 12 + length
+    width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, 1 + 3 * width)
+    assert (raw[:, 0] == 0).all()  # filter byte "none" on every row
+    return raw[:, 1:].reshape(height, width, 3)
+
+
+def test_png_round_trips_pixels_exactly():
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    assert np.array_equal(_decode_png(tf.png_data_uri(rgb)), rgb)
+
+
+def test_tint_is_white_at_zero_and_the_colour_at_the_peak_with_y_up():
+    picture = np.array([[0.0, 0.0], [0.0, 2.0]])  # the peak at the top-right (row 1 = larger y)
+    rgb = tf.tint(picture, "#f28e2b")
+    assert rgb[0, 1].tolist() == [0xF2, 0x8E, 0x2B] and rgb[1, 0].tolist() == [255, 255, 255]
+    assert (tf.tint(np.zeros((3, 3)), "#f28e2b") == 255).all()  # a dead unit is blank, not an error
+    region = tf.diverging(np.array([[0.0, 0.5, 1.0]]))
+    assert region[0, 1].tolist() == [255, 255, 255] and region[0, 0].tolist() != region[0, 2].tolist()
+
+
+def test_every_unit_is_drawn_as_its_own_picture(run):
+    record, frames = run
+    for task in (1, 2):
+        fig = tf.neuron_network_figure(record, task, frames[task - 1])
+        snapshot = record["tasks"][task - 1]
+        images = fig.layout.images
+        assert len(images) == 2 + len(snapshot["units"]) + 1  # inputs, every hidden unit, the output region
+        uid = snapshot["units"][-1]["id"]
+        color = {1: "#4a5a6a", 2: "#f28e2b"}[snapshot["units"][-1]["born"]]
+        expected = tf.png_data_uri(tf.tint(frames[task - 1]["pictures"][uid], color))
+        assert expected in [im.source for im in images]  # the picture is the unit's own activation
+        hover = next(t for t in fig.data if (t.meta or {}).get("kind") == "units")
+        assert len(hover.x) == len(snapshot["units"])
+
+
+def test_split_and_growth_marks_follow_the_main_graph(run):
+    record, frames = run
+    snapshot = record["tasks"][1]
+    fig = tf.neuron_network_figure(record, 2, frames[1])
+    retired = [u for u in snapshot["units"] if u["retired"] is not None]
+    duplicates = [u for u in snapshot["units"] if u["origin"] == "duplicate"]
+    assert retired and len(duplicates) == len(retired)
+    assert sum(1 for im in fig.layout.images if im.opacity < 1) == len(retired)  # originals faded
+    assert sum(1 for s in fig.layout.shapes if s.line.dash == "dot") == len(retired)
+    marks = next(t for t in fig.data if (t.meta or {}).get("kind") == "duplicates")
+    assert len(marks.x) == len(duplicates)
+    fresh = sum(1 for u in snapshot["units"] if u["born"] == 2)
+    assert sum(1 for s in fig.layout.shapes if s.line.width == 3.0) == fresh + 1  # + the output
+
+
+def test_pruned_units_are_ghosts(run):
+    record, frames = run
+    record = copy.deepcopy(record)
+    record["tasks"][1]["pruned"] = [{"id": 999, "layer": 1, "born": 2, "origin": "expanded"}]
+    fig = tf.neuron_network_figure(record, 2, frames[1])
+    ghosts = next(t for t in fig.data if (t.meta or {}).get("kind") == "ghosts")
+    assert len(ghosts.x) == 1 and ghosts.marker.color == GHOST
+
+
+def test_regions_figure_draws_each_region_with_its_points():
+    region = np.linspace(0, 1, 16).reshape(4, 4)
+    points, labels = np.array([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]]), np.array([[0.0], [1.0], [1.0]])
+    panels = [{"title": f"after {t}", "region": region, "points": points, "labels": labels} for t in (1, 2, 3)]
+    fig = tf.regions_figure(panels, columns=2)
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    dots = [t for t in fig.data if t.type == "scatter"]
+    assert len(heatmaps) == 3 and np.array_equal(heatmaps[0].z, region)
+    assert sorted(len(d.x) for d in dots[:2]) == [1, 2]
+    assert [a.text for a in fig.layout.annotations] == ["after 1", "after 2", "after 3"]

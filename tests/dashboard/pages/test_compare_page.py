@@ -1,0 +1,104 @@
+"""AppTest of the Compare page on the shipped runs: every view, the decision diff, a sweep launched from the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.state.sweep_launcher import finished_runs
+
+ROOT = Path(__file__).resolve().parents[3]
+APP = str(ROOT / "dashboard" / "app.py")
+SHIPPED = ROOT / "assets" / "runs"
+TIMEOUT = 90
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path) -> Path:
+    monkeypatch.setenv("DEN_EXAMPLES_DIR", str(SHIPPED))
+    monkeypatch.setenv("DEN_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def _compare_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    return at.switch_page("app_pages/compare.py").run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _downloads(at: AppTest) -> list[str]:
+    return [d.proto.label for d in at.get("download_button")]
+
+
+def test_two_shipped_runs_show_every_view(env):
+    at = _compare_page()
+    _ok(at)
+    picked = at.multiselect(key="cmp_runs").value
+    assert len(picked) == 2 and all(Path(p).parent == SHIPPED for p in picked)
+    # units, parameters, AUROC; capacity, parallel coordinates; two small networks; the diff grid
+    assert len(at.get("plotly_chart")) == 8
+    labels = _downloads(at)
+    for name in ("Outcomes (CSV)", "Per-task curves (CSV)", "Capacity and AUROC (CSV)", "Decision diff (CSV)"):
+        assert name in labels
+    outcomes = at.dataframe[0].value
+    assert len(outcomes) == 2 and {"average_auroc", "relative_to_stl", "benchmark"} <= set(outcomes.columns)
+    assert any("First difference: task" in w.value for w in at.warning)  # different benchmarks, different choices
+
+
+def test_decision_diff_of_a_run_with_itself_is_empty_and_the_first_difference_is_marked(env):
+    at = _compare_page()
+    at.selectbox(key="cmp_diff_b").set_value(0).run()
+    _ok(at)
+    assert any("same decisions on every task" in i.value for i in at.info)
+    at.selectbox(key="cmp_diff_b").set_value(1).run()
+    table = at.dataframe[-1].value
+    first = table[table["first"]]
+    assert len(first) == 1 and bool(first["differs"].iloc[0])
+    warning = next(w.value for w in at.warning if "First difference" in w.value)
+    assert f"task {int(first['task'].iloc[0])}," in warning
+
+
+def test_fewer_than_two_runs_asks_for_more(env):
+    at = _compare_page()
+    at.multiselect(key="cmp_runs").set_value([str(SHIPPED / "toy2d-den-fast")]).run()
+    _ok(at)
+    assert any("at least two runs" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) == 0
+
+
+def test_a_bad_grid_names_the_field_and_starts_nothing(env):
+    at = _compare_page()
+    at.text_area(key="cmp_grid").input("loss_treshold=0.1,0.2")
+    next(b for b in at.button if b.label == "Start sweep").click().run()
+    assert any("loss_treshold" in e.value for e in at.error)
+    assert "cmp_sweep" not in at.session_state
+
+
+def test_a_sweep_launched_from_the_page_shows_its_runs(env):
+    at = _compare_page()
+    at.selectbox(key="cmp_bench").set_value("toy-2d")
+    at.number_input(key="cmp_tasks").set_value(2)
+    at.number_input(key="cmp_jobs").set_value(2)
+    at.text_area(key="cmp_grid").input("loss_threshold=0.01,inf")
+    at.text_input(key="cmp_fixed").input("hidden_sizes=8x8 iterations=10 head_iterations=5")
+    next(b for b in at.button if b.label == "Start sweep").click().run()
+    _ok(at)
+    launcher = at.session_state["cmp_sweep"]
+    assert launcher.n_runs == 2 and launcher.wait(TIMEOUT), launcher.log_tail()
+    assert launcher.returncode == 0, launcher.log_tail()
+    at.run()
+    _ok(at)
+    runs = finished_runs(launcher.out)
+    assert len(runs) == 2 and launcher.out.parent == env / "sweeps"
+    options = at.multiselect(key="cmp_runs").options  # labels: "<run> — sweep <folder>, <benchmark>, <status>"
+    assert all(any(o.startswith(f"{p.name} — sweep {launcher.out.name}") for o in options) for p in runs)
+    assert at.selectbox(key="cmp_sweep_pick").value == str(launcher.out)
+    assert any(f"All 2 runs of {launcher.out.name}" in c.value for c in at.caption)
+    assert any("finished: 2 runs" in s.value for s in at.success)
+    assert (launcher.out / "sweep.csv").is_file()

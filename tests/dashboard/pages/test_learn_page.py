@@ -1,0 +1,111 @@
+"""AppTest of the Learn page: a classroom link seeds the controls, Next and Play train, presenter mode hides them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.state import url_state
+
+APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
+TIMEOUT = 90
+LINK = url_state.LearnState(tasks=("moons", "blobs"), hidden_sizes=(4, 4), iterations=40, expand_units=2, seed=3)
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEN_SYNC_TRAINING", "1")
+    monkeypatch.setenv("DEN_RUNS_DIR", str(tmp_path / "runs"))
+
+
+def _learn(state: url_state.LearnState = LINK) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in url_state.encode(state).items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page("app_pages/learn.py")
+    return at.run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _chart(at: AppTest, key: str) -> dict:
+    import json
+
+    return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id).proto.spec)
+
+
+def _text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_link_seeds_controls_and_next_trains_a_network_of_pictures():
+    at = _learn()
+    _ok(at)
+    assert at.multiselect(key="learn_tasks").value == ["moons", "blobs"]
+    assert at.text_input(key="learn_hidden_sizes").value == "4,4"
+    assert at.slider(key="learn_expand_units").value == 2
+    assert at.number_input(key="learn_seed").value == 3
+    assert any("Press **Next task** to learn moons" in i.value for i in at.info)
+    at.button(key="learn_next").click().run()
+    _ok(at)
+    assert any("Learned task 1 of 2" in s.value for s in at.success)
+    assert "Task 1: moons" in _text(at) and "from scratch" in _text(at)
+    network = _chart(at, "learn_network")
+    assert len(network["layout"]["images"]) == 2 + 8 + 1  # two inputs, 4 + 4 hidden pictures, the output region
+    assert network["layout"]["images"][2]["source"].startswith("data:image/png;base64,")
+
+
+def test_play_trains_the_rest_and_shows_forgetting_side_by_side():
+    at = _learn()
+    at.button(key="learn_play").click().run()
+    _ok(at)
+    assert any("Learned task 2 of 2" in s.value for s in at.success)
+    assert at.button(key="learn_next").disabled and at.button(key="learn_play").disabled
+    compare = _chart(at, "learn_compare_chart")
+    assert sum(1 for t in compare["data"] if t["type"] == "heatmap") == 4  # DEN and fine-tuning after tasks 1, 2
+    assert "Task 1's test accuracy after learning it and 1 more task: DEN" in _text(at)
+    assert "fine-tuning" in _text(at) and "Task 2: blobs" in _text(at)
+    at.button(key="learn_reset").click().run()
+    _ok(at)
+    assert any("Press **Next task**" in i.value for i in at.info)
+
+
+def test_controls_write_the_classroom_link():
+    at = _learn()
+    at.number_input(key="learn_loss_threshold").set_value(0.4).run()
+    at.multiselect(key="learn_tasks").set_value(["xor", "moons", "spirals"]).run()
+    _ok(at)
+    state, warnings = url_state.decode({k: at.query_params[k] for k in at.query_params})
+    assert warnings == [] and state.loss_threshold == 0.4 and state.tasks == ("xor", "moons", "spirals")
+    assert state.hidden_sizes == (4, 4) and state.seed == 3  # the rest of the link is kept
+    assert "tau=0.4" in next(c.value for c in at.code)
+
+
+def test_presenter_mode_hides_the_controls_and_keeps_their_values():
+    at = _learn(url_state.LearnState(**{**LINK.__dict__, "presenter": True}))
+    _ok(at)
+    assert at.toggle(key="learn_presenter").value
+    assert not at.multiselect and not at.text_input and not at.code  # no settings, no link
+    assert at.button(key="learn_next") and not at.header
+    at.toggle(key="learn_presenter").set_value(False).run()
+    _ok(at)
+    assert at.multiselect(key="learn_tasks").value == ["moons", "blobs"]
+    assert at.query_params["presenter"] == ["0"] or at.query_params["presenter"] == "0"
+
+
+def test_a_broken_link_warns_and_uses_defaults():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["k"] = "many"
+    at.query_params["tasks"] = "moons,unicorns"
+    at.run()
+    at.switch_page("app_pages/learn.py").run()
+    _ok(at)
+    warnings = [w.value for w in at.warning]
+    assert any("k='many' ignored" in w for w in warnings) and any("tasks=" in w for w in warnings)
+    assert at.slider(key="learn_expand_units").value == url_state.LearnState().expand_units

@@ -1,0 +1,107 @@
+"""Config: defaults, presets, validation messages that name the field, parsing, run ids."""
+
+import math
+
+import pytest
+
+from den_engine.core.config import ConfigError, DENConfig, field_help, parse_value, preset
+
+
+def test_defaults_are_the_reference_values():
+    c = DENConfig()
+    assert c.hidden_sizes == (312, 128)
+    assert (c.learning_rate, c.lr_decay, c.batch_size, c.iterations) == (1e-3, 0.95, 256, 4300)
+    assert (c.l1_strength, c.weight_decay, c.group_lasso, c.l2_transfer) == (1e-5, 1e-4, 1e-3, 0.5)
+    assert (c.expand_units, c.loss_threshold, c.split_threshold) == (10, 0.01, 0.05)
+
+
+def test_presets_record_their_name_and_differ_where_documented():
+    assert preset("paper").split_threshold == 0.002
+    assert preset("reference").split_threshold == 0.05
+    fast = preset("fast")
+    assert fast.preset == "fast" and fast.iterations < preset("paper").iterations
+    assert preset("fast", seed=3).seed == 3
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("loss_threshold", -0.1),
+        ("loss_threshold", math.nan),
+        ("split_threshold", -1),
+        ("split_threshold", "0.1"),
+        ("expand_units", 0),
+        ("expand_units", 2.5),
+        ("hidden_sizes", ()),
+        ("hidden_sizes", (10, 0)),
+        ("hidden_sizes", (10, True)),
+        ("learning_rate", 0.0),
+        ("learning_rate", math.inf),
+        ("lr_decay", 1.5),
+        ("decay_samples", -1),
+        ("decay_samples", 2.5),
+        ("batch_size", 0),
+        ("iterations", -5),
+        ("head_iterations", -1),
+        ("l1_strength", -1e-5),
+        ("group_lasso", math.nan),
+        ("l2_transfer", math.inf),
+        ("weight_decay", None),
+        ("device", "tpu"),
+        ("max_splits_per_layer", -1),
+        ("seed", -1),
+        ("seed", True),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_field(field, value):
+    with pytest.raises(ConfigError) as info:
+        DENConfig(**{field: value})
+    assert info.value.field == field
+    assert str(info.value).startswith(field)
+
+
+def test_infinite_thresholds_mean_never():
+    c = DENConfig(loss_threshold=math.inf, split_threshold=math.inf)
+    assert c.loss_threshold == math.inf
+
+
+def test_unknown_preset_and_unknown_field():
+    with pytest.raises(ConfigError, match="preset"):
+        preset("turbo")
+    with pytest.raises(ConfigError, match="bogus"):
+        preset("fast", bogus=1)
+    with pytest.raises(ConfigError, match="bogus"):
+        DENConfig.from_dict({"bogus": 1})
+
+
+def test_dict_round_trip_and_run_id():
+    c = preset("fast", hidden_sizes=(8, 4), loss_threshold=0.2)
+    again = DENConfig.from_dict(c.to_dict())
+    assert again == c
+    assert again.run_id() == c.run_id()
+    assert c.replace(seed=1).run_id() != c.run_id()
+    assert c.replace(device="cpu").run_id() == c.replace(device="auto").run_id()
+
+
+def test_parse_value_uses_the_fields_type():
+    assert parse_value("hidden_sizes", "64,32") == (64, 32)
+    assert parse_value("expand_units", "5") == 5
+    assert parse_value("split_threshold", "inf") == math.inf
+    assert parse_value("max_splits_per_layer", "none") is None
+    with pytest.raises(ConfigError, match="expand_units"):
+        parse_value("expand_units", "five")
+    with pytest.raises(ConfigError, match="nope"):
+        parse_value("nope", "1")
+
+
+def test_every_field_has_help():
+    help_text = field_help()
+    assert set(help_text) == set(DENConfig.__dataclass_fields__)
+    assert "tau" in help_text["loss_threshold"]
+
+
+def test_baseline_configs_have_help_for_inherited_fields():
+    from den_engine.methods import get_method
+
+    config_class = get_method("l2").config_class
+    assert set(field_help(config_class)) == set(config_class.__dataclass_fields__)

@@ -1,0 +1,248 @@
+"""DEN's stages on tiny data: frozen means bit-identical, selection, expansion, split."""
+
+import pytest
+import torch
+
+from den_engine.core import den
+from den_engine.core.config import preset
+from den_engine.core.den import TaskContext, select_units, train_task
+from den_engine.core.network import ExpandableNet
+from den_engine.core.training import Trainable, train_stage
+
+
+def tiny_config(**overrides):
+    values = dict(hidden_sizes=(12, 8), iterations=40, head_iterations=30, batch_size=32, seed=0)
+    values.update(overrides)
+    return preset("fast", **values)
+
+
+def make_task(seed: int, n=96, d=5, outputs=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    w = torch.randn(d, outputs, generator=g)
+    y = (x @ w > 0).float()
+    return x, y
+
+
+def ctx_for(task, config, seed=None, **hooks):
+    x, y = make_task(task if seed is None else seed)
+    return TaskContext(task, x, y, config, torch.Generator().manual_seed(100 + task), **hooks)
+
+
+def two_tasks(config):
+    net = ExpandableNet(5, config.hidden_sizes, torch.Generator().manual_seed(0))
+    net1 = train_task(net, 1, ctx_for(1, config))
+    return net1
+
+
+def tensors_of(net):
+    return [t.clone() for t in (*net.weights, *net.biases)]
+
+
+def test_sparse_training_gives_exact_zeros():
+    config = tiny_config(l1_strength=5e-3, iterations=80)
+    net1 = two_tasks(config)
+    assert all(s > 0.05 for s in net1.sparsity(1)), net1.sparsity(1)
+
+
+def test_train_task_never_touches_the_callers_network():
+    config = tiny_config()
+    net1 = two_tasks(config)
+    before = tensors_of(net1)
+    train_task(net1, 1, ctx_for(2, config))
+    assert all(torch.equal(a, b) for a, b in zip(before, tensors_of(net1), strict=True))
+
+
+def test_eq3_trains_only_the_new_head():
+    config = tiny_config()
+    net1 = two_tasks(config)
+    net = net1.clone()
+    net.add_head(2, 1)
+    before = tensors_of(net)
+    den.train_new_head(net, ctx_for(2, config))
+    assert all(torch.equal(a, b) for a, b in zip(before, tensors_of(net), strict=True))
+    assert torch.count_nonzero(net.heads[2][0]) > 0
+
+
+def test_frozen_entries_are_bit_identical_after_a_masked_stage():
+    config = tiny_config(weight_decay=1e-2, l1_strength=1e-3, l2_transfer=1.0)
+    net = ExpandableNet(5, (12, 8), torch.Generator().manual_seed(0))
+    net.add_head(1, 1)
+    anchor = [w.clone() + 0.1 for w in net.weights]
+    masks = [torch.rand(w.shape, generator=torch.Generator().manual_seed(i)) > 0.5 for i, w in enumerate(net.weights)]
+    before = [w.clone() for w in net.weights]
+    items = [Trainable(w, m, a, None, l1=True) for w, m, a in zip(net.weights, masks, anchor, strict=True)]
+    items.append(Trainable(net.heads[1][0]))
+    x, y = make_task(3)
+    train_stage("test", net, 1, x, y, items, ctx_for(1, config).settings, 30, torch.Generator().manual_seed(0))
+    for w, b, m in zip(net.weights, before, masks, strict=True):
+        assert torch.equal(w[~m], b[~m])  # frozen: bit-identical
+        assert not torch.equal(w[m], b[m])  # trainable: moved
+
+
+def test_selection_follows_nonzero_weights_breadth_first():
+    net = ExpandableNet(3, (4, 3), torch.Generator().manual_seed(0))
+    net.add_head(1, 1)
+    net.add_head(2, 2)
+    net.weights[1].zero_()
+    net.weights[1][0, 1] = 0.5  # top unit 0 <- bottom unit 1
+    net.weights[1][2, 3] = -0.2  # top unit 2 <- bottom unit 3 (top unit 2 not selected)
+    head = torch.zeros(2, 3)
+    head[1, 0] = 1.0  # only the second output uses top unit 0 (bug K2: any output counts)
+    net.heads[2] = (head, torch.zeros(2))
+    selected = select_units(net, 2)
+    assert selected[1] == [net.units[1][0].id]
+    assert selected[0] == [net.units[0][1].id]
+
+
+def test_selective_retraining_changes_only_the_selected_subnetwork():
+    config = tiny_config(l1_strength=5e-3, iterations=80)
+    net1 = two_tasks(config)
+    net = net1.clone()
+    net.add_head(2, 1)
+    selected = den.selective_retraining(net, net1, ctx_for(2, config))
+    for layer in range(net.n_layers):
+        sel = torch.zeros(net.weights[layer].shape[0], dtype=torch.bool)
+        for uid in selected[layer]:
+            sel[net.locate(uid)[1]] = True
+        assert torch.equal(net.weights[layer][~sel], net1.weights[layer][~sel])
+        assert torch.equal(net.biases[layer][~sel], net1.biases[layer][~sel])
+
+
+def test_expansion_fires_only_above_tau_and_old_weights_stay_frozen():
+    config = tiny_config(loss_threshold=0.0, split_threshold=float("inf"))
+    net1 = two_tasks(config)
+    events = []
+    net2 = train_task(net1, 1, ctx_for(2, config, on_event=events.append))
+    decision = next(e for e in events if e["type"] == "expansion_decision")
+    assert decision["expand"] is True
+    expansion = next(e for e in events if e["type"] == "expansion")
+    kept = sum(len(ids) for ids in expansion["kept"])
+    assert net2.sizes() == [s + len(k) for s, k in zip(net1.sizes(), expansion["kept"], strict=True)]
+    assert kept + sum(len(ids) for ids in expansion["pruned"]) == 2 * config.expand_units
+    # every task-1 weight that was not selected stays bit-identical; task 1 only sees old units
+    never = tiny_config(loss_threshold=float("inf"), split_threshold=float("inf"))
+    events = []
+    net2b = train_task(net1, 1, ctx_for(2, never, on_event=events.append))
+    assert net2b.sizes() == net1.sizes()
+    assert not any(e["type"] == "expansion" for e in events)
+
+
+def test_units_born_at_task_2_do_not_change_task_1_outputs():
+    config = tiny_config(loss_threshold=0.0, split_threshold=float("inf"), l2_transfer=0.0)
+    net1 = two_tasks(config)
+    net2 = train_task(net1, 1, ctx_for(2, config))
+    x, _ = make_task(9)
+    # with no split, task 1 changes only through retrained old weights: rebuild net2 with
+    # the old weights of net1 and check the new units have no effect on task 1
+    probe = net2.clone()
+    for layer in range(probe.n_layers):
+        rows, cols = net1.weights[layer].shape
+        probe.weights[layer][:rows, :cols] = net1.weights[layer]
+        probe.biases[layer][:rows] = net1.biases[layer]
+    assert torch.equal(probe.forward(x, 1), net1.forward(x, 1))
+
+
+def test_split_units_restore_old_tasks_and_record_pairs():
+    config = tiny_config(split_threshold=0.0, loss_threshold=float("inf"), l2_transfer=0.0)
+    net1 = two_tasks(config)
+    events = []
+    net2 = train_task(net1, 1, ctx_for(2, config, on_event=events.append))
+    split = next(e for e in events if e["type"] == "split")
+    drift = next(e for e in events if e["type"] == "drift")
+    moved = sum(v > 0 for layer in drift["drift"] for v in layer["values"])
+    assert len(split["pairs"]) == moved > 0  # sigma = 0: every unit that moved is split (bug K5)
+    for pair in split["pairs"]:
+        layer, i = net2.locate(pair["parent"])
+        assert net2.units[layer][i].retired == 2
+        assert net2.units[layer][net2.locate(pair["duplicate"])[1]].parent == pair["parent"]
+        # the split original is back at its t-1 incoming weights, for task 1
+        old = net1.weights[layer][i]
+        assert torch.equal(net2.weights[layer][i, : old.numel()], old)
+
+
+def test_drift_of_a_split_unit_is_recorded_against_sigma():
+    config = tiny_config(split_threshold=0.05, loss_threshold=float("inf"))
+    net1 = two_tasks(config)
+    events = []
+    train_task(net1, 1, ctx_for(2, config, on_event=events.append))
+    drift = next(e for e in events if e["type"] == "drift")
+    split = next(e for e in events if e["type"] == "split")
+    over = {uid for layer in drift["drift"] for uid, v in zip(layer["ids"], layer["values"], strict=True) if v > 0.05}
+    assert {p["parent"] for p in split["pairs"]} == over
+    assert drift["split_threshold"] == 0.05
+
+
+def test_split_cap_keeps_the_most_drifted():
+    config = tiny_config(split_threshold=0.0, loss_threshold=float("inf"), max_splits_per_layer=2)
+    net1 = two_tasks(config)
+    events = []
+    train_task(net1, 1, ctx_for(2, config, on_event=events.append))
+    drift = next(e for e in events if e["type"] == "drift")["drift"]
+    pairs = next(e for e in events if e["type"] == "split")["pairs"]
+    for layer, record in enumerate(drift, start=1):
+        chosen = {p["parent"] for p in pairs if p["layer"] == layer}
+        top2 = {uid for _, uid in sorted(zip(record["values"], record["ids"], strict=True), reverse=True)[:2]}
+        assert chosen == top2
+
+
+def test_optimizer_holds_exactly_the_trainable_tensors(monkeypatch):
+    seen = []
+    original = torch.optim.Adam
+
+    def spy(params, *args, **kwargs):
+        params = list(params)
+        seen.append(params)
+        return original(params, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", spy)
+    config = tiny_config(loss_threshold=0.0, split_threshold=0.0)
+    net1 = two_tasks(config)
+    net2 = train_task(net1, 1, ctx_for(2, config))
+    # every stage got a fresh optimizer over tensors of the network's current shapes
+    assert len(seen) >= 5
+    final = {id(t) for t in (*net2.weights, *net2.biases, *net2.heads[2])}
+    last = seen[-1]
+    assert {id(t) for t in last} <= final
+    shapes = {tuple(t.shape) for t in (*net2.weights, *net2.biases, *net2.heads[2])}
+    for params in seen:
+        assert all(p.is_leaf for p in params)
+    assert {tuple(p.shape) for p in last} <= shapes
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_divergence_is_detected(bad):
+    from den_engine.core.errors import TrainingDiverged
+
+    config = tiny_config()
+    net = ExpandableNet(5, (12, 8), torch.Generator().manual_seed(0))
+    x, y = make_task(1)
+    x[0, 0] = bad
+    with pytest.raises(TrainingDiverged):
+        train_task(net, 1, TaskContext(1, x, y, config, torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize(("decay_samples", "every"), [(0, 3), (96, 3), (160, 5), (10, 1)])
+def test_step_size_decays_once_per_epoch_or_per_decay_samples(monkeypatch, decay_samples, every):
+    rates = []
+    original = torch.optim.Adam
+
+    class Spy(original):
+        def step(self, *args, **kwargs):
+            rates.append(self.param_groups[0]["lr"])
+            return super().step(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", Spy)
+    config = tiny_config(learning_rate=0.1, lr_decay=0.5, decay_samples=decay_samples)
+    net = ExpandableNet(5, config.hidden_sizes, torch.Generator().manual_seed(0))
+    net.add_head(1, 1)
+    x, y = make_task(1)  # 96 samples, batches of 32: an epoch is 3 steps
+    ctx = TaskContext(1, x, y, config, torch.Generator().manual_seed(0))
+    train_stage("s", net, 1, x, y, [Trainable(net.weights[0])], ctx.settings, 12, torch.Generator())
+    assert rates == pytest.approx([0.1 * 0.5 ** (i // every) for i in range(12)])
+
+
+def test_the_paper_preset_keeps_the_papers_schedule_on_smaller_data():
+    config = preset("paper")
+    assert config.decay_samples == 10_000 and preset("reference").decay_samples == 0
+    assert TaskContext(1, *make_task(1), config, torch.Generator()).settings.decay_samples == 10_000

@@ -1,0 +1,90 @@
+"""The comparison: one run per method x seed, a summary table, finished runs reused."""
+
+import csv
+import io
+
+import pytest
+
+from den_engine.cli import main
+from den_engine.core.errors import ConfigError
+from den_engine.experiments.compare import compare
+from den_engine.records.store import load_run
+
+SETS = {"hidden_sizes": "8,8", "iterations": "15", "batch_size": "64", "device": "cpu"}
+METHODS = ["den", "stl", "l2"]
+
+
+def run_compare(out, methods=METHODS, seeds=(0, 1), sets=SETS, log=None):
+    sets = {**sets, "head_iterations": "10"} if "den" in methods else sets  # a field only DEN has
+    return compare("toy-2d", 2, methods, list(seeds), "fast", out, dict(sets), log=log)
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp")
+    return out, run_compare(out)
+
+
+def test_every_method_and_seed_has_a_run_record(compared):
+    out, _ = compared
+    for method in METHODS:
+        for seed in (0, 1):
+            run = load_run(out / f"{method}-seed{seed}")
+            assert run.data["method"] == method and run.data["seed"] == seed and run.data["status"] == "complete"
+            assert run.config["hidden_sizes"] == [8, 8] and run.config["iterations"] == 15
+            assert run.config.get("head_iterations", 10) == 10
+
+
+def test_summary_has_one_row_per_method_with_mean_and_std(compared):
+    out, rows = compared
+    table = list(csv.DictReader(io.StringIO((out / "summary.csv").read_text())))
+    assert [r["method"] for r in table] == METHODS and all(r["n_seeds"] == "2" for r in table)
+    md = (out / "summary.md").read_text()
+    assert sum(line.startswith(f"| {m} |") for m in METHODS for line in md.splitlines()) == len(METHODS)
+    for row in table:
+        finals = [load_run(out / f"{row['method']}-seed{s}").data["final"] for s in (0, 1)]
+        aurocs = [f["average_auroc"] for f in finals]
+        assert float(row["average_auroc_mean"]) == pytest.approx(sum(aurocs) / 2)
+        assert float(row["average_auroc_std"]) == pytest.approx(abs(aurocs[0] - aurocs[1]) / 2**0.5)
+        tasks = [load_run(out / f"{row['method']}-seed{s}").tasks for s in (0, 1)]
+        val = [sum(t[-1]["metrics"]["val_auroc"]) / len(t[-1]["metrics"]["val_auroc"]) for t in tasks]
+        assert float(row["average_val_auroc_mean"]) == pytest.approx(sum(val) / 2)
+        assert val != aurocs  # a different split: the tuning column is not the test column again
+        assert float(row["params_total_mean"]) == pytest.approx(sum(f["params"]["total"] for f in finals) / 2)
+    stl = next(r for r in table if r["method"] == "stl")
+    assert float(stl["relative_to_stl_mean"]) == pytest.approx(100.0)
+
+
+def test_a_second_invocation_reuses_finished_runs(compared):
+    out, rows = compared
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")}
+    lines = []
+    again = run_compare(out, log=lines.append)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")} == before
+    assert len(lines) == 6 and all(": reused," in line for line in lines)
+    assert again == rows
+
+
+def test_set_applies_only_where_the_field_exists_and_a_changed_config_retrains(tmp_path):
+    lines = []
+    run_compare(tmp_path, ["l2", "stl"], seeds=(0,), log=lines.append)
+    assert all(": trained," in line for line in lines)
+    lines.clear()
+    run_compare(tmp_path, ["l2", "stl"], seeds=(0,), sets={**SETS, "l2_transfer": "2.5"}, log=lines.append)
+    assert ": trained," in lines[0] and ": reused," in lines[1]  # stl has no l2_transfer
+    assert load_run(tmp_path / "l2-seed0").config["l2_transfer"] == 2.5
+    assert "l2_transfer" not in load_run(tmp_path / "stl-seed0").config
+    with pytest.raises(ConfigError) as info:
+        run_compare(tmp_path, ["stl"], seeds=(0,), sets={**SETS, "l2_transfer": "2.5"})
+    assert info.value.field == "l2_transfer"
+
+
+def test_cli_prints_the_table_and_rejects_unknown_names(tmp_path, capsys):
+    sets = [a for k, v in SETS.items() for a in ("--set", f"{k}={v}")]
+    args = ["compare", "--benchmark", "toy-2d", "--tasks", "2", "--methods", "mtl,finetune", "--seeds", "0"]
+    assert main([*args, "--out", str(tmp_path), "--quiet", *sets]) == 0
+    printed = capsys.readouterr().out
+    assert "| mtl † | 1 |" in printed and "† trained on all tasks" in printed
+    assert "| finetune | 1 |" in printed and (tmp_path / "summary.md").is_file()
+    assert main(["compare", "--methods", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown method" in capsys.readouterr().err
