@@ -56,6 +56,7 @@ class TaskContext:
             getattr(c, "group_lasso", 0.0),
             getattr(c, "l2_transfer", 0.0),
             decay_samples=getattr(c, "decay_samples", 0),
+            prox_scale_with_lr=getattr(c, "prox_scale_with_lr", False),
         )
 
     def emit(self, event: Event) -> Event:
