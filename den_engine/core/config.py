@@ -292,6 +292,8 @@ def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
         if isinstance(default, str):
             return text
         if isinstance(default, bool):
+            if text.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(text)
             return text.lower() in ("1", "true", "yes", "on")
         if _is_int(default):
             return int(text)
