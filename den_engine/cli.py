@@ -108,6 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides["seed"] = args.seed
     if args.device:
         overrides["device"] = args.device
+    if args.threads is not None:
+        overrides["threads"] = args.threads  # else den_engine.core.threads chooses (recorded in run.json)
     progress = Progress(quiet=args.quiet)
     callbacks = Callbacks(on_progress=progress)
     if args.resume:
@@ -204,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="run directory (default: runs/<benchmark>-den-<run id>)")
     run.add_argument("--set", action="append", metavar="NAME=VALUE", help="any config field, e.g. loss_threshold=0.05")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    run.add_argument("--threads", type=int, default=None, help="torch threads (default: chosen from the work)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
