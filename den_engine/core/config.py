@@ -74,7 +74,7 @@ class DENConfig(ConfigBase):
     iterations: int = 4300
     """Optimisation steps per stage (sparse training, Eq. 4, Eq. 5, Eq. 6)."""
     head_iterations: int = 430
-    """Steps of Eq. 3 (the new head alone); the reference intended iterations / 10."""
+    """Steps of Eq. 3 (the new head alone, >= 1); the reference intended iterations / 10."""
     l1_strength: float = 1e-5
     """mu: L1 soft-threshold applied to weights after every step (exact zeros)."""
     weight_decay: float = 1e-4
@@ -83,6 +83,8 @@ class DENConfig(ConfigBase):
     """gamma: per-unit group-lasso shrinkage applied after every step of Eq. 5."""
     l2_transfer: float = 0.5
     """lambda: pull of 1/2 ||W - W^{t-1}||^2 on old weights in Eq. 4 and Eq. 6."""
+    prox_scale_with_lr: bool = False
+    """Scale the L1 and group-lasso thresholds by the current step size over the starting one."""
     expand_units: int = 10
     """k: units added to every hidden layer when expansion fires."""
     loss_threshold: float = 0.01
@@ -124,7 +126,7 @@ def field_help(config_class: type | None = None) -> dict[str, str]:
 # --- validation ------------------------------------------------------------------
 
 _POSITIVE_INTS = ("batch_size", "iterations", "expand_units")
-_NON_NEGATIVE_INTS = ("head_iterations", "seed", "decay_samples", "threads")
+_NON_NEGATIVE_INTS = ("seed", "decay_samples", "threads")
 _NON_NEGATIVE_FLOATS = ("l1_strength", "weight_decay", "group_lasso", "l2_transfer")
 _THRESHOLDS = ("loss_threshold", "split_threshold")  # +inf allowed: "never"
 
@@ -172,9 +174,23 @@ def validate(config: Any) -> None:
     decay = getattr(config, "lr_decay", 1.0)
     if not _is_number(decay) or not math.isfinite(decay) or not 0 < decay <= 1:
         raise ConfigError("lr_decay", f"must be in (0, 1], got {decay!r}")
+    # Settings that would silently do nothing are refused, with the setting that does it.
+    head = getattr(config, "head_iterations", 1)
+    if not _is_int(head) or head < 1:
+        raise ConfigError(
+            "head_iterations",
+            f"must be an integer >= 1, got {head!r}: with 0 steps the new head stays zero and "
+            "selective retraining selects no unit",
+        )
     cap = getattr(config, "max_splits_per_layer", None)
-    if cap is not None and (not _is_int(cap) or cap < 0):
-        raise ConfigError("max_splits_per_layer", f"must be None or an integer >= 0, got {cap!r}")
+    if cap is not None and (not _is_int(cap) or cap < 1):
+        raise ConfigError(
+            "max_splits_per_layer",
+            f"must be None or an integer >= 1, got {cap!r} (to never split, set split_threshold=inf)",
+        )
+    scale = getattr(config, "prox_scale_with_lr", False)
+    if not isinstance(scale, bool):
+        raise ConfigError("prox_scale_with_lr", f"must be true or false, got {scale!r}")
     device = getattr(config, "device", "auto")
     if device not in DEVICES:
         raise ConfigError("device", f"must be one of {DEVICES}, got {device!r}")
@@ -192,7 +208,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # schedule in steps on smaller data: per epoch of our 3,000 images, the step size
     # falls below 1 % of its start after ~1,100 of the 4,300 steps, and the per-step L1
     # soft-threshold then shrinks the network unopposed (README, "The paper preset").
-    "paper": dict(split_threshold=0.002, decay_samples=10_000),
+    # prox_scale_with_lr: the L1 and group-lasso thresholds follow that decaying step
+    # size (proximal gradient); unscaled, group lasso removes every added unit (docs/algorithm.md).
+    "paper": dict(split_threshold=0.002, decay_samples=10_000, prox_scale_with_lr=True),
     # The reference code's DEN_run.py values.
     "reference": dict(split_threshold=0.05),
     # Seconds per task on a laptop CPU. The L1 and group-lasso steps act once per
@@ -210,7 +228,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 PRESET_DESCRIPTIONS = {
-    "paper": "full budgets (4,300 steps per stage), the paper's sigma = 0.002 and step-size schedule",
+    "paper": "full budgets (4,300 steps per stage), the paper's sigma = 0.002 and step-size schedule, "
+    "sparsity steps that follow the step size",
     "reference": "full budgets, the reference code's sigma = 0.05",
     "fast": "150 steps per stage with stronger sparsity steps: seconds per task",
 }

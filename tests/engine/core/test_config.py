@@ -43,6 +43,9 @@ def test_presets_record_their_name_and_differ_where_documented():
         ("batch_size", 0),
         ("iterations", -5),
         ("head_iterations", -1),
+        ("head_iterations", 0),
+        ("max_splits_per_layer", 0),
+        ("prox_scale_with_lr", 1),
         ("l1_strength", -1e-5),
         ("group_lasso", math.nan),
         ("l2_transfer", math.inf),
@@ -105,3 +108,13 @@ def test_baseline_configs_have_help_for_inherited_fields():
 
     config_class = get_method("l2").config_class
     assert set(field_help(config_class)) == set(config_class.__dataclass_fields__)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [("head_iterations", 0, "selects no unit"), ("max_splits_per_layer", 0, "split_threshold=inf")],
+)
+def test_settings_that_would_silently_do_nothing_are_refused_with_the_reason(field, value, why):
+    with pytest.raises(ConfigError) as info:
+        preset("fast", **{field: value})
+    assert info.value.field == field and why in str(info.value)
