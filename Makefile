@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
 
-.PHONY: app test setup chromium lint bench figures-bench clean
+.PHONY: app test setup chromium lint bench figures-bench clean mutants
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ test: setup chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
+
+# Every wrong engine variant in tests/mutation/variants.py must make its tests fail.
+mutants: setup
+	$(PY) tests/mutation/run.py
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
