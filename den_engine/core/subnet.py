@@ -84,23 +84,8 @@ class DenseGroup:
     weight: torch.Tensor  # dense trainable rows
     bias: torch.Tensor  # dense bias (full)
     rows: torch.Tensor  # dense positions of the groups
-    side: torch.Tensor | None = None
+    side: torch.Tensor | None = None  # training.group_shrink_ includes it in each unit's norm
     side_rows: torch.Tensor | None = None
-
-    def shrink_(self, amount: float) -> None:
-        """g <- max(0, 1 - amount / ||g||) g over each unit's whole incoming vector and bias."""
-        w = self.weight.index_select(0, self.rows)
-        b = self.bias.index_select(0, self.rows)
-        square = (w * w).sum(dim=1) + b * b
-        s = None
-        if self.side is not None:
-            s = self.side.index_select(0, self.side_rows)
-            square = square + (s * s).sum(dim=1)
-        scale = (1 - amount / torch.sqrt(square).clamp_min(1e-30)).clamp_min_(0)
-        self.weight.index_copy_(0, self.rows, w * scale[:, None])
-        self.bias.index_copy_(0, self.rows, b * scale)
-        if s is not None:
-            self.side.index_copy_(0, self.side_rows, s * scale[:, None])
 
 
 def _mask(item, shape, device) -> torch.Tensor:

@@ -67,10 +67,6 @@ class Group:
     bias: torch.Tensor
     rows: torch.Tensor  # long (n_groups,)
 
-    def shrink_(self, amount: float) -> None:
-        """One proximal group-lasso step on every group."""
-        group_shrink_(self, amount)
-
 
 @dataclass
 class StageSettings:
@@ -168,9 +164,15 @@ def group_shrink_(group: Group, amount: float) -> None:
     w = group.weight.index_select(0, group.rows)  # (groups, n_in)
     b = group.bias.index_select(0, group.rows)  # (groups,)
     norm = torch.sqrt((w * w).sum(dim=1) + b * b)
+    side = getattr(group, "side", None)  # a dense stage's entries of these rows outside its block
+    if side is not None:
+        s = side.index_select(0, group.side_rows)
+        norm = torch.hypot(norm, torch.linalg.vector_norm(s, dim=1))
     scale = (1 - amount / norm.clamp_min(1e-30)).clamp_min_(0)
     group.weight.index_copy_(0, group.rows, w * scale[:, None])
     group.bias.index_copy_(0, group.rows, b * scale)
+    if side is not None:
+        side.index_copy_(0, group.side_rows, s * scale[:, None])
 
 
 def train_stage(
@@ -300,4 +302,4 @@ def _step(optimizer: torch.optim.Optimizer, items: list[_Prepared], groups, sett
                     _soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)
         if groups and settings.group_lasso:
             for group in groups:
-                group.shrink_(settings.group_lasso * scale)
+                group_shrink_(group, settings.group_lasso * scale)
