@@ -227,6 +227,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Per-benchmark values on top of a preset, each chosen on the validation split by the
+# search recorded in docs/results.md ("Per-benchmark fast values"). A benchmark not listed
+# gets the preset as it is.
+BENCHMARK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "fast": {
+        "mnist-variation": dict(l1_strength=1e-4, group_lasso=1e-3),
+    },
+}
+
+
 PRESET_DESCRIPTIONS = {
     "paper": "full budgets (4,300 steps per stage), the paper's sigma = 0.002 and step-size schedule, "
     "sparsity steps that follow the step size",
@@ -235,11 +245,13 @@ PRESET_DESCRIPTIONS = {
 }
 
 
-def preset(name: str, config_class: type | None = None, **overrides: Any) -> Any:
+def preset(name: str, config_class: type | None = None, benchmark: str | None = None, **overrides: Any) -> Any:
     """The config of a named preset (DEN's by default), with optional field overrides.
 
-    For another method's config class, the preset's values apply to the fields that
-    class has (budgets, step size), so every method of a comparison gets the same budget.
+    With ``benchmark``, the preset's values for that benchmark (``BENCHMARK_PRESETS``)
+    replace the general ones; ``overrides`` still win. For another method's config class,
+    the preset's values apply to the fields that class has (budgets, step size), so every
+    method of a comparison gets the same budget.
     """
     config_class = config_class or DENConfig
     if name not in PRESETS:
@@ -248,10 +260,22 @@ def preset(name: str, config_class: type | None = None, **overrides: Any) -> Any
     for key in overrides:
         if key not in known:
             raise ConfigError(key, f"unknown config field; known fields: {sorted(known)}")
-    base = {k: v for k, v in PRESETS[name].items() if k in known}
+    values = {**PRESETS[name], **benchmark_values(name, benchmark)}
+    base = {k: v for k, v in values.items() if k in known}
     if "preset" in known:
         base["preset"] = name
     return config_class(**{**base, **overrides})
+
+
+def benchmark_values(name: str, benchmark: str | None) -> dict[str, Any]:
+    """The values preset ``name`` sets for ``benchmark`` on top of its general ones ({} if none)."""
+    if benchmark is None:
+        return {}
+    from den_engine.data.benchmarks import BENCHMARKS  # lazy: the config module stays light
+
+    if benchmark not in BENCHMARKS:
+        raise ConfigError("benchmark", f"unknown benchmark {benchmark!r}; choose one of {sorted(BENCHMARKS)}")
+    return dict(BENCHMARK_PRESETS.get(name, {}).get(benchmark, {}))
 
 
 def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
