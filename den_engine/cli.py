@@ -108,6 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides["seed"] = args.seed
     if args.device:
         overrides["device"] = args.device
+    if args.threads is not None:
+        overrides["threads"] = args.threads  # else den_engine.core.threads chooses (recorded in run.json)
     progress = Progress(quiet=args.quiet)
     callbacks = Callbacks(on_progress=progress)
     if args.resume:
@@ -139,11 +141,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from den_engine.experiments.bench import format_table, run_bench
+    from den_engine.experiments.bench import PARTS, format_table, run_bench
 
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        raise ConfigError("parts", f"choose from {','.join(PARTS)}, got {args.parts!r}")
     results = run_bench(
-        benchmark=args.benchmark, iterations=args.iterations, full_run_tasks=args.tasks, device=args.device or "auto"
-    )
+        benchmark=args.benchmark, iterations=args.iterations, full_run_tasks=args.tasks,
+        device=args.device or "auto", parts=parts,
+    )  # fmt: skip
     print(json.dumps(clean_json(results), indent=1) if args.json else format_table(results))
     return 0
 
@@ -217,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="run directory (default: runs/<benchmark>-den-<run id>)")
     run.add_argument("--set", action="append", metavar="NAME=VALUE", help="any config field, e.g. loss_threshold=0.05")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    run.add_argument("--threads", type=int, default=None, help="torch threads (default: chosen from the work)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
@@ -229,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--tasks", type=int, default=10, help="tasks in the timed fast-preset run (0 skips it)")
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument(
+        "--parts", default="throughput,paper,load,full", help="what to measure: throughput, paper, load, full"
+    )
     bench.set_defaults(func=cmd_bench)
     cmp = sub.add_parser(
         "compare",

@@ -54,7 +54,10 @@ def ray_task(job: SweepJob, files: dict[str, bytes]) -> tuple[dict, dict[str, by
     """Body of one Ray task: run the job in a scratch directory; return its row and its files."""
     import torch
 
+    from den_engine.core.threads import limit_cores
+
     torch.set_num_threads(WORKER_THREADS)
+    limit_cores(WORKER_THREADS)  # the run's thread policy sees one core
     with tempfile.TemporaryDirectory(prefix="den-sweep-") as scratch:
         local = Path(scratch) / job.name
         write_files(local, files)
