@@ -1,0 +1,131 @@
+"""The network picture's controls and chart, shared by the Train and Inspect pages.
+
+``graph_controls_ui`` draws the view (growth / what changed / compare two tasks / growth
+film), the edge mode (bundles / strongest / none) and their options, and returns them.
+``network_chart_ui`` draws the figure; clicking a unit puts it in focus (its own edges and,
+in layer 1, its incoming weights as an image of the input) until another click or Clear.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import figures
+from dashboard.figures.animation import growth_animation
+from dashboard.state import loaders
+
+VIEWS = {"growth": "Growth", "changes": "What changed", "diff": "Compare two tasks", "film": "Growth film"}
+EDGES = {"auto": "Bundled", "strongest": "Strongest", "none": "None"}
+_VIEW_HELP = (
+    "Growth: colour = the task a unit was born in. What changed: the units this task added, selected, split, "
+    "and how far every older unit drifted (shade). Compare two tasks: what differs between two tasks you pick. "
+    "Growth film: every task in turn, new units fading in (press ▶ in the chart)."
+)
+
+
+def graph_controls_ui(prefix: str, n_tasks: int, task: int, default_view: str = "growth") -> dict:
+    """The graph's view, edge mode, edge count and diff task; returns them as a dict."""
+    if st.session_state.get(f"{prefix}_view") not in VIEWS:
+        st.session_state[f"{prefix}_view"] = default_view
+    cols = st.columns([4, 2.2, 2])
+    view = cols[0].radio(
+        "View", list(VIEWS), format_func=VIEWS.get, key=f"{prefix}_view", horizontal=True, help=_VIEW_HELP
+    )
+    edges = cols[1].radio(
+        "Edges",
+        list(EDGES),
+        format_func=EDGES.get,
+        key=f"{prefix}_edges",
+        horizontal=True,
+        help="Bundled: one line per pair of birth-task groups, width = Σ|w|. Strongest: the "
+        "largest single weights. Hover a bundle's midpoint for its numbers.",
+    )
+    out = {"view": view, "edges": edges, "max_edges": 0 if edges == "none" else 300, "since": None}
+    with cols[2]:
+        if view == "diff":
+            options = list(range(1, n_tasks + 1))
+            default = max(1, task - 1)
+            if st.session_state.get(f"{prefix}_since") not in options:
+                st.session_state[f"{prefix}_since"] = default
+            out["since"] = st.selectbox(
+                "Compare with task",
+                options,
+                key=f"{prefix}_since",
+                help="Units added since this task are coloured; the rest grey.",
+            )
+        elif edges == "strongest":
+            out["max_edges"] = st.select_slider(
+                "Edges drawn (strongest first)",
+                options=[50, 100, 300, 1000, 3000],
+                value=300,
+                key=f"{prefix}_max_edges",
+            )
+    return out
+
+
+def _focus(key: str) -> int | None:
+    """The unit id last clicked in chart ``key`` (from its selection state), or None."""
+    state = st.session_state.get(key)
+    try:
+        points = state["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points or []:
+        data = point.get("customdata")
+        if isinstance(data, (int, float)):
+            return int(data)
+        if isinstance(data, list) and data and isinstance(data[0], (int, float)):
+            return int(data[0])
+    return None
+
+
+def network_chart_ui(run_dir: str, record: dict, task: int, controls: dict, key: str) -> None:
+    """The network chart for ``task`` with ``controls``; a click on a unit shows its own edges."""
+    if controls["view"] == "film":
+        fig = film(run_dir, record, task)
+        st.plotly_chart(fig, key=f"{key}_film", config={"displaylogo": False})
+        st.caption(
+            "Press ▶ Play in the chart: each task's new units fade in, a split's copy leaves its original, "
+            "pruned units show as a grey x and fade. The task slider under the chart jumps to a task."
+        )
+        return
+    focus = _focus(key)
+    snapshot = record["tasks"][task - 1]
+    need = controls["max_edges"] or focus is not None
+    weights = loaders.edge_weights(run_dir, snapshot, 1) if need else None
+    mode = controls["view"]
+    fig = figures.network_figure(
+        record,
+        task,
+        weights,
+        max_edges=controls["max_edges"],
+        edges="strongest" if controls["edges"] == "strongest" else "auto",
+        mode=mode,
+        since=controls["since"],
+        focus=focus,
+    )
+    st.plotly_chart(fig, key=key, config={"displaylogo": False}, on_select="rerun", selection_mode="points")
+    shown = (fig.layout.meta or {}).get("focus")
+    if shown is not None:
+        image = any(
+            isinstance(t.meta, dict) and t.meta.get("kind") == "input" and t.meta.get("focus") == shown
+            for t in fig.data
+        )
+        st.caption(
+            f"Unit {shown} in focus: its own incoming and outgoing weights are drawn"
+            + (", and the input image shows its incoming weights (what it looks for)." if image else ".")
+            + " Click another unit to move the focus; double-click an empty spot to clear it."
+        )
+    else:
+        st.caption("Hover a unit for its story; click it to see its own weights.")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _cached_film(run_dir: str, mtime: float, start: int, _record: dict):
+    del run_dir, mtime  # the cache key: the run file and its modification time
+    return growth_animation(_record, start)
+
+
+def film(run_dir: str, record: dict, task: int):
+    """The growth film of the run (cached per run file and start task)."""
+    return _cached_film(run_dir, loaders.run_mtime(run_dir), task, record)
