@@ -14,7 +14,7 @@ from dashboard import figures
 from dashboard.figures.animation import growth_animation
 from dashboard.state import loaders
 
-VIEWS = {"growth": "Growth", "changes": "What changed", "diff": "Compare two tasks", "film": "Growth film"}
+VIEWS = {"growth": "Growth", "changes": "What changed", "diff": "Two tasks", "film": "Film"}
 EDGES = {"auto": "Bundled", "strongest": "Strongest", "none": "None"}
 _VIEW_HELP = (
     "Growth: colour = the task a unit was born in. What changed: the units this task added, selected, split, "
@@ -23,42 +23,47 @@ _VIEW_HELP = (
 )
 
 
-def graph_controls_ui(prefix: str, n_tasks: int, task: int, default_view: str = "growth") -> dict:
-    """The graph's view, edge mode, edge count and diff task; returns them as a dict."""
+def graph_controls_ui(prefix: str, n_tasks: int, task: int | None = None, default_view: str = "growth") -> dict:
+    """One row: the task timeline (when ``task`` is None), the view, the edge mode and its option; returns them."""
     if st.session_state.get(f"{prefix}_view") not in VIEWS:
         st.session_state[f"{prefix}_view"] = default_view
-    cols = st.columns([4, 2.2, 2])
-    view = cols[0].radio(
-        "View", list(VIEWS), format_func=VIEWS.get, key=f"{prefix}_view", horizontal=True, help=_VIEW_HELP
+    if st.session_state.get(f"{prefix}_edges") not in EDGES:
+        st.session_state[f"{prefix}_edges"] = "auto"
+    timeline = task is None and n_tasks > 1
+    cols = st.columns([2.6, 4.0, 1.5] if timeline else [4.0, 1.5, 2.6], vertical_alignment="bottom")
+    if timeline:
+        task = cols[0].slider("Task timeline", 1, n_tasks, key="timeline")
+        cols = cols[1:]
+    task = int(task or 1)
+    view = (
+        cols[0].segmented_control("View", list(VIEWS), format_func=VIEWS.get, key=f"{prefix}_view", help=_VIEW_HELP)
+        or default_view
     )
-    edges = cols[1].radio(
+    edges = cols[1].selectbox(
         "Edges",
         list(EDGES),
         format_func=EDGES.get,
         key=f"{prefix}_edges",
-        horizontal=True,
-        help="Bundled: one line per pair of birth-task groups, width = Σ|w|. Strongest: the "
-        "largest single weights. Hover a bundle's midpoint for its numbers.",
+        help="Bundled: one line per pair of birth-task groups, width = Σ|w| (hover its middle for the numbers). "
+        "Strongest: the largest single weights.",
     )
-    out = {"view": view, "edges": edges, "max_edges": 0 if edges == "none" else 300, "since": None}
-    with cols[2]:
+    out = {"task": task, "view": view, "edges": edges, "max_edges": 0 if edges == "none" else 300, "since": None}
+    extra = (
+        cols[2]
+        if not timeline
+        else (st.columns([2.6, 4.0, 1.5])[1] if view == "diff" or edges == "strongest" else None)
+    )
+    with extra or st.container():
         if view == "diff":
             options = list(range(1, n_tasks + 1))
-            default = max(1, task - 1)
             if st.session_state.get(f"{prefix}_since") not in options:
-                st.session_state[f"{prefix}_since"] = default
+                st.session_state[f"{prefix}_since"] = max(1, task - 1)
             out["since"] = st.selectbox(
-                "Compare with task",
-                options,
-                key=f"{prefix}_since",
-                help="Units added since this task are coloured; the rest grey.",
+                "Compare with task", options, key=f"{prefix}_since", help="Units added since it are coloured."
             )
-        elif edges == "strongest":
+        elif edges == "strongest" and view != "film":
             out["max_edges"] = st.select_slider(
-                "Edges drawn (strongest first)",
-                options=[50, 100, 300, 1000, 3000],
-                value=300,
-                key=f"{prefix}_max_edges",
+                "Edges drawn", options=[50, 100, 300, 1000, 3000], value=300, key=f"{prefix}_max_edges"
             )
     return out
 

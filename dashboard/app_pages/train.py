@@ -79,10 +79,10 @@ def _network_body(run_dir: str, record: dict) -> None:
             st.session_state["playing"] = False
             st.rerun()  # the end: a full run drops the play timer
         st.session_state["timeline"] = st.session_state.get("timeline", 0) + 1
-    task = st.slider("Task timeline", 1, n, key="timeline") if n > 1 else 1
-    controls = graph_ui.graph_controls_ui("graph", n, task)
-    _metrics_row(record, task)
+    controls = graph_ui.graph_controls_ui("graph", n)  # the timeline, the view and the edges, on one row
+    task = controls["task"]
     graph_ui.network_chart_ui(run_dir, record, task, controls, "network")
+    _metrics_row(record, task)  # under the picture: the network is what the first screen shows
     with st.expander("How to read the drawing"):
         st.markdown(legend_markdown())
     with st.expander(f"What happened at task {task}", expanded=True):

@@ -49,7 +49,7 @@ def input_traces(
         what, style = f"weight into unit {focus[0]}", {"colorscale": "RdBu", "zmid": 0.0}
     else:
         usage[: geometry.dim] = np.abs(first[active_rows[active_rows < first.shape[0]]]).sum(axis=0)
-        what, style = "Σ|w| into layer 1", {"colorscale": "Greys"}
+        what, style = "Σ|w| into layer 1", {"colorscale": [[0, "#ffffff"], [1, "#1f2933"]]}  # darker = used more
     grid = usage.reshape(rows, cols)
     dx, dy = (geometry.x1 - geometry.x0) / cols, (geometry.y1 - geometry.y0) / rows
     text = np.array(

@@ -268,8 +268,9 @@ def axis_ranges(
 def _ranges(record, positions, geometries, head_x, margin: float = 0.06):
     geometry = input_geometry(record)
     pitch = max([g.pitch for g in geometries] + [0.0])
-    ys = [geometry.y0, geometry.y1, -LAYER_HEIGHT / 2, LAYER_HEIGHT / 2]
-    ys += [y for _, y in positions.values()]
+    ys = [geometry.y0, geometry.y1] + [y for _, y in positions.values()]
+    if all(g.kind == "column" for g in geometries):
+        ys += [-LAYER_HEIGHT / 2, LAYER_HEIGHT / 2]  # a column network keeps its full height from task 1
     n_outputs = [int(n) for n in (record.get("benchmark") or {}).get("n_outputs") or [1]]
     ys += [slot_y(i, max(n_outputs, default=1)) for i in range(max(n_outputs, default=1))]
     low, high = min(ys) - pitch / 2, max(ys) + pitch / 2

@@ -25,7 +25,7 @@ from dashboard.figures.scene import MODES, Scene, layer_counts, paint
 from dashboard.figures.units import KEEP, Palette, legend_traces, pixels_per_unit, unit_traces
 
 EDGE_MODES = ("auto", "bundled", "strongest")
-MAX_LINKS = 40  # above this many duplicates, only the splits of the shown task get a link
+MAX_LINKS = 40  # above this many duplicates the growth view draws no links (the change view does, per task)
 
 
 def _drift_history(tasks: list[dict], upto: int) -> dict[int, list[tuple[int, float, float]]]:
@@ -79,9 +79,9 @@ def _title(snapshot: Mapping, task: int, mode: str, since: int | None) -> str:
     active = "-".join(str(s) for s in snapshot.get("active_sizes") or snapshot.get("layer_sizes") or [])
     stored = "-".join(str(s) for s in snapshot.get("layer_sizes") or [])
     name = snapshot.get("name") or f"task {task}"
-    extra = f" (stored {stored})" if stored and stored != active else ""
+    extra = f" ({stored} stored)" if stored and stored != active else ""
     head = {"growth": f"After task {task}", "changes": f"What task {task} changed", "diff": f"Task {since} → {task}"}
-    return f"{head[mode]}: {name} · units {active}{extra} → {snapshot.get('n_outputs', 1)} output(s)"
+    return f"{head[mode]}: {name} · {active}{extra}"
 
 
 def _rows(scene: Scene) -> dict[int, int]:
@@ -370,8 +370,10 @@ def _links(scene: Scene, positions, mode: str, since: int | None) -> list[dict]:
     units = [u for lu in scene.layers for u in lu if u.get("parent") is not None and int(u["parent"]) in positions]
     if mode == "diff":
         units = [u for u in units if int(u["born"]) > int(since or 1)]
-    elif len(units) > MAX_LINKS or mode == "changes":
+    elif mode == "changes":
         units = [u for u in units if int(u["born"]) == scene.task]
+    elif len(units) > MAX_LINKS:  # a tangle at scale: the change view draws each task's own splits
+        units = []
     if not units:
         return []
     src = np.array([positions[int(u["parent"])] for u in units])

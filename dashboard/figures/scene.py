@@ -107,9 +107,8 @@ class Scene:
 def _growth(u: Mapping, task: int, scene: Scene, show_selected: bool) -> Look:
     born, uid = int(u["born"]), int(u["id"])
     shape = "diamond" if u.get("origin") == "duplicate" else "circle"
-    split_here = uid in scene.split_parents
-    outline = SPLIT_RING if split_here else (SELECTED_RING if show_selected and uid in scene.selected else "")
-    # growth mode outlines the selection only on request: the changes mode is where it belongs
+    # growth mode outlines nothing unless asked: selection and splits belong to the change view
+    outline = SELECTED_RING if show_selected and uid in scene.selected else ""
     if not is_active(u, task):
         return Look(fade(task_color(born)), shape, outline, "retired")
     return Look(task_color(born), shape, outline, f"born:{born}")

@@ -16,7 +16,7 @@ from dashboard.figures.encoding import GHOST, SELECTED_RING, SPLIT_RING
 from dashboard.figures.layout import LayerGeometry
 from dashboard.figures.scene import Look, legend_name
 
-REFERENCE_PLOT = (620.0, 470.0)  # the smallest plot area (px) the marker sizes are chosen for
+REFERENCE_PLOT = (540.0, 470.0)  # the smallest plot area (px) the marker sizes are chosen for
 KEEP = {"marker": {"opacity": 1}}  # the look of points left out of a click selection: unchanged
 _SYMBOLS = {"circle": "circle", "diamond": "diamond", "x": "x-thin-open"}
 
@@ -130,7 +130,7 @@ def _glyphs(geometry, items, cell_px) -> list[dict]:
                 x=np.array([xy[0] for _, xy in chosen]),
                 y=np.array([xy[1] for _, xy in chosen]),
                 mode="markers",
-                marker={"symbol": symbol, "size": max(3.0, scale * cell_px), **style},
+                marker={"symbol": symbol, "size": max(2.5, scale * cell_px), **style},
                 hoverinfo="skip",
                 showlegend=False,
                 unselected=KEEP,

@@ -18,6 +18,7 @@ from dashboard.figures.layout import (
     unit_positions,
     unit_slots,
 )
+from dashboard.figures.units import REFERENCE_PLOT
 from den_engine.core.config import preset
 from den_engine.core.runner import Trainer
 
@@ -153,7 +154,7 @@ def test_no_two_units_overlap_and_cells_stay_visible_at_mnist_scale(mnist_like):
     positions = unit_positions(mnist_like)
     geometries = {g.layer: g for g in layer_geometries(mnist_like)}
     (x0, x1), (y0, y1) = axis_ranges(mnist_like, positions)
-    px = min(620 / (x1 - x0), 470 / (y1 - y0))  # the smallest plot the figure is made for
+    px = min(REFERENCE_PLOT[0] / (x1 - x0), REFERENCE_PLOT[1] / (y1 - y0))  # the smallest plot it is made for
     for snapshot in (mnist_like["tasks"][0], mnist_like["tasks"][-1]):
         for layer, g in geometries.items():
             ids = [u["id"] for u in snapshot["units"] if u["layer"] == layer]
