@@ -14,26 +14,24 @@ from dashboard import figures
 from dashboard.figures.animation import growth_animation
 from dashboard.state import loaders
 
-VIEWS = {"growth": "Growth", "changes": "What changed", "diff": "Two tasks", "film": "Film"}
+VIEWS = {"growth": "Growth", "changes": "Changes", "diff": "Two tasks", "film": "Film"}
 EDGES = {"auto": "Bundled", "strongest": "Strongest", "none": "None"}
 _VIEW_HELP = (
-    "Growth: colour = the task a unit was born in. What changed: the units this task added, selected, split, "
+    "Growth: colour = the task a unit was born in. Changes: the units this task added, selected, split, "
     "and how far every older unit drifted (shade). Compare two tasks: what differs between two tasks you pick. "
     "Growth film: every task in turn, new units fading in (press ▶ in the chart)."
 )
 
 
 def graph_controls_ui(prefix: str, n_tasks: int, task: int | None = None, default_view: str = "growth") -> dict:
-    """One row: the task timeline (when ``task`` is None), the view, the edge mode and its option; returns them."""
+    """The task timeline (when ``task`` is None), then the view, the edge mode and its option; returns them."""
     if st.session_state.get(f"{prefix}_view") not in VIEWS:
         st.session_state[f"{prefix}_view"] = default_view
     if st.session_state.get(f"{prefix}_edges") not in EDGES:
         st.session_state[f"{prefix}_edges"] = "auto"
-    timeline = task is None and n_tasks > 1
-    cols = st.columns([2.6, 4.0, 1.5] if timeline else [4.0, 1.5, 2.6], vertical_alignment="bottom")
-    if timeline:
-        task = cols[0].slider("Task timeline", 1, n_tasks, key="timeline")
-        cols = cols[1:]
+    if task is None:
+        task = st.slider("Task timeline", 1, n_tasks, key="timeline") if n_tasks > 1 else 1
+    cols = st.columns([6.2, 2.0, 1.6], vertical_alignment="bottom")
     task = int(task or 1)
     view = (
         cols[0].segmented_control("View", list(VIEWS), format_func=VIEWS.get, key=f"{prefix}_view", help=_VIEW_HELP)
@@ -48,12 +46,7 @@ def graph_controls_ui(prefix: str, n_tasks: int, task: int | None = None, defaul
         "Strongest: the largest single weights.",
     )
     out = {"task": task, "view": view, "edges": edges, "max_edges": 0 if edges == "none" else 300, "since": None}
-    extra = (
-        cols[2]
-        if not timeline
-        else (st.columns([2.6, 4.0, 1.5])[1] if view == "diff" or edges == "strongest" else None)
-    )
-    with extra or st.container():
+    with cols[2]:
         if view == "diff":
             options = list(range(1, n_tasks + 1))
             if st.session_state.get(f"{prefix}_since") not in options:

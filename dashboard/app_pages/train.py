@@ -79,7 +79,7 @@ def _network_body(run_dir: str, record: dict) -> None:
             st.session_state["playing"] = False
             st.rerun()  # the end: a full run drops the play timer
         st.session_state["timeline"] = st.session_state.get("timeline", 0) + 1
-    controls = graph_ui.graph_controls_ui("graph", n)  # the timeline, the view and the edges, on one row
+    controls = graph_ui.graph_controls_ui("graph", n)  # the timeline, then the view and the edges
     task = controls["task"]
     graph_ui.network_chart_ui(run_dir, record, task, controls, "network")
     _metrics_row(record, task)  # under the picture: the network is what the first screen shows

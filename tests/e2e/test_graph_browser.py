@@ -151,7 +151,7 @@ def test_scrubbing_the_timeline_in_change_mode_marks_the_units_added_at_that_tas
 
     page.set_viewport_size({"width": 1440, "height": 900})
     _open(page, app_url, grown_run)
-    page.get_by_text("What changed", exact=True).click()
+    page.get_by_text("Changes", exact=True).click()
     title = page.locator('[data-testid="stPlotlyChart"] .gtitle').first
     expect(title).to_contain_text("What task 10 changed")
     thumb = page.get_by_role("slider", name="Task timeline")

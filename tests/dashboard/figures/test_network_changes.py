@@ -150,3 +150,12 @@ def test_bench_covers_the_mnist_scale_network_and_its_sizes_hold(tmp_path):
     assert result["film_bytes"] <= bench.TARGETS["film_bytes"]
     rows = bench.report(result)
     assert {r["measure"] for r in rows} == set(bench.LABELS.values())
+
+
+def test_compare_small_multiples_keep_one_line_titles_and_drop_the_input_note(grown):
+    from dashboard.figures.compare import small_network
+
+    fig = small_network(grown, "run A")
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts == ["input", "layer 1", "layer 2", "head"]  # no two-line title to collide, no clipped Σ|w| note
+    assert fig.layout.margin.t >= 70 and "after task 10: 784-384-200" in fig.layout.title.text
