@@ -359,8 +359,9 @@ def small_network(record: dict, label: str, weights: dict | None = None, height:
     fig.update_layout(
         title={"text": f"{label}<br><sup>after task {n}: {sizes}</sup>", "font": {"size": 14}, "y": 0.97,
                "yanchor": "top"},
-        annotations=names, height=height, showlegend=False, margin={"l": 5, "r": 5, "t": 78, "b": 5},
+        height=height, showlegend=False, margin={"l": 5, "r": 5, "t": 78, "b": 5},
     )  # fmt: skip
+    fig.layout.annotations = names  # assigned, not updated: update_layout merges lists item by item
     return fig
 
 
