@@ -15,7 +15,7 @@ from dashboard.figures.animation import growth_animation
 from dashboard.state import loaders
 
 VIEWS = {"growth": "Growth", "changes": "Changes", "diff": "Two tasks", "film": "Film"}
-EDGES = {"auto": "Bundled", "strongest": "Strongest", "none": "None"}
+EDGES = {"auto": "Automatic", "bundled": "Bundled", "strongest": "Strongest", "none": "None"}
 _VIEW_HELP = (
     "Growth: colour = the task a unit was born in. Changes: the units this task added, selected, split, "
     "and how far every older unit drifted (shade). Compare two tasks: what differs between two tasks you pick. "
@@ -42,8 +42,9 @@ def graph_controls_ui(prefix: str, n_tasks: int, task: int | None = None, defaul
         list(EDGES),
         format_func=EDGES.get,
         key=f"{prefix}_edges",
-        help="Bundled: one line per pair of birth-task groups, width = Σ|w| (hover its middle for the numbers). "
-        "Strongest: the largest single weights.",
+        help="Automatic: bundles once a layer is a block of cells, single edges for a small network. Bundled: one "
+        "line per pair of birth-task groups, width = Σ|w| (hover its middle for the numbers). Strongest: the "
+        "largest single weights.",
     )
     out = {"task": task, "view": view, "edges": edges, "max_edges": 0 if edges == "none" else 300, "since": None}
     with cols[2]:
@@ -97,7 +98,7 @@ def network_chart_ui(run_dir: str, record: dict, task: int, controls: dict, key:
         task,
         weights,
         max_edges=controls["max_edges"],
-        edges="strongest" if controls["edges"] == "strongest" else "auto",
+        edges=controls["edges"] if controls["edges"] != "none" else "auto",
         mode=mode,
         since=controls["since"],
         focus=focus,

@@ -22,8 +22,10 @@ def _unit(uid: int, layer: int, born: int, origin: str, parent: int | None = Non
     return {"id": uid, "layer": layer, "born": born, "origin": origin, "parent": parent, "retired": None}
 
 
-def grown_record(n_tasks: int = 10, seed: int = 0, k: int = 10, pruned: int = 2) -> dict:
-    """A run record that grows from 784-312-128 to 784-1029-459 stored units over ``n_tasks`` tasks."""
+def grown_record(
+    n_tasks: int = 10, seed: int = 0, k: int = 10, pruned: int = 2, final: tuple[int, int] = FINAL
+) -> dict:
+    """A run record that grows from 784-312-128 to ``final`` (784-1029-459) stored units over ``n_tasks`` tasks."""
     rng = np.random.default_rng(seed)
     units: list[dict] = []
     next_id = 0
@@ -48,7 +50,7 @@ def grown_record(n_tasks: int = 10, seed: int = 0, k: int = 10, pruned: int = 2)
             for layer in (1, 2):
                 active = [u for u in units if u["layer"] == layer and u["retired"] is None and u["born"] < t]
                 stored = sum(1 for u in units if u["layer"] == layer)
-                left = FINAL[layer - 1] - stored - (n_tasks - t) * (k - pruned)
+                left = final[layer - 1] - stored - (n_tasks - t) * (k - pruned)
                 n_split = max(0, left // max(n_tasks - t + 1, 1))
                 chosen = rng.choice(len(active), size=min(len(active), n_split + 60), replace=False)
                 picked = [active[i] for i in chosen]

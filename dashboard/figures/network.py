@@ -25,7 +25,7 @@ from dashboard.figures.scene import MODES, Scene, layer_counts, paint
 from dashboard.figures.units import KEEP, Palette, legend_traces, pixels_per_unit, unit_traces
 
 EDGE_MODES = ("auto", "bundled", "strongest")
-MAX_LINKS = 40  # above this many duplicates the growth view draws no links (the change view does, per task)
+MAX_LINKS = 40  # more duplicate-original links than this are a tangle: none are drawn
 
 
 def _drift_history(tasks: list[dict], upto: int) -> dict[int, list[tuple[int, float, float]]]:
@@ -372,7 +372,7 @@ def _links(scene: Scene, positions, mode: str, since: int | None) -> list[dict]:
         units = [u for u in units if int(u["born"]) > int(since or 1)]
     elif mode == "changes":
         units = [u for u in units if int(u["born"]) == scene.task]
-    elif len(units) > MAX_LINKS:  # a tangle at scale: the change view draws each task's own splits
+    if len(units) > MAX_LINKS:  # a tangle: the outlines, diamonds and hover cards say it instead
         units = []
     if not units:
         return []
