@@ -188,7 +188,7 @@ def test_duplicates_are_diamonds_linked_to_their_parent(digits):
 
 
 def test_colour_is_the_birth_task_and_retired_originals_are_faded(digits):
-    for record in (handmade()[0], digits[0]):
+    for record in (handmade()[0], digits[0], synthetic.grown_record(n_tasks=3)):  # columns, then blocks of cells
         for snapshot in record["tasks"]:
             t = snapshot["task"]
             looks = drawn_units(figures.network_figure(record, t))
