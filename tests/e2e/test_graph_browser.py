@@ -105,7 +105,7 @@ def _read(page) -> dict:
     return page.evaluate(READ_UNITS)
 
 
-@pytest.mark.parametrize("viewport", [(1440, 900), (1024, 768)])
+@pytest.mark.parametrize("viewport", [(1440, 900), (1024, 768)], ids=["1440x900", "1024x768"])
 def test_no_two_units_overlap_at_mnist_scale_and_every_layer_is_inside_the_plot(app_url, grown_run, page, viewport):
     page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     _open(page, app_url, grown_run)
