@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import figures, ui
-from dashboard.figures.colors import legend_markdown
+from dashboard import figures, graph_ui, ui
+from dashboard.figures.encoding import legend_markdown
 from dashboard.narrate import narrate_task
 from dashboard.state import loaders
 from dashboard.state.session import STAGE_WORDS, build_spec, examples_dir
@@ -79,15 +79,10 @@ def _network_body(run_dir: str, record: dict) -> None:
             st.session_state["playing"] = False
             st.rerun()  # the end: a full run drops the play timer
         st.session_state["timeline"] = st.session_state.get("timeline", 0) + 1
-    timeline, edges_col = st.columns([3, 1], vertical_alignment="bottom")
-    task = timeline.slider("Task timeline", 1, n, key="timeline") if n > 1 else 1
-    with edges_col:
-        edges = ui.edge_count_ui("edges")
-    _metrics_row(record, task)
-    snapshot = record["tasks"][task - 1]
-    weights = loaders.edge_weights(run_dir, snapshot, edges)
-    fig = figures.network_figure(record, task, weights, max_edges=edges)
-    st.plotly_chart(fig, key="network", config={"displaylogo": False})
+    controls = graph_ui.graph_controls_ui("graph", n)  # the timeline, then the view and the edges
+    task = controls["task"]
+    graph_ui.network_chart_ui(run_dir, record, task, controls, "network")
+    _metrics_row(record, task)  # under the picture: the network is what the first screen shows
     with st.expander("How to read the drawing"):
         st.markdown(legend_markdown())
     with st.expander(f"What happened at task {task}", expanded=True):
@@ -95,7 +90,7 @@ def _network_body(run_dir: str, record: dict) -> None:
 
 
 def network_panel(run_dir: str, record: dict, play_slot) -> None:
-    """The growing network with its task timeline, play button and edge-count control."""
+    """The growing network with its task timeline, play button and graph controls."""
     n = len(record["tasks"])
     seen = st.session_state.get("timeline_seen")
     if seen != (run_dir, n):  # a new run, or a new task: jump to the latest if we were there

@@ -21,11 +21,12 @@ from dashboard.figures.base import (
     empty_figure,
     is_active,
 )
-from dashboard.figures.colors import (
+from dashboard.figures.encoding import (
     EXPAND_COLORS,
     METRIC_COLORS,
     ORIGIN_COLORS,
     ORIGIN_LABELS,
+    ORIGIN_PATTERNS,
     task_color,
 )
 from dashboard.figures.layout import (
@@ -58,6 +59,7 @@ def units_chart(record: dict) -> go.Figure:
                     y=ys,
                     name=ORIGIN_LABELS[origin],
                     marker_color=ORIGIN_COLORS[origin],
+                    marker_pattern_shape=ORIGIN_PATTERNS[origin],  # origin = pattern, as shape in the graph
                     legendgroup=origin,
                     showlegend=l == 1,
                     hovertemplate=f"task %{{x}}: %{{y}} {origin} units<extra>layer {l}</extra>",

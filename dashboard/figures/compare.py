@@ -344,16 +344,24 @@ def parallel_coordinates(runs: Sequence[Run]) -> go.Figure:
 
 
 def small_network(record: dict, label: str, weights: dict | None = None, height: int = 320) -> go.Figure:
-    """The run's network after its last task, drawn small (no legend, few edges)."""
+    """The run's network after its last task, drawn small: layer names only, sizes in the subtitle, no legend."""
     n = len(record.get("tasks") or [])
     if n == 0:
         return empty_figure("No task learned yet.", label)
-    fig = network_figure(record, n, weights, max_edges=120, show_selected=False, show_pruned=False)
+    fig = network_figure(record, n, weights, max_edges=120, show_pruned=False)
     sizes = "-".join(str(s) for s in (record["tasks"][-1].get("active_sizes") or []))
+    # a third of the page is too narrow for two-line column titles and the input's note: first lines only
+    names = [
+        {**a.to_plotly_json(), "text": a.text.split("<br>")[0], "font": {"size": 11, "color": "#555"}}
+        for a in fig.layout.annotations
+        if a.yref == "paper"
+    ]
     fig.update_layout(
-        title={"text": f"{label}<br><sup>after task {n}: {sizes}</sup>", "font": {"size": 14}},
-        height=height, showlegend=False, margin={"l": 5, "r": 5, "t": 60, "b": 5},
+        title={"text": f"{label}<br><sup>after task {n}: {sizes}</sup>", "font": {"size": 14}, "y": 0.97,
+               "yanchor": "top"},
+        height=height, showlegend=False, margin={"l": 5, "r": 5, "t": 78, "b": 5},
     )  # fmt: skip
+    fig.layout.annotations = names  # assigned, not updated: update_layout merges lists item by item
     return fig
 
 
