@@ -148,8 +148,10 @@ def _about_run(run_dir: str, record: dict) -> str:
     shipped = examples_dir() in Path(run_dir).resolve().parents
     sizes = "-".join(str(n) for n in record.get("base_sizes") or record["config"].get("hidden_sizes", []))
     default = "-".join(str(n) for n in preset_config("fast", bench["name"]).hidden_sizes)
-    note = f" (the fast preset's are {default}; smaller to keep the shipped files small)" if shipped else ""
-    hidden = f"starts with {sizes} hidden units" + (note if sizes != default else "")
+    hidden = f"starts with {sizes} hidden units"
+    if sizes != default:  # say so when a run is not at the scale a new run gets
+        hidden += f" (a new fast run starts with {default}" + ("; smaller here to keep the shipped files small)"
+                                                               if shipped else ")")  # fmt: skip
     return (
         f"{'Shipped example' if shipped else 'Run'} **{Path(run_dir).name}** — "
         f"{bench['name']}, {len(record['tasks'])} of {bench['n_tasks']} tasks learned, "
