@@ -205,7 +205,7 @@ def init_controls(record: dict | None, query: dict[str, str]) -> None:
             st.session_state[f"cfg_{field}"] = value
 
 
-def query_warnings_ui(warnings: list[str], what: str = "This page's address") -> None:
+def query_warnings_ui(warnings: list[str], what: str = "From the address") -> None:
     """One message listing every ignored URL parameter with its reason."""
     if warnings:
         st.warning(f"{what}: " + "; ".join(warnings) + ".")
@@ -300,7 +300,7 @@ def buttons_ui(busy: bool, finished: bool, valid: bool = True, stopping: bool = 
 
     The click is handled before the buttons are drawn, so they show the new state at once.
     """
-    cols = st.columns(4)
+    cols = st.columns([1, 1.45, 1, 1])  # the long label keeps its words on a 1024-pixel screen
     cant_train = busy or finished or not valid
     why = " (check the settings first)" if not valid else ""
     cols[0].button(

@@ -262,7 +262,7 @@ def diff_ui(runs: list[tuple[str, dict]]) -> None:
 def main() -> None:
     """Draw the Compare page."""
     st.title("Compare runs")
-    ui.query_warnings_ui(train_query.unused(st.query_params), "Ignored in the address")
+    ui.query_warnings_ui(train_query.unused(st.query_params))
     st.caption(
         "Growth, capacity and accuracy side by side, and the task where two runs first decided differently. "
         "Charts download as PNG from their toolbar (camera icon); tables and chart data as CSV."

@@ -75,7 +75,7 @@ def subnetwork_panel(run_dir: str, record: dict, task: int) -> None:
 def main() -> None:
     """Draw the Inspect page."""
     st.title("Inspect a task")
-    ui.query_warnings_ui(train_query.unused(st.query_params), "Ignored in the address")
+    ui.query_warnings_ui(train_query.unused(st.query_params))
     run_dir, record = ui.current_run_ui()
     if record is None or not record.get("tasks"):
         st.info("No run to inspect yet: train a task on the Train page, or load a run on the Runs page.")

@@ -108,7 +108,7 @@ def downloads_ui(run_dir: str, record: dict) -> None:
 def main() -> None:
     """Draw the Runs page."""
     st.title("Runs")
-    ui.query_warnings_ui(train_query.unused(st.query_params), "Ignored in the address")
+    ui.query_warnings_ui(train_query.unused(st.query_params))
     folder = runs_folder_ui()
     rows = _rows(examples_dir(), "shipped example")
     if folder is not None:

@@ -176,13 +176,14 @@ def main() -> None:
 
     _act(session, ui.take_action(), spec, config_error)
     st.header("Dynamically Expandable Networks: watch a network grow", anchor=False)
-    intro, learn = st.columns([5, 1.2], vertical_alignment="center")
-    intro.markdown(
+    st.markdown(
         "DEN learns tasks one after another and grows its own network: it retrains only what a new task needs, "
         "adds units when that is not enough, and splits units that drifted so old tasks keep theirs."
     )
-    learn.page_link("app_pages/learn.py", label="New to DEN? Learn", icon=":material/school:")
-    ui.query_warnings_ui(st.session_state.get("url_warnings", []), "Ignored in the address")
+    st.page_link(
+        "app_pages/learn.py", label="New to DEN? The Learn page shows it step by step", icon=":material/school:"
+    )
+    ui.query_warnings_ui(st.session_state.get("url_warnings", []))
     status = session.status()
     finished = session.trainer is not None and session.trainer.finished
     ui.buttons_ui(status.busy, finished, valid=spec is not None, stopping=session.stopping)

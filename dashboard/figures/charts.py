@@ -339,7 +339,7 @@ def loss_threshold_chart(record: dict, task: int | None = None) -> go.Figure:
             y=[shown(r[2]) for r in rows],
             mode="markers",
             name="τ (loss threshold)",
-            marker={"symbol": "line-ew", "size": 34, "line": {"color": "#111111", "width": 3}},
+            marker={"symbol": "line-ew", "size": 24, "line": {"color": "#111111", "width": 3}},
             hovertemplate="task %{x}: τ = %{y:.4g}<extra></extra>",
         )
     )

@@ -167,7 +167,7 @@ def _legend_below(fig: go.Figure, n_entries: int, height: int) -> go.Figure:
     rows = max(n_entries, 1)
     fig.update_layout(
         height=height + 26 * rows,
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.12, "yanchor": "top",
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.18, "yanchor": "top",
                 "entrywidthmode": "fraction", "entrywidth": 1.0},
         margin={"b": 40 + 26 * rows},
     )  # fmt: skip

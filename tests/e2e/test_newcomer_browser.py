@@ -103,4 +103,4 @@ def test_other_pages_do_not_inherit_the_train_address(app_url, page):
     page.get_by_role("link", name="Runs").click()
     expect(page.get_by_role("heading", name="Runs")).to_be_visible()
     _wait_idle(page)
-    expect(page.get_by_text("Ignored in the address")).to_have_count(0)
+    expect(page.get_by_text("From the address")).to_have_count(0)

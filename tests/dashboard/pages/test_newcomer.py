@@ -97,16 +97,16 @@ def test_junk_in_the_address_is_listed_with_reasons(env):
     query = {"benchmark": "nope", "tasks": "-1", "seed": "abc", "method": "xxx", "device": "tpu", "preset": "zzz"}
     at = _app({**query, "split_threshold": "-3", "colour": "red"})
     assert not at.exception and not at.error
-    (warning,) = [w.value for w in at.warning if "Ignored in the address" in w.value]
+    (warning,) = [w.value for w in at.warning if "From the address" in w.value]
     for key in [*query, "split_threshold", "colour"]:
         assert f"{key}=" in warning
     assert "must be a number >= 0" in warning and "not a setting of this page" in warning
     at = _app({"benchmark": "digits-one-vs-rest", "tasks": "999"})
-    (warning,) = [w.value for w in at.warning if "Ignored in the address" in w.value]
+    (warning,) = [w.value for w in at.warning if "From the address" in w.value]
     assert "tasks='999' ignored: digits-one-vs-rest has 1 to 10 tasks" in warning
     assert at.number_input(key="cfg_n_tasks").value == 10  # the benchmark's default, not a silent clamp
     at = _app({"benchmark": "toy-2d", "tasks": "2", "expand_units": "3"})
-    assert not [w for w in at.warning if "Ignored" in w.value]
+    assert not [w for w in at.warning if "From the address" in w.value]
     assert at.number_input(key="cfg_n_tasks").value == 2 and at.text_input(key="cfg_expand_units").value == "3"
 
 
