@@ -11,7 +11,6 @@ click has finished training when the script run ends).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import re
@@ -46,25 +45,9 @@ STAGE_WORDS = {
 }
 
 
-def _fallback_hidden(benchmark: str) -> tuple[int, ...]:
-    size = 1
-    for n in BENCHMARKS[benchmark].input_shape:
-        size *= n
-    return (8, 8) if size <= 2 else (32, 16) if size <= 64 else (312, 128)
-
-
 def preset_config(name: str, benchmark: str, config_class: type | None = None, **overrides):
-    """The preset's config for ``benchmark``: the one place the dashboard reads preset values.
-
-    When the engine's ``preset`` knows per-benchmark values (``benchmark=``), they are used;
-    otherwise the preset's values with the hidden sizes the page has always offered.
-    """
-    if "benchmark" in inspect.signature(preset).parameters:
-        return preset(name, config_class, benchmark=benchmark, **overrides)
-    known = {f.name for f in fields(config_class or DENConfig)}
-    if "hidden_sizes" in known and "hidden_sizes" not in overrides:
-        overrides["hidden_sizes"] = _fallback_hidden(benchmark)
-    return preset(name, config_class, **overrides)
+    """The preset's config for ``benchmark``: the one place the dashboard reads preset values."""
+    return preset(name, config_class, benchmark=benchmark, **overrides)
 
 
 def sync_training() -> bool:

@@ -13,7 +13,6 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state import session as session_module
 from dashboard.state.ownership import OWNER_FILE, OwnerLock
 from dashboard.state.session import TrainingSession, preset_config
 from den_engine import Trainer, preset
@@ -51,11 +50,7 @@ def _app(query: dict | None = None) -> AppTest:
 
 def _expected_fast(benchmark: str):
     """The fast preset's values for a benchmark, straight from the engine."""
-    import inspect
-
-    if "benchmark" in inspect.signature(preset).parameters:
-        return preset("fast", benchmark=benchmark)
-    return preset("fast", hidden_sizes=session_module._fallback_hidden(benchmark))
+    return preset("fast", benchmark=benchmark)
 
 
 @pytest.mark.parametrize("benchmark", sorted(BENCHMARKS))
