@@ -112,6 +112,7 @@ def load_runs(paths: list[str]) -> list[tuple[str, dict]]:
         try:
             out.append((path, loaders.load_record(path, loaders.run_mtime(path))))
         except ui.USER_ERRORS as exc:
+            ui.log.warning("compare: left out %s: %s", path, exc)
             st.warning(f"Left out {Path(path).name}: {exc}")
     return out
 
@@ -151,7 +152,7 @@ def launch_ui(runs_dir: Path) -> None:
         try:
             launcher = SweepProcess(request, new_sweep_dir(runs_dir))
         except ui.USER_ERRORS as exc:
-            st.error(f"Cannot start the sweep: {exc}")
+            ui.user_error_ui(exc, "Cannot start the sweep")
             return
         st.session_state["cmp_sweep"] = launcher
         st.session_state["cmp_sweep_pick"] = str(launcher.out)
@@ -229,7 +230,8 @@ def networks_ui(runs: list[tuple[str, dict]], paths: list[str]) -> None:
         if tasks:
             try:
                 weights = loaders.load_weights(path, loaders.run_mtime(path), tasks[-1]["weights"])
-            except ui.USER_ERRORS:
+            except ui.USER_ERRORS as exc:
+                ui.log.warning("compare: %s drawn without edges: %s", path, exc)
                 weights = None  # drawn without edges
         with cols[i % len(cols)]:
             _chart(cf.small_network(record, label, weights), f"compare_network_{i}")

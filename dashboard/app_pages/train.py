@@ -190,6 +190,9 @@ def main() -> None:
     st.session_state["seen_version"] = status.version
     progress_panel()
     if config_error:
+        if st.session_state.get("logged_config_error") != config_error:  # once per new message, not per rerun
+            st.session_state["logged_config_error"] = config_error
+            ui.log.info("Train page settings refused: %s", config_error)
         st.error(f"Check the settings: {config_error}")
     if status.spec is not None and status.tasks_done and spec is not None and spec != status.spec:
         st.info("The settings differ from the run in progress: Next task continues that run with its own settings; "
