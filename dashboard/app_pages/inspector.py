@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import figures, graph_ui, ui
 from dashboard.narrate import fmt, narrate_task
-from dashboard.state import loaders
+from dashboard.state import loaders, train_query
 
 
 def _table(rows: list[dict], empty: str) -> None:
@@ -30,8 +30,11 @@ def decision_panel(record: dict, task: int) -> None:
         st.markdown(
             f"**Task {task} {verdict}**: loss {fmt(decision['loss'])} {sign} τ = {fmt(decision['loss_threshold'])}."
         )
-    st.plotly_chart(figures.loss_threshold_chart(record), key="loss_tau")
-    st.caption("Bars: data loss after selective retraining per task; the line is τ. Above it, DEN adds k units.")
+    st.plotly_chart(figures.loss_threshold_chart(record, task), key="loss_tau")
+    st.caption(
+        f"Bars: data loss after selective retraining per task; the black dash on each bar is that task's τ. "
+        f"A bar past its dash means DEN added k units. Task {task} is outlined."
+    )
 
 
 def drift_panel(record: dict, task: int) -> None:
@@ -71,6 +74,7 @@ def subnetwork_panel(run_dir: str, record: dict, task: int) -> None:
 def main() -> None:
     """Draw the Inspect page."""
     st.title("Inspect a task")
+    ui.query_warnings_ui(train_query.unused(st.query_params))
     run_dir, record = ui.current_run_ui()
     if record is None or not record.get("tasks"):
         st.info("No run to inspect yet: train a task on the Train page, or load a run on the Runs page.")

@@ -440,3 +440,14 @@ def test_missing_numbers_become_gaps():
     average = figures.average_metric_chart(record)
     assert list(average.data[1].y) == [0.8, None, None]
     assert list(figures.sparsity_chart(record).data[1].y) == [None, None, None]
+
+
+def test_loss_threshold_chart_is_linear_with_a_tau_dash_per_bar_and_the_inspected_task_outlined():
+    record, _ = handmade()
+    fig = figures.loss_threshold_chart(record, task=3)
+    assert fig.layout.yaxis.type == "linear" and fig.layout.yaxis.rangemode == "tozero"
+    tau = next(tr for tr in fig.data if tr.name.startswith("τ"))
+    assert tau.mode == "markers" and tau.marker.symbol == "line-ew"  # a dash on each bar, no line across them
+    widths = {tr.name: list(tr.marker.line.width) for tr in fig.data if isinstance(tr, go.Bar)}
+    assert widths == {"expanded (loss > τ)": [0], "not expanded (loss ≤ τ)": [3]}  # task 3 is outlined
+    assert fig.layout.annotations[0].text == "task 3"
