@@ -130,8 +130,9 @@ def _drawing_figure(drawn: list[tuple[float, float, int]]) -> go.Figure:
                                  marker={"size": 10, "color": tf.CLASS_COLORS[label],
                                          "line": {"width": 1, "color": "#ffffff"}}))  # fmt: skip
     fig.update_layout(height=260, margin={"l": 2, "r": 2, "t": 2, "b": 2}, showlegend=False, dragmode=False,
-                      xaxis={"range": [low, high], "visible": False, "fixedrange": True},
-                      yaxis={"range": [low, high], "visible": False, "fixedrange": True, "scaleanchor": "x"},
+                      xaxis={"range": [low, high], "visible": False, "fixedrange": True, "constrain": "domain"},
+                      yaxis={"range": [low, high], "visible": False, "fixedrange": True, "scaleanchor": "x",
+                             "constrain": "domain"},
                       plot_bgcolor="#f7f7f7", clickmode="event+select")  # fmt: skip
     return fig
 

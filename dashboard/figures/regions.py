@@ -64,7 +64,7 @@ def regions_figure(panels: list[dict], *, height: int = 260, font_size: int = FO
                       "family": FONT_FAMILY}, margin={"l": 2, "r": 2, "t": 34, "b": 2}, dragmode=False)  # fmt: skip
     for annotation in fig.layout.annotations:
         if annotation.xref == "paper":
-            annotation.font.size = font_size
+            annotation.font.update(size=font_size, color="#1f2937")
     return fig
 
 
@@ -84,4 +84,7 @@ def comparison_figure(rows: list[tuple[str, list[dict]]], column_titles: list[st
     fig.update_layout(template=TEMPLATE, showlegend=False, height=height * len(rows) + 40,
                       font={"size": FONT_SIZE, "family": FONT_FAMILY}, dragmode=False,
                       margin={"l": 2, "r": 28, "t": 34, "b": 2}, meta={"rows": [r[0] for r in rows]})  # fmt: skip
+    for annotation in fig.layout.annotations:
+        if annotation.xref == "paper":
+            annotation.font.update(size=FONT_SIZE, color="#1f2937")
     return fig
