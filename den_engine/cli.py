@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         trainer = Trainer.resume(args.resume, callbacks)
     else:
-        config = preset(args.preset, method.config_class, **overrides)
+        config = preset(args.preset, method.config_class, args.benchmark, **overrides)
         out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-{method.name}-{config.run_id()}"
         trainer = Trainer(config, args.benchmark, args.tasks, out, callbacks, method=method.name)
     start = time.perf_counter()
@@ -150,7 +150,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from den_engine.core.runner import Callbacks
-    from den_engine.experiments.compare import compare, markdown_table
+    from den_engine.experiments.compare import compare, compare_title, markdown_table
+    from den_engine.experiments.tune import trial_table, tuned_compare
 
     sets = {}
     for pair in args.set or []:
@@ -175,11 +176,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return Callbacks(on_progress=progress, on_task_end=on_task_end)
 
     start = time.perf_counter()
-    rows = compare(
-        args.benchmark, args.tasks, methods, seeds, args.preset, args.out, sets, args.device,
-        log=lambda line: print(line, file=sys.stderr, flush=True), callbacks=callbacks,
-    )  # fmt: skip
-    title = f"{args.benchmark}, {args.tasks or 'all'} tasks, preset {args.preset}, seeds {args.seeds}"
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    title = compare_title(args.benchmark, args.tasks, args.preset, seeds, args.budget)
+    if args.tune is not None:
+        rows, trial_rows = tuned_compare(
+            args.benchmark, args.tasks, methods, seeds, args.tune, args.preset, args.out, sets, args.device,
+            args.budget, log, callbacks,
+        )  # fmt: skip
+        print(trial_table(trial_rows, f"{args.benchmark}, seed {seeds[0]}") + "\n")
+        title += f"; {args.tune} trials per method, chosen on validation AUROC of seed {seeds[0]}"
+    else:
+        rows = compare(
+            args.benchmark, args.tasks, methods, seeds, args.preset, args.out, sets, args.device,
+            log=log, callbacks=callbacks, budget=args.budget,
+        )  # fmt: skip
     print(markdown_table(rows, title))
     print(f"\nsaved {args.out}/summary.md and summary.csv ({time.perf_counter() - start:.1f} s)")
     return 0
@@ -222,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every method x seed on one benchmark and print the paper's comparison table",
         description="Runs (or reuses) every method x seed under OUT/<method>-seed<k>/ and writes OUT/summary.md "
         "and OUT/summary.csv: mean and std over seeds of average AUROC and accuracy, backward transfer, "
-        "forgetting, parameters and capacity relative to MTL and STL, and training time.",
+        "forgetting, parameters and capacity relative to MTL and STL, steps per task and training time.",
     )
     cmp.add_argument("--benchmark", default="mnist-one-vs-rest", choices=sorted(BENCHMARKS))
     cmp.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
@@ -240,6 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a config field for every method whose config has it (ignored for the others; "
         "a field no chosen method has is an error), e.g. iterations=300",
+    )
+    cmp.add_argument(
+        "--budget",
+        choices=["equal", "method"],
+        default="equal",
+        help="equal (default): every baseline gets DEN's steps per task (its stages counted together); "
+        "method: each method's own iterations",
+    )
+    cmp.add_argument(
+        "--tune",
+        type=int,
+        metavar="N",
+        default=None,
+        help="first tune each method's own knobs with N trials on the first seed's validation AUROC "
+        "(trial table in OUT/tune.md), then compare the chosen settings on every seed",
     )
     cmp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     cmp.add_argument("--quiet", action="store_true", help="no progress bars (one line per run still goes to stderr)")

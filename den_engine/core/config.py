@@ -73,7 +73,7 @@ class DENConfig(ConfigBase):
     iterations: int = 4300
     """Optimisation steps per stage (sparse training, Eq. 4, Eq. 5, Eq. 6)."""
     head_iterations: int = 430
-    """Steps of Eq. 3 (the new head alone); the reference intended iterations / 10."""
+    """Steps of Eq. 3 (the new head alone, >= 1); the reference intended iterations / 10."""
     l1_strength: float = 1e-5
     """mu: L1 soft-threshold applied to weights after every step (exact zeros)."""
     weight_decay: float = 1e-4
@@ -82,6 +82,8 @@ class DENConfig(ConfigBase):
     """gamma: per-unit group-lasso shrinkage applied after every step of Eq. 5."""
     l2_transfer: float = 0.5
     """lambda: pull of 1/2 ||W - W^{t-1}||^2 on old weights in Eq. 4 and Eq. 6."""
+    prox_scale_with_lr: bool = False
+    """Scale the L1 and group-lasso thresholds by the current step size over the starting one."""
     expand_units: int = 10
     """k: units added to every hidden layer when expansion fires."""
     loss_threshold: float = 0.01
@@ -121,7 +123,7 @@ def field_help(config_class: type | None = None) -> dict[str, str]:
 # --- validation ------------------------------------------------------------------
 
 _POSITIVE_INTS = ("batch_size", "iterations", "expand_units")
-_NON_NEGATIVE_INTS = ("head_iterations", "seed", "decay_samples")
+_NON_NEGATIVE_INTS = ("seed", "decay_samples")
 _NON_NEGATIVE_FLOATS = ("l1_strength", "weight_decay", "group_lasso", "l2_transfer")
 _THRESHOLDS = ("loss_threshold", "split_threshold")  # +inf allowed: "never"
 
@@ -169,9 +171,23 @@ def validate(config: Any) -> None:
     decay = getattr(config, "lr_decay", 1.0)
     if not _is_number(decay) or not math.isfinite(decay) or not 0 < decay <= 1:
         raise ConfigError("lr_decay", f"must be in (0, 1], got {decay!r}")
+    # Settings that would silently do nothing are refused, with the setting that does it.
+    head = getattr(config, "head_iterations", 1)
+    if not _is_int(head) or head < 1:
+        raise ConfigError(
+            "head_iterations",
+            f"must be an integer >= 1, got {head!r}: with 0 steps the new head stays zero and "
+            "selective retraining selects no unit",
+        )
     cap = getattr(config, "max_splits_per_layer", None)
-    if cap is not None and (not _is_int(cap) or cap < 0):
-        raise ConfigError("max_splits_per_layer", f"must be None or an integer >= 0, got {cap!r}")
+    if cap is not None and (not _is_int(cap) or cap < 1):
+        raise ConfigError(
+            "max_splits_per_layer",
+            f"must be None or an integer >= 1, got {cap!r} (to never split, set split_threshold=inf)",
+        )
+    scale = getattr(config, "prox_scale_with_lr", False)
+    if not isinstance(scale, bool):
+        raise ConfigError("prox_scale_with_lr", f"must be true or false, got {scale!r}")
     device = getattr(config, "device", "auto")
     if device not in DEVICES:
         raise ConfigError("device", f"must be one of {DEVICES}, got {device!r}")
@@ -189,7 +205,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # schedule in steps on smaller data: per epoch of our 3,000 images, the step size
     # falls below 1 % of its start after ~1,100 of the 4,300 steps, and the per-step L1
     # soft-threshold then shrinks the network unopposed (README, "The paper preset").
-    "paper": dict(split_threshold=0.002, decay_samples=10_000),
+    # prox_scale_with_lr: the L1 and group-lasso thresholds follow that decaying step
+    # size (proximal gradient); unscaled, group lasso removes every added unit (docs/algorithm.md).
+    "paper": dict(split_threshold=0.002, decay_samples=10_000, prox_scale_with_lr=True),
     # The reference code's DEN_run.py values.
     "reference": dict(split_threshold=0.05),
     # Seconds per task on a laptop CPU. The L1 and group-lasso steps act once per
@@ -206,18 +224,31 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Per-benchmark values on top of a preset, each chosen on the validation split by the
+# search recorded in docs/results.md ("Per-benchmark fast values"). A benchmark not listed
+# gets the preset as it is.
+BENCHMARK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "fast": {
+        "mnist-variation": dict(l1_strength=1e-4, group_lasso=1e-3),
+    },
+}
+
+
 PRESET_DESCRIPTIONS = {
-    "paper": "full budgets (4,300 steps per stage), the paper's sigma = 0.002 and step-size schedule",
+    "paper": "full budgets (4,300 steps per stage), the paper's sigma = 0.002 and step-size schedule, "
+    "sparsity steps that follow the step size",
     "reference": "full budgets, the reference code's sigma = 0.05",
     "fast": "150 steps per stage with stronger sparsity steps: seconds per task",
 }
 
 
-def preset(name: str, config_class: type | None = None, **overrides: Any) -> Any:
+def preset(name: str, config_class: type | None = None, benchmark: str | None = None, **overrides: Any) -> Any:
     """The config of a named preset (DEN's by default), with optional field overrides.
 
-    For another method's config class, the preset's values apply to the fields that
-    class has (budgets, step size), so every method of a comparison gets the same budget.
+    With ``benchmark``, the preset's values for that benchmark (``BENCHMARK_PRESETS``)
+    replace the general ones; ``overrides`` still win. For another method's config class,
+    the preset's values apply to the fields that class has (budgets, step size), so every
+    method of a comparison gets the same budget.
     """
     config_class = config_class or DENConfig
     if name not in PRESETS:
@@ -226,10 +257,22 @@ def preset(name: str, config_class: type | None = None, **overrides: Any) -> Any
     for key in overrides:
         if key not in known:
             raise ConfigError(key, f"unknown config field; known fields: {sorted(known)}")
-    base = {k: v for k, v in PRESETS[name].items() if k in known}
+    values = {**PRESETS[name], **benchmark_values(name, benchmark)}
+    base = {k: v for k, v in values.items() if k in known}
     if "preset" in known:
         base["preset"] = name
     return config_class(**{**base, **overrides})
+
+
+def benchmark_values(name: str, benchmark: str | None) -> dict[str, Any]:
+    """The values preset ``name`` sets for ``benchmark`` on top of its general ones ({} if none)."""
+    if benchmark is None:
+        return {}
+    from den_engine.data.benchmarks import BENCHMARKS  # lazy: the config module stays light
+
+    if benchmark not in BENCHMARKS:
+        raise ConfigError("benchmark", f"unknown benchmark {benchmark!r}; choose one of {sorted(BENCHMARKS)}")
+    return dict(BENCHMARK_PRESETS.get(name, {}).get(benchmark, {}))
 
 
 def parse_value(name: str, text: str, config_class: type | None = None) -> Any:

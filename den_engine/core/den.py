@@ -56,6 +56,7 @@ class TaskContext:
             getattr(c, "group_lasso", 0.0),
             getattr(c, "l2_transfer", 0.0),
             decay_samples=getattr(c, "decay_samples", 0),
+            prox_scale_with_lr=getattr(c, "prox_scale_with_lr", False),
         )
 
     def emit(self, event: Event) -> Event:
@@ -269,8 +270,9 @@ def split_units(net: ExpandableNet, prev: ExpandableNet, ctx: TaskContext, touch
     """Algorithm 4: split every old unit that drifted past sigma, then retrain (Eq. 6).
 
     Splits run layer by layer from the bottom, so an upper duplicate copies the
-    columns of lower duplicates. Eq. 6 trains the units this task touched (selected,
-    expanded, duplicated) and the head, pulling old weights toward t-1.
+    columns of lower duplicates. Eq. 6 runs after every task t > 1, whether or not a
+    unit split (Algorithm 4 retrains unconditionally): it trains the units this task
+    touched (selected, expanded, duplicated) and the head, pulling old weights toward t-1.
     """
     sigma, cap = ctx.config.split_threshold, ctx.config.max_splits_per_layer
     drift = measure_drift(net, prev, ctx.task)
@@ -288,8 +290,6 @@ def split_units(net: ExpandableNet, prev: ExpandableNet, ctx: TaskContext, touch
             pairs.append({"layer": layer + 1, "parent": uid, "duplicate": dup, "drift": value})
     ctx.emit({"type": "drift", "stage": "split", "split_threshold": sigma, "drift": drift})
     ctx.emit({"type": "split", "stage": "split", "pairs": pairs})
-    if not pairs:
-        return
     duplicates = {p["duplicate"] for p in pairs}
     split = {p["parent"] for p in pairs}
     rows = []

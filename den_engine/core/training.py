@@ -16,6 +16,9 @@ Order of the updates in one step (fixed, reference bug K7):
   2. the gradient is masked; Adam steps;
   3. L1 soft-threshold (mu per step) on masked weight entries;
   4. group-lasso shrinkage per unit (its incoming row and bias), gamma per step.
+With ``prox_scale_with_lr`` both thresholds are multiplied by the current step size over
+the stage's starting one (proximal gradient: the threshold follows the step), so a
+decaying schedule no longer leaves the sparsity steps acting unopposed.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class StageSettings:
     l2_transfer: float
     check_every: int = 10  # steps between finiteness checks and progress reports
     decay_samples: int = 0  # training samples between two step-size decays; 0 = one epoch
+    prox_scale_with_lr: bool = False  # thresholds times (current step size / starting step size)
 
 
 @dataclass
@@ -256,10 +260,12 @@ def _step(optimizer: torch.optim.Optimizer, items: list[_Prepared], groups, sett
             if item.mask is not None:
                 grad.mul_(item.mask)  # frozen entries: zero gradient, so Adam leaves them exactly
         optimizer.step()
+        # Proximal steps follow the step size when asked: threshold = mu * lr_t / lr_0.
+        scale = optimizer.param_groups[0]["lr"] / settings.learning_rate if settings.prox_scale_with_lr else 1.0
         if settings.l1_strength:
             for item in items:
                 if item.l1:
-                    _soft_threshold_(item.tensor, settings.l1_strength, item.mask)
+                    _soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)
         if groups and settings.group_lasso:
             for group in groups:
-                group_shrink_(group, settings.group_lasso)
+                group_shrink_(group, settings.group_lasso * scale)

@@ -7,6 +7,13 @@ and accuracy, backward transfer and forgetting (AUROC), parameters (total, non-z
 capacity relative to MTL and STL and training wall time. The table is written as
 ``summary.md`` and ``summary.csv``.
 
+Budgets are equal by default (``budget="equal"``): DEN's stages count together, so a
+task t > 1 costs DEN at most ``head_iterations + 3 * iterations`` optimiser steps (Eq. 3,
+Eq. 4, Eq. 5, Eq. 6), and every baseline gets exactly that many steps per task. DEN spends
+fewer at task 1 (Eq. 2 alone) and where a stage does not run, so the measured ``steps per
+task`` column (every stage's steps in the record, over the tasks) shows what each method
+really used. ``budget="method"`` keeps each method's own ``iterations``.
+
 A run directory is reused when its run.json is complete and was written by the same
 method with the same config and benchmark; a matching partial run is resumed; anything
 else there is replaced.
@@ -23,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from den_engine.core.config import parse_value, preset
+from den_engine.core.config import DENConfig, parse_value, preset
 from den_engine.core.errors import ConfigError, RunFileError
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
 from den_engine.methods import get_method
@@ -40,8 +47,23 @@ COLUMNS: list[tuple[str, str, Callable[[dict], float], str]] = [
     ("params_nonzero", "non-zero", lambda f: f["params"]["nonzero"], "{:,.0f}"),
     ("relative_to_mtl", "x MTL", lambda f: f["params"]["relative_to_mtl"], "{:.2f}"),
     ("relative_to_stl", "% STL", lambda f: 100 * f["params"]["relative_to_stl"], "{:.1f}"),
+    ("steps_per_task", "steps per task", lambda f: f["steps_per_task"], "{:.0f}"),
     ("wall_time_s", "train time (s)", lambda f: f["wall_time_s"], "{:.1f}"),
 ]
+
+BUDGETS = ("equal", "method")
+
+
+def den_steps_per_task(config) -> int:
+    """The most optimiser steps DEN takes on a task t > 1: Eq. 3, then Eq. 4, Eq. 5 and Eq. 6."""
+    return config.head_iterations + 3 * config.iterations
+
+
+def steps_per_task(record: dict) -> float:
+    """Optimiser steps the record's stages took, over its finished tasks."""
+    tasks = record["tasks"]
+    steps = sum(e.get("iterations", 0) for t in tasks for e in t["events"] if e["type"] == "stage_end")
+    return steps / len(tasks) if tasks else math.nan
 
 
 def method_overrides(method: str, sets: dict[str, str]) -> dict:
@@ -59,12 +81,31 @@ def check_sets(methods: list[str], sets: dict[str, str]) -> None:
             raise ConfigError(name, f"no chosen method has this config field; known fields: {sorted(fields)}")
 
 
-def run_config(method: str, preset_name: str, seed: int, sets: dict[str, str], device: str | None = None):
-    """The config of one run: the preset, the applicable ``--set`` values, the seed."""
-    overrides = {**method_overrides(method, sets), "seed": seed}
+def run_config(
+    method: str,
+    preset_name: str,
+    seed: int,
+    sets: dict[str, str],
+    device: str | None = None,
+    benchmark: str | None = None,
+    budget: str = "equal",
+    tuned: dict | None = None,
+):
+    """The config of one run: the preset (for the benchmark), the ``--set`` values, tuned values, the seed.
+
+    Under ``budget="equal"`` a method without DEN's stages gets DEN's steps per task
+    (``den_steps_per_task`` of DEN's config under the same preset and ``--set`` values).
+    """
+    if budget not in BUDGETS:
+        raise ConfigError("budget", f"must be one of {BUDGETS}, got {budget!r}")
+    config_class = get_method(method).config_class
+    overrides = {**method_overrides(method, sets), **(tuned or {}), "seed": seed}
     if device:
         overrides["device"] = device
-    return preset(preset_name, get_method(method).config_class, **overrides)
+    if budget == "equal" and "head_iterations" not in config_class.__dataclass_fields__:
+        den = preset(preset_name, DENConfig, benchmark, **method_overrides("den", sets))
+        overrides["iterations"] = den_steps_per_task(den)
+    return preset(preset_name, config_class, benchmark, **overrides)
 
 
 def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | None):
@@ -113,9 +154,18 @@ def compare(
     device: str | None = None,
     log: Callable[[str], None] | None = None,
     callbacks: Callable[[str, int], Callbacks] | None = None,
+    budget: str = "equal",
+    tuned: dict[str, dict] | None = None,
+    title_extra: str = "",
 ) -> list[dict]:
-    """Run (or reuse) every method x seed under ``out``; write and return the summary rows."""
-    sets = sets or {}
+    """Run (or reuse) every method x seed under ``out``; write and return the summary rows.
+
+    ``tuned`` maps a method to the field values chosen for it (``tune.tune``); they win
+    over the preset and ``sets``.
+    """
+    sets, tuned = sets or {}, tuned or {}
+    if budget not in BUDGETS:
+        raise ConfigError("budget", f"must be one of {BUDGETS}, got {budget!r}")
     for method in methods:
         get_method(method)  # unknown names fail before any training
     check_sets(methods, sets)
@@ -123,7 +173,7 @@ def compare(
     records: dict[str, list[dict]] = {m: [] for m in methods}
     total = len(methods) * len(seeds)
     for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
-        config = run_config(method, preset_name, seed, sets, device)
+        config = run_config(method, preset_name, seed, sets, device, benchmark, budget, tuned.get(method))
         cb = callbacks(method, seed) if callbacks is not None else None
         record, how = run_one(method, config, benchmark, n_tasks, out / f"{method}-seed{seed}", cb)
         records[method].append(record)
@@ -135,10 +185,17 @@ def compare(
             )
     rows = summarise(records)
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{benchmark}, {n_tasks or 'all'} tasks, preset {preset_name}, seeds {','.join(map(str, seeds))}"
+    title = compare_title(benchmark, n_tasks, preset_name, seeds, budget) + title_extra
     (out / "summary.md").write_text(markdown_table(rows, title) + "\n")
     (out / "summary.csv").write_text(csv_table(rows))
     return rows
+
+
+def compare_title(benchmark: str, n_tasks: int | None, preset_name: str, seeds: list[int], budget: str) -> str:
+    """The line above a comparison table: what was compared, under which budget."""
+    budget_words = "equal steps per task" if budget == "equal" else "each method's own steps"
+    seeds_text = ",".join(map(str, seeds))
+    return f"{benchmark}, {n_tasks or 'all'} tasks, preset {preset_name}, seeds {seeds_text}, budget: {budget_words}"
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -152,7 +209,8 @@ def summarise(records: dict[str, list[dict]]) -> list[dict]:
     """One row per method: ``{method, seeds, <column>: (mean, std), ...}`` over its finished runs."""
     rows = []
     for method, runs in records.items():
-        finals = [final_metrics(r) for r in runs if r.get("final")]  # recomputed: older records lack new fields
+        # recomputed: older records lack new fields
+        finals = [{**final_metrics(r), "steps_per_task": steps_per_task(r)} for r in runs if r.get("final")]
         row = {"method": method, "seeds": [r["seed"] for r in runs if r.get("final")]}
         for name, _, read, _ in COLUMNS:
             row[name] = _mean_std([_value(read, f) for f in finals])

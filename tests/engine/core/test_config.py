@@ -43,6 +43,9 @@ def test_presets_record_their_name_and_differ_where_documented():
         ("batch_size", 0),
         ("iterations", -5),
         ("head_iterations", -1),
+        ("head_iterations", 0),
+        ("max_splits_per_layer", 0),
+        ("prox_scale_with_lr", 1),
         ("l1_strength", -1e-5),
         ("group_lasso", math.nan),
         ("l2_transfer", math.inf),
@@ -105,3 +108,30 @@ def test_baseline_configs_have_help_for_inherited_fields():
 
     config_class = get_method("l2").config_class
     assert set(field_help(config_class)) == set(config_class.__dataclass_fields__)
+
+
+def test_a_benchmark_gets_its_own_preset_values_and_overrides_still_win():
+    from den_engine.core.config import BENCHMARK_PRESETS
+    from den_engine.methods.baselines.configs import EWCConfig
+
+    tuned = BENCHMARK_PRESETS["fast"]["mnist-variation"]
+    config = preset("fast", benchmark="mnist-variation")
+    assert config.preset == "fast" and all(getattr(config, k) == v for k, v in tuned.items())
+    assert any(getattr(preset("fast"), k) != v for k, v in tuned.items())  # the values do change something
+    assert preset("paper", benchmark="mnist-variation") == preset("paper")  # no values listed: the preset as it is
+    first = next(iter(tuned))
+    assert getattr(preset("fast", benchmark="mnist-variation", **{first: 0.5}), first) == 0.5
+    assert preset("fast", EWCConfig, benchmark="mnist-variation") == preset("fast", EWCConfig)  # DEN fields only
+    with pytest.raises(ConfigError) as info:
+        preset("fast", benchmark="mnist-variations")
+    assert info.value.field == "benchmark"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [("head_iterations", 0, "selects no unit"), ("max_splits_per_layer", 0, "split_threshold=inf")],
+)
+def test_settings_that_would_silently_do_nothing_are_refused_with_the_reason(field, value, why):
+    with pytest.raises(ConfigError) as info:
+        preset("fast", **{field: value})
+    assert info.value.field == field and why in str(info.value)

@@ -110,7 +110,7 @@ def test_selective_retraining_changes_only_the_selected_subnetwork():
 
 
 def test_expansion_fires_only_above_tau_and_old_weights_stay_frozen():
-    config = tiny_config(loss_threshold=0.0, split_threshold=float("inf"))
+    config = tiny_config(loss_threshold=0.0, split_threshold=float("inf"), l1_strength=5e-3, iterations=80)
     net1 = two_tasks(config)
     events = []
     net2 = train_task(net1, 1, ctx_for(2, config, on_event=events.append))
@@ -120,7 +120,21 @@ def test_expansion_fires_only_above_tau_and_old_weights_stay_frozen():
     kept = sum(len(ids) for ids in expansion["kept"])
     assert net2.sizes() == [s + len(k) for s, k in zip(net1.sizes(), expansion["kept"], strict=True)]
     assert kept + sum(len(ids) for ids in expansion["pruned"]) == 2 * config.expand_units
-    # every task-1 weight that was not selected stays bit-identical; task 1 only sees old units
+    # Old weights outside the selected block (selected units x selected units below) are
+    # bit-identical after the whole task: Eq. 4, Eq. 5 and Eq. 6 all leave them alone.
+    selected = next(e for e in events if e["type"] == "selection")["selected"]
+    below, n_frozen = torch.ones(net1.input_dim, dtype=torch.bool), 0
+    for layer, ids in enumerate(selected):
+        rows = torch.zeros(net1.sizes()[layer], dtype=torch.bool)
+        rows[[net1.locate(uid)[1] for uid in ids]] = True
+        frozen = ~(rows[:, None] & below[None, :])
+        old = net1.weights[layer]
+        n_frozen += int(frozen.sum())
+        assert torch.equal(net2.weights[layer][: old.shape[0], : old.shape[1]][frozen], old[frozen])
+        assert torch.equal(net2.biases[layer][: old.shape[0]][~rows], net1.biases[layer][~rows])
+        below = rows
+    assert n_frozen > 0
+    assert torch.equal(net2.heads[1][0], net1.heads[1][0]) and torch.equal(net2.heads[1][1], net1.heads[1][1])
     never = tiny_config(loss_threshold=float("inf"), split_threshold=float("inf"))
     events = []
     net2b = train_task(net1, 1, ctx_for(2, never, on_event=events.append))

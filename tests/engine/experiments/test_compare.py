@@ -7,16 +7,16 @@ import pytest
 
 from den_engine.cli import main
 from den_engine.core.errors import ConfigError
-from den_engine.experiments.compare import compare
+from den_engine.experiments.compare import compare, steps_per_task
 from den_engine.records.store import load_run
 
 SETS = {"hidden_sizes": "8,8", "iterations": "15", "batch_size": "64", "device": "cpu"}
 METHODS = ["den", "stl", "l2"]
 
 
-def run_compare(out, methods=METHODS, seeds=(0, 1), sets=SETS, log=None):
+def run_compare(out, methods=METHODS, seeds=(0, 1), sets=SETS, log=None, budget="equal"):
     sets = {**sets, "head_iterations": "10"} if "den" in methods else sets  # a field only DEN has
-    return compare("toy-2d", 2, methods, list(seeds), "fast", out, dict(sets), log=log)
+    return compare("toy-2d", 2, methods, list(seeds), "fast", out, dict(sets), log=log, budget=budget)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,9 @@ def test_every_method_and_seed_has_a_run_record(compared):
         for seed in (0, 1):
             run = load_run(out / f"{method}-seed{seed}")
             assert run.data["method"] == method and run.data["seed"] == seed and run.data["status"] == "complete"
-            assert run.config["hidden_sizes"] == [8, 8] and run.config["iterations"] == 15
+            assert run.config["hidden_sizes"] == [8, 8]
+            # equal budgets: DEN's 15 steps per stage; a baseline gets DEN's stages together, 10 + 3 x 15
+            assert run.config["iterations"] == (15 if method == "den" else 55)
             assert run.config.get("head_iterations", 10) == 10
 
 
@@ -88,3 +90,26 @@ def test_cli_prints_the_table_and_rejects_unknown_names(tmp_path, capsys):
     assert "| finetune | 1 |" in printed and (tmp_path / "summary.md").is_file()
     assert main(["compare", "--methods", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown method" in capsys.readouterr().err
+
+
+def test_steps_per_task_are_measured_from_the_record_and_equal_for_the_baselines(compared):
+    out, rows = compared
+    by_method = {row["method"]: row for row in rows}
+    for method in ("stl", "l2"):
+        assert by_method[method]["steps_per_task"] == (55, 0)  # every task, exactly DEN's budget
+    den = [load_run(out / f"den-seed{s}").data for s in (0, 1)]
+    stages = [[sum(e["iterations"] for e in t["events"] if e["type"] == "stage_end") for t in r["tasks"]] for r in den]
+    assert all(task_steps[0] == 15 for task_steps in stages)  # task 1: Eq. 2 alone
+    assert all(10 + 15 <= task_steps[1] <= 55 for task_steps in stages)  # Eq. 3 and 4 always; 5 and 6 when they run
+    assert [steps_per_task(r) for r in den] == [sum(s) / 2 for s in stages]
+    assert by_method["den"]["steps_per_task"][0] == pytest.approx(sum(map(sum, stages)) / 4)
+    assert "| steps per task |" in (out / "summary.md").read_text()
+    assert "budget: equal steps per task" in (out / "summary.md").read_text()
+
+
+def test_budget_method_keeps_each_methods_own_steps_and_a_bad_budget_is_named(tmp_path):
+    run_compare(tmp_path, ["stl"], seeds=(0,), sets={**SETS, "iterations": "12"}, budget="method")
+    assert load_run(tmp_path / "stl-seed0").config["iterations"] == 12
+    with pytest.raises(ConfigError) as info:
+        run_compare(tmp_path, ["stl"], seeds=(0,), budget="same")
+    assert info.value.field == "budget"
