@@ -12,6 +12,8 @@ QUESTIONS = {
     "grow": "Will the network need new neurons?",
     "split": "Will a neuron split?",
 }
+SHORT = {"grow": "New neurons?", "split": "A neuron split?"}
+"""The questions as headings of the answer, when nobody was asked."""
 """What the class is asked before a task; answers are "yes" or "no"."""
 
 
@@ -112,5 +114,6 @@ def reveal(snapshot: dict, guesses: dict[str, str]) -> list[str]:
         guess = guesses.get(key)
         verdict = "" if guess is None else (" ✓ the class was right" if guess == answer else " ✗ the class said "
                                             + guess)  # fmt: skip
-        lines.append(f"{QUESTIONS[key]} **{answer.capitalize()}**: {why}.{verdict}")
+        asked = QUESTIONS[key] if guesses else SHORT[key]
+        lines.append(f"{asked} **{answer.capitalize()}**: {why}.{verdict}")
     return lines

@@ -36,6 +36,8 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] li {font-size: 1.15rem; line-height: 1.35;}
 [data-testid="stMainBlockContainer"] button p {font-size: 1.15rem; font-weight: 600;}
+.st-key-learn_story [data-testid="stMarkdownContainer"] p,
+.st-key-learn_story [data-testid="stMarkdownContainer"] li {font-size: 1.02rem; line-height: 1.3;}
 </style>"""
 
 

@@ -203,13 +203,12 @@ def predict_ui(task: int, name: str) -> None:
 
 
 def predict_reveal_ui(pair, task: int) -> None:
-    """The answer to the class's guesses about ``task``, then the question about the next one (when asking is on)."""
-    if not st.session_state.get("learn_ask"):
-        return
+    """Did it grow, did a neuron split (and was the class right), then the question about the next task."""
+    asking = bool(st.session_state.get("learn_ask"))
     guesses = {k: st.session_state.get(f"learn_guess_{task}_{k}") for k in classroom.QUESTIONS}
     lines = classroom.reveal(pair.den.record["tasks"][task - 1], {k: v for k, v in guesses.items() if v})
     st.markdown("\n".join(f"- {line}" for line in lines))
-    if task == pair.tasks_done and not pair.finished:
+    if asking and task == pair.tasks_done and not pair.finished:
         predict_ui(task + 1, pair.spec.order[task])
 
 

@@ -35,6 +35,8 @@ def test_answers_follow_the_decisions_with_their_numbers(record):
     lines = classroom.reveal(second, {"grow": "no", "split": "yes"})
     assert ("✗ the class said no" in lines[0]) == decision["expand"]
     assert ("✓ the class was right" in lines[1]) == bool(split["pairs"])
+    plain = classroom.reveal(second, {})  # nobody asked: the answers alone, under short headings
+    assert plain[0].startswith("New neurons? **") and "class" not in " ".join(plain)
 
 
 def test_a_split_copy_tells_its_birth_drift_and_original(record):
