@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from dashboard import classroom
@@ -35,6 +37,9 @@ def test_answers_follow_the_decisions_with_their_numbers(record):
     lines = classroom.reveal(second, {"grow": "no", "split": "yes"})
     assert ("✗ the class said no" in lines[0]) == decision["expand"]
     assert ("✓ the class was right" in lines[1]) == bool(split["pairs"])
+    kept = copy.deepcopy(second)  # the same task had the loss been under τ: no growth, and "≤" in the reason
+    _event(kept, "expansion_decision").update(expand=False, loss=0.01, loss_threshold=0.15)
+    assert classroom.answers(kept)["grow"] == ("no", "loss after selective retraining 0.01 ≤ τ = 0.15")
     plain = classroom.reveal(second, {})  # nobody asked: the answers alone, under short headings
     assert plain[0].startswith("New neurons? **") and "class" not in " ".join(plain)
 
