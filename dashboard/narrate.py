@@ -135,7 +135,8 @@ def narrate_events(events: list[dict], k: int | str = "k") -> list[str]:
         lines.append(_split(drift, split))
     retrain = _stage_loss(snapshot, "split_retraining")
     if retrain is not None:
-        lines.append(f"Retrained after the split for {retrain['iterations']} steps, loss {fmt(retrain['loss'])}.")
+        after = "the split" if split and split.get("pairs") else "this task's changes (nothing split)"
+        lines.append(f"Retrained after {after} for {retrain['iterations']} steps (Eq. 6), loss {fmt(retrain['loss'])}.")
     return lines
 
 
