@@ -88,7 +88,8 @@ def _summary(snapshot: dict, record: dict) -> str:
     if params.get("total"):
         text += f"; {params['total']:,} parameters ({params.get('nonzero', 0):,} non-zero)"
     if metrics.get("average_auroc") is not None:
-        text += f"; average AUROC over tasks 1–{task} is {fmt(metrics['average_auroc'])}"
+        auroc = f"{metrics['average_auroc']:.3f}"  # fixed decimals: "1.000", never a bare "1."
+        text += f"; AUROC on task 1 is {auroc}" if task == 1 else f"; average AUROC over tasks 1–{task} is {auroc}"
     return text + "."
 
 

@@ -1,4 +1,6 @@
-"""Command line: ``python -m den_engine run | evaluate | bench | compare | benchmarks``.
+"""Command line: ``den run | evaluate | bench | compare | sweep | export | report | benchmarks``.
+
+``den`` is the installed console script; ``python -m den_engine`` is the same program.
 
 Every user error (a bad flag value, an unknown benchmark, a broken run directory) ends
 with one line naming what is wrong and exit status 2 — never a bare stack trace.
@@ -108,6 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides["seed"] = args.seed
     if args.device:
         overrides["device"] = args.device
+    if args.threads is not None:
+        overrides["threads"] = args.threads  # else den_engine.core.threads chooses (recorded in run.json)
     progress = Progress(quiet=args.quiet)
     callbacks = Callbacks(on_progress=progress)
     if args.resume:
@@ -139,11 +143,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from den_engine.experiments.bench import format_table, run_bench
+    from den_engine.experiments.bench import PARTS, format_table, run_bench
 
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        raise ConfigError("parts", f"choose from {','.join(PARTS)}, got {args.parts!r}")
     results = run_bench(
-        benchmark=args.benchmark, iterations=args.iterations, full_run_tasks=args.tasks, device=args.device or "auto"
-    )
+        benchmark=args.benchmark, iterations=args.iterations, full_run_tasks=args.tasks,
+        device=args.device or "auto", parts=parts,
+    )  # fmt: skip
     print(json.dumps(clean_json(results), indent=1) if args.json else format_table(results))
     return 0
 
@@ -205,8 +214,8 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m den_engine``."""
-    parser = argparse.ArgumentParser(prog="python -m den_engine", description="Dynamically Expandable Networks")
+    """The argument parser of ``den`` (``python -m den_engine``)."""
+    parser = argparse.ArgumentParser(prog="den", description="Dynamically Expandable Networks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train DEN on a benchmark, task by task")
     run.add_argument("--benchmark", default="digits-one-vs-rest", choices=sorted(BENCHMARKS))
@@ -217,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="run directory (default: runs/<benchmark>-den-<run id>)")
     run.add_argument("--set", action="append", metavar="NAME=VALUE", help="any config field, e.g. loss_threshold=0.05")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    run.add_argument("--threads", type=int, default=None, help="torch threads (default: chosen from the work)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
@@ -229,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--tasks", type=int, default=10, help="tasks in the timed fast-preset run (0 skips it)")
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument(
+        "--parts", default="throughput,paper,load,full", help="what to measure: throughput, paper, load, full"
+    )
     bench.set_defaults(func=cmd_bench)
     cmp = sub.add_parser(
         "compare",
@@ -275,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     from den_engine.experiments.sweep_cli import add_parser as add_sweep_parser  # python -m den_engine sweep
 
     add_sweep_parser(sub)
+    from den_engine.records.export_cli import add_parsers as add_export_parsers  # den export, den report
+
+    add_export_parsers(sub)
     lst = sub.add_parser("benchmarks", help="list the offline benchmarks")
     lst.set_defaults(func=cmd_benchmarks)
     return parser

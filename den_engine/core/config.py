@@ -48,9 +48,10 @@ class ConfigBase:
         return cls(**data)
 
     def run_id(self) -> str:
-        """Short hash of every field except the device (same config, same id)."""
+        """Short hash of every field except the device and threads (same config, same id)."""
         payload = self.to_dict()
         payload.pop("device", None)
+        payload.pop("threads", None)
         payload["__class__"] = type(self).__name__
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -96,6 +97,8 @@ class DENConfig(ConfigBase):
     """Seed of data splits, initialisation and batch order."""
     device: str = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
+    threads: int = 0
+    """torch threads for training; 0 = chosen from the network's size and the cores (recorded)."""
     preset: str = "custom"
     """Name of the preset these values came from (recorded in every run)."""
 
@@ -123,7 +126,7 @@ def field_help(config_class: type | None = None) -> dict[str, str]:
 # --- validation ------------------------------------------------------------------
 
 _POSITIVE_INTS = ("batch_size", "iterations", "expand_units")
-_NON_NEGATIVE_INTS = ("seed", "decay_samples")
+_NON_NEGATIVE_INTS = ("seed", "decay_samples", "threads")
 _NON_NEGATIVE_FLOATS = ("l1_strength", "weight_decay", "group_lasso", "l2_transfer")
 _THRESHOLDS = ("loss_threshold", "split_threshold")  # +inf allowed: "never"
 
@@ -296,6 +299,8 @@ def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
         if isinstance(default, str):
             return text
         if isinstance(default, bool):
+            if text.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(text)
             return text.lower() in ("1", "true", "yes", "on")
         if _is_int(default):
             return int(text)

@@ -6,7 +6,13 @@ are only ever appended, so the units born at or before task tau are a *prefix* o
 every layer: task tau's forward pass uses the top-left block of every matrix (the
 timestamp of the paper, Section 3). A unit split at task t is *retired* from task t
 on: the tasks before t keep using it (restored to its t-1 weights) and task t uses its
-duplicate instead; retired units are masked out of later tasks' passes.
+duplicate instead.
+
+Compute. A task's forward pass runs on the dense sub-network it uses: where a layer
+holds retired units, their rows and columns are gathered away (``layout``), so retired
+originals and units born later cost nothing. ``masked_compute()`` switches back to the
+earlier implementation (the visible prefix, retired units masked after the ReLU), kept
+to check that both give the same records.
 
 Every hidden unit has a stable id given at birth; ids never change or get reused.
 """
@@ -15,12 +21,40 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
 NEVER = 1 << 30  # "retired at" value of a unit that is never retired
+
+_MASKED = [False]  # the compute switch (see the module docstring)
+
+
+@contextmanager
+def masked_compute(on: bool = True) -> Iterator[None]:
+    """Within the block, compute on the visible prefix with retired units masked (the old path)."""
+    before = _MASKED[0]
+    _MASKED[0] = on
+    try:
+        yield
+    finally:
+        _MASKED[0] = before
+
+
+def is_masked() -> bool:
+    """True inside ``masked_compute()``."""
+    return _MASKED[0]
+
+
+def take(t: torch.Tensor, rows: int | torch.Tensor, cols: int | torch.Tensor | None = None) -> torch.Tensor:
+    """Rows (and columns) of ``t``: a prefix slice for an int, a gathered copy for an index."""
+    t = t[:rows] if isinstance(rows, int) else t.index_select(0, rows)
+    if cols is None:
+        return t
+    return t[:, :cols] if isinstance(cols, int) else t.index_select(1, cols)
 
 
 @dataclass(frozen=True)
@@ -129,6 +163,14 @@ class ExpandableNet:
         """(layer, row index) of a unit id."""
         return self._index[unit_id]
 
+    def layout(self, task: int) -> list[int | torch.Tensor]:
+        """Per layer, the units task ``task`` uses: a prefix length, or their row indices."""
+        out: list[int | torch.Tensor] = []
+        for layer in range(self.n_layers):
+            keep = self.active(layer, task)
+            out.append(keep.numel() if bool(keep.all()) else keep.nonzero().squeeze(1).to(self.device))
+        return out
+
     def plan(self, task: int) -> list[LayerPlan]:
         """The slices and masks task ``task``'s forward pass uses."""
         plans, n_in = [], self.input_dim
@@ -156,6 +198,8 @@ class ExpandableNet:
 
     def forward(self, x: torch.Tensor, task: int, plan: list[LayerPlan] | None = None) -> torch.Tensor:
         """Logits of task ``task``'s head, using only units born at or before it."""
+        if plan is None and not is_masked():
+            return self._dense_forward(x, task)
         plan = plan or self.plan(task)
         h = x
         for layer, p in enumerate(plan):
@@ -167,6 +211,15 @@ class ExpandableNet:
         return F.linear(h, head_w, head_b)
 
     __call__ = forward
+
+    def _dense_forward(self, x: torch.Tensor, task: int) -> torch.Tensor:
+        """``forward`` on the gathered sub-network: retired and later units are never computed."""
+        h, cols = x, None
+        for layer, rows in enumerate(self.layout(task)):
+            h = F.relu(F.linear(h, take(self.weights[layer], rows, cols), take(self.biases[layer], rows)))
+            cols = rows
+        head_w, head_b = self.heads[task]
+        return F.linear(h, head_w if isinstance(cols, int) else head_w.index_select(1, cols), head_b)
 
     # --- growth -----------------------------------------------------------------
 

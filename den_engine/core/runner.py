@@ -23,6 +23,7 @@ import torch
 from den_engine.core.den import Event, TaskContext
 from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
 from den_engine.core.network import ExpandableNet  # noqa: F401  (re-exported for callers)
+from den_engine.core.threads import choose_threads, torch_threads
 from den_engine.core.training import ProgressFn
 from den_engine.data.benchmarks import Benchmark, TaskData, load_benchmark
 from den_engine.methods import get_method
@@ -68,6 +69,11 @@ def software_versions() -> dict:
     }
 
 
+def _compute_record(choice: dict) -> dict:
+    """What run.json keeps of the thread choice (not the machine's core count: records stay comparable)."""
+    return {"threads": choice["threads"], "threads_chosen_by": choice["chosen_by"]}
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -110,6 +116,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.net = self.method.create_net(self.benchmark.input_dim, self.config, self.generator, self.device)
         self.state: dict[str, torch.Tensor] = {}
+        self.compute = choose_threads(self.benchmark.input_dim, self.config)
         self.record = self._new_record()
         if self.out_dir is not None:
             write_run_json(self.out_dir, self.record)
@@ -137,6 +144,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "base_sizes": list(self.config.hidden_sizes),
             "device": str(self.device),
+            "compute": _compute_record(self.compute),
             "software": software_versions(),
             "created": _now(),
             "updated": _now(),
@@ -179,14 +187,15 @@ class Trainer:
             state=dict(self.state),
         )
         start = time.perf_counter()
-        try:
-            new_net = self.method.train_task(self.net, data.n_outputs, ctx)
-        except (TrainingStopped, TrainingDiverged) as exc:
-            self.generator.set_state(rng_state)  # as if the task had never started
-            self._note_interruption(task, exc)
-            raise
-        self.net, self.state = new_net, ctx.state  # commit the whole task in one step
-        snapshot = self._snapshot(task, data, events, time.perf_counter() - start)
+        with torch_threads(self.compute["threads"]):
+            try:
+                new_net = self.method.train_task(self.net, data.n_outputs, ctx)
+            except (TrainingStopped, TrainingDiverged) as exc:
+                self.generator.set_state(rng_state)  # as if the task had never started
+                self._note_interruption(task, exc)
+                raise
+            self.net, self.state = new_net, ctx.state  # commit the whole task in one step
+            snapshot = self._snapshot(task, data, events, time.perf_counter() - start)
         self._save(task, snapshot)
         if self.callbacks.on_task_end is not None:
             self.callbacks.on_task_end(snapshot)
@@ -288,6 +297,8 @@ class Trainer:
         trainer.out_dir = Path(run_dir)
         trainer.generator = torch.Generator().manual_seed(config.seed)
         trainer.record = run.data
+        trainer.compute = choose_threads(trainer.benchmark.input_dim, config)
+        trainer.record["compute"] = _compute_record(trainer.compute)  # this process's choice
         trainer.state = {}
         if run.tasks:
             last = len(run.tasks)

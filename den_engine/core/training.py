@@ -9,6 +9,12 @@ update stay exactly zero there, and the proximal steps only touch masked entries
 A stage normally fits one task's data; given ``tasks`` it fits several jointly (MTL):
 every step draws one mini-batch per task and averages their losses.
 
+Where it can, a stage computes on the dense sub-network its task uses
+(den_engine.core.subnet): retired units and units born later are gathered away and
+only the trainable rows get weight gradients; the trained entries are written back at
+the end. Inside ``network.masked_compute()`` (or for a stage the dense path cannot
+express) it runs on the stored tensors with masks, as before; ``PATHS`` counts both.
+
 Order of the updates in one step (fixed, reference bug K7):
   1. gradient of the data loss (autograd), plus weight decay w, the L2-transfer
      pull lambda (w - w_prev) and a Trainable's ``extra_grad`` (e.g. EWC's penalty),
@@ -32,9 +38,13 @@ import torch
 import torch.nn.functional as F
 
 from den_engine.core.errors import TrainingDiverged, TrainingStopped
-from den_engine.core.network import ExpandableNet
+from den_engine.core.network import ExpandableNet, is_masked
+from den_engine.core.subnet import DenseStage, Unsupported
 
 ProgressFn = Callable[[str, int, int, float], None]
+
+PATHS = {"dense": 0, "masked": 0}
+"""Stages run on each path in this process (a check that DEN's stages never fall back)."""
 
 
 @dataclass
@@ -154,9 +164,15 @@ def group_shrink_(group: Group, amount: float) -> None:
     w = group.weight.index_select(0, group.rows)  # (groups, n_in)
     b = group.bias.index_select(0, group.rows)  # (groups,)
     norm = torch.sqrt((w * w).sum(dim=1) + b * b)
+    side = getattr(group, "side", None)  # a dense stage's entries of these rows outside its block
+    if side is not None:
+        s = side.index_select(0, group.side_rows)
+        norm = torch.hypot(norm, torch.linalg.vector_norm(s, dim=1))
     scale = (1 - amount / norm.clamp_min(1e-30)).clamp_min_(0)
     group.weight.index_copy_(0, group.rows, w * scale[:, None])
     group.bias.index_copy_(0, group.rows, b * scale)
+    if side is not None:
+        side.index_copy_(0, group.side_rows, s * scale[:, None])
 
 
 def train_stage(
@@ -180,18 +196,32 @@ def train_stage(
     mean of one mini-batch loss per task; the final loss is the mean over the tasks.
     """
     jobs = tasks or [(task, x, y)]
-    items = _prepare(items, settings.weight_decay, settings.l2_transfer)
-    tensors = [item.tensor for item in items]
     start = time.perf_counter()
-    if not tensors or iterations == 0:
+    if not items or iterations == 0:
         loss = _joint_data_loss(net, jobs)
         return StageResult(stage, 0, loss, time.perf_counter() - start, 0.0)
+    dense = None
+    if not is_masked():
+        try:
+            dense = DenseStage(net, [t for t, _, _ in jobs], items, groups, settings.l2_transfer)
+        except Unsupported:
+            dense = None  # the masked path below computes the same stage
+    PATHS["masked" if dense is None else "dense"] += 1
+    if dense is not None:
+        items, groups, forward = dense.trainables, dense.groups, dense.forward
+    else:
+        plans = {t: net.plan(t) for t, _, _ in jobs}
+
+        def forward(xb: torch.Tensor, t: int) -> torch.Tensor:
+            return net.forward(xb, t, plans[t])
+
+    items = _prepare(items, settings.weight_decay, settings.l2_transfer)
+    tensors = [item.tensor for item in items]
     for t in tensors:
         t.requires_grad_(True)
     # A fresh Adam per stage over exactly the trainable tensors; the fused kernel does
     # the whole update in one pass (same arithmetic as the default implementation).
     optimizer = torch.optim.Adam(tensors, lr=settings.learning_rate, fused=_fused_ok(tensors))
-    plans = [net.plan(t) for t, _, _ in jobs]
     decay_every = max(1, math.ceil((settings.decay_samples or jobs[0][1].shape[0]) / settings.batch_size))
     batches = [_batches(xt.shape[0], settings.batch_size, generator, xt.device) for _, xt, _ in jobs]
     seen = 0
@@ -201,9 +231,9 @@ def train_stage(
             if should_stop is not None and should_stop():
                 raise TrainingStopped(f"stopped during '{stage}' at step {it} of {iterations}")
             losses = []
-            for (t, xt, yt), plan, stream in zip(jobs, plans, batches, strict=True):
+            for (t, xt, yt), stream in zip(jobs, batches, strict=True):
                 idx, _ = next(stream)
-                losses.append(F.binary_cross_entropy_with_logits(net.forward(xt[idx], t, plan), yt[idx]))
+                losses.append(F.binary_cross_entropy_with_logits(forward(xt[idx], t), yt[idx]))
                 seen += idx.numel()
             loss = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -225,6 +255,8 @@ def train_stage(
         for t in tensors:
             t.requires_grad_(False)
             t.grad = None
+        if dense is not None:
+            dense.write_back()
     final = _joint_data_loss(net, jobs)
     if not math.isfinite(final):
         raise TrainingDiverged(stage, iterations, final)
@@ -249,6 +281,8 @@ def _step(optimizer: torch.optim.Optimizer, items: list[_Prepared], groups, sett
     with torch.no_grad():
         for item in items:
             grad = item.tensor.grad
+            if grad is None:  # a tensor outside the loss's graph (a side tensor): no data gradient
+                grad = item.tensor.grad = torch.zeros_like(item.tensor)
             if isinstance(item.coef, torch.Tensor):
                 grad.addcmul_(item.coef, item.tensor)
             elif item.coef:

@@ -1,10 +1,13 @@
 """``python -m den_engine bench``: DEN's training speed against a bare PyTorch MLP.
 
 In one process: every DEN stage's throughput (samples per second, from the stages'
-own ``stage_end`` events) beside a plain ``nn.Sequential`` MLP of the same base shape
-trained with Adam on the same batches; the wall time of a full fast-preset run; peak
-memory. The bare MLP is timed before and after the DEN stages and averaged, so that a
-machine that speeds up or slows down during the bench does not favour either side.
+own ``stage_end`` events) beside a plain ``nn.Sequential`` MLP of the shape the stage
+*computes* (its task's active units), trained with Adam on the same batches with the
+same thread count; the paper preset's step time at task 2 and at task 10 of a grown
+network (den_engine.experiments.bench_load); fast runs on a quiet machine against the
+same runs with one and two cores kept busy by processes the bench starts and stops;
+the wall time of a full fast-preset run; peak memory. Every figure comes with the load
+average it was taken under.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ import torch.nn.functional as F
 
 from den_engine.core.config import preset
 from den_engine.core.runner import Callbacks, Trainer, resolve_device
+from den_engine.core.threads import torch_threads
+from den_engine.experiments.bench_load import load_average, paper_step_times, under_load
 
-TARGET_RATIO = 0.8
+TARGET_RATIO = 1.0
+PARTS = ("throughput", "paper", "load", "full")
 
 
 def bare_mlp_throughput(
@@ -76,23 +82,26 @@ def stage_throughput(benchmark: str, iterations: int, device: str) -> dict:
     x = data.x_train.to(trainer.device)
     y = data.y_train.to(trainer.device)
     trainer.run()
-    # A bare MLP of the very shape each stage trained (splits and expansion widen the
-    # network), timed right after DEN in the same process, twice, and averaged.
+    # A bare MLP of the shape each stage computes (the task's active units: expansion
+    # widens it, retired originals drop out), timed right after DEN in the same process
+    # with the same thread count, twice, and averaged.
     bare: dict[tuple, float] = {}
-    for _, event in stages:
-        shape = tuple(event["shape"][1:])
-        if shape not in bare:
-            bare_mlp_throughput(x, y, shape, 20, config.batch_size)  # warm-up
-            runs = [bare_mlp_throughput(x, y, shape, iterations, config.batch_size) for _ in range(2)]
-            bare[shape] = sum(runs) / len(runs)
+    with torch_threads(trainer.compute["threads"]):
+        for _, event in stages:
+            shape = tuple(event["active_shape"][1:])
+            if shape not in bare:
+                bare_mlp_throughput(x, y, shape, 20, config.batch_size)  # warm-up
+                runs = [bare_mlp_throughput(x, y, shape, iterations, config.batch_size) for _ in range(2)]
+                bare[shape] = sum(runs) / len(runs)
     rows = []
     for task, e in stages:
-        reference = bare[tuple(e["shape"][1:])]
+        reference = bare[tuple(e["active_shape"][1:])]
         rows.append(
             {
                 "stage": e["stage"],
                 "task": task,
-                "shape": e["shape"],
+                "shape": e["active_shape"],
+                "stored_shape": e["shape"],
                 "samples_per_s": e["samples_per_s"],
                 "bare_mlp_samples_per_s": reference,
                 "ratio_to_bare_mlp": e["samples_per_s"] / reference,
@@ -103,6 +112,7 @@ def stage_throughput(benchmark: str, iterations: int, device: str) -> dict:
         "base_shape": [trainer.benchmark.input_dim, *config.hidden_sizes],
         "batch_size": config.batch_size,
         "iterations": iterations,
+        "threads": trainer.compute["threads"],
         "stages": rows,
     }
 
@@ -145,37 +155,73 @@ def peak_memory() -> dict:
     return out
 
 
-def run_bench(benchmark: str = "mnist-one-vs-rest", iterations: int = 300, full_run_tasks: int = 10, device="auto"):
-    """All bench figures as one dict."""
+def run_bench(
+    benchmark: str = "mnist-one-vs-rest",
+    iterations: int = 300,
+    full_run_tasks: int = 10,
+    device="auto",
+    parts: tuple[str, ...] = PARTS,
+):
+    """All bench figures as one dict (``parts`` picks which are measured)."""
     device = str(resolve_device(device))
-    results = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "throughput": stage_throughput(benchmark, iterations, device),
-    }
-    if full_run_tasks:
+    results = {"torch": torch.__version__, "load_before": load_average()}
+    if "throughput" in parts:
+        results["throughput"] = stage_throughput(benchmark, iterations, device)
+    if "paper" in parts:
+        results["paper"] = paper_step_times(benchmark, device)
+    if "load" in parts and device == "cpu":  # busy cores slow a GPU run's host side only
+        results["load"] = under_load(device)
+    if "full" in parts and full_run_tasks:
         results["full_run"] = full_run(benchmark, full_run_tasks, device)
     results["memory"] = peak_memory()
+    results["load_after"] = load_average()
     return results
 
 
 def format_table(results: dict) -> str:
     """The bench figures as a plain-text table."""
-    t = results["throughput"]
-    base = "-".join(str(s) for s in t["base_shape"])
-    lines = [
-        f"device {t['device']}, torch {results['torch']}, {results['threads']} threads, base shape {base}, "
-        f"batch {t['batch_size']}, {t['iterations']} steps per stage",
-        "",
-        f"{'stage':<22} {'task':>4} {'shape':<14} {'DEN samples/s':>13} {'bare MLP':>10} {'ratio':>6}  target 0.8",
-    ]
-    for row in t["stages"]:
-        ok = "ok" if row["ratio_to_bare_mlp"] >= TARGET_RATIO else "BELOW"
-        shape = "-".join(str(s) for s in row["shape"])
-        lines.append(
-            f"{row['stage']:<22} {row['task']:>4} {shape:<14} {row['samples_per_s']:>13,.0f} "
-            f"{row['bare_mlp_samples_per_s']:>10,.0f} {row['ratio_to_bare_mlp']:>6.2f}  {ok}"
-        )
+    lines = [f"torch {results['torch']}; load average before {_load(results['load_before'])}"]
+    if "throughput" in results:
+        t = results["throughput"]
+        base = "-".join(str(s) for s in t["base_shape"])
+        lines += [
+            "",
+            f"device {t['device']}, {t['threads']} threads, base shape {base}, "
+            f"batch {t['batch_size']}, {t['iterations']} steps per stage",
+            f"{'stage':<22} {'task':>4} {'active':<12} {'stored':<12} {'DEN samples/s':>13} {'bare MLP':>10} "
+            f"{'ratio':>6}  target {TARGET_RATIO}",
+        ]
+        for row in t["stages"]:
+            ok = "ok" if row["ratio_to_bare_mlp"] >= TARGET_RATIO else "BELOW"
+            shape = "-".join(str(s) for s in row["shape"])
+            stored = "-".join(str(s) for s in row["stored_shape"])
+            lines.append(
+                f"{row['stage']:<22} {row['task']:>4} {shape:<12} {stored:<12} {row['samples_per_s']:>13,.0f} "
+                f"{row['bare_mlp_samples_per_s']:>10,.0f} {row['ratio_to_bare_mlp']:>6.2f}  {ok}"
+            )
+    if "paper" in results:
+        p = results["paper"]
+        lines += [
+            "",
+            f"paper preset, {p['benchmark']}, {p['threads']} threads (network grown with "
+            f"{p['grow_iterations']} steps per stage, each timed task {p['timed_iterations']} steps per stage):",
+        ]
+        for row in p["tasks"]:
+            lines.append(
+                f"  task {row['task']:>2}: {row['step_ms']:.2f} ms per step; stored "
+                f"{'-'.join(map(str, row['stored']))}, active {'-'.join(map(str, row['active']))} "
+                f"(load {_load(row['load'])})"
+            )
+        ok = "ok" if p["ratio"] <= 2.0 else "ABOVE"
+        lines.append(f"  task {p['tasks'][-1]['task']} / task 2 step time: {p['ratio']:.2f} (target <= 2)  {ok}")
+    if "load" in results:
+        lines += ["", "fast runs with other processes keeping cores busy (targets: 1 busy <= 1.5x, 2 busy <= 2.5x):"]
+        for row in results["load"]["rows"]:
+            lines.append(
+                f"  {row['benchmark']:<20} {row['tasks']} tasks, {row['threads']} thread(s): quiet "
+                f"{row['quiet_s']:.1f} s, 1 busy {row['busy1_s']:.1f} s ({row['ratio1']:.2f}x), "
+                f"2 busy {row['busy2_s']:.1f} s ({row['ratio2']:.2f}x)  {row['verdict']}"
+            )
     if "full_run" in results:
         f = results["full_run"]
         sizes = "-".join(str(s) for s in f["layer_sizes"])
@@ -185,8 +231,13 @@ def format_table(results: dict) -> str:
             f"(average AUROC {f['average_auroc']:.4f}, final sizes {sizes}, {f['parameters']:,} parameters)",
         ]
     m = results["memory"]
+    lines.append(f"load average after {_load(results['load_after'])}")
     lines.append(
         f"peak resident memory: {m['peak_rss_mib']:.0f} MiB"
         + (f"; peak CUDA memory: {m['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in m else "")
     )
     return "\n".join(lines)
+
+
+def _load(values) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)

@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import torch
 
+from den_engine.core import threads as thread_policy
 from den_engine.core.errors import ConfigError, RunFileError
 from den_engine.experiments.sweep_jobs import WORKER_THREADS, ProgressFn, SweepJob, outcome_row, plan, run_job
 
@@ -29,6 +30,7 @@ def _init_worker(threads: int, queue) -> None:
     global _QUEUE
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+    thread_policy.limit_cores(threads)  # each run's thread policy sees only this worker's share
     _QUEUE = queue
 
 
@@ -67,6 +69,7 @@ def _run_serial(jobs: list[SweepJob], progress: ProgressFn) -> list[dict]:
     """Each job in this process, one after the other, with the workers' thread setting."""
     threads = torch.get_num_threads()
     torch.set_num_threads(WORKER_THREADS)
+    thread_policy.limit_cores(WORKER_THREADS)
     rows = []
     try:
         for job in jobs:
@@ -75,6 +78,7 @@ def _run_serial(jobs: list[SweepJob], progress: ProgressFn) -> list[dict]:
             progress({"type": "done", "index": job.index, "row": row})
     finally:
         torch.set_num_threads(threads)
+        thread_policy.limit_cores(0)
     return rows
 
 

@@ -36,6 +36,8 @@ class BaselineConfig(ConfigBase):
     """Seed of data splits, initialisation and batch order."""
     device: str = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
+    threads: int = 0
+    """torch threads for training; 0 = chosen from the network's size and the cores (recorded)."""
     preset: str = "custom"
     """Name of the preset these values came from (recorded in every run)."""
 

@@ -1,0 +1,170 @@
+"""Wrong variants of the engine that the test suite must catch (run by tests/mutation/run.py).
+
+Each variant is an exact text replacement in one engine file, the mistake a careless
+re-implementation of the paper (or the authors' code, bugs K1-K7) would make, with the
+fast tests expected to fail on it. Keep every ``old`` text unique in its file: the runner
+refuses a variant whose text is missing or ambiguous, so a refactor cannot silently turn a
+variant into a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEN = "den_engine/core/den.py"
+NET = "den_engine/core/network.py"
+TRAIN = "den_engine/core/training.py"
+STAGES = "tests/engine/core/test_stages.py"
+CORE = "tests/engine/core/test_den.py"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One wrong engine: replace ``old`` by ``new`` in ``path``; ``tests`` must then fail."""
+
+    name: str
+    description: str
+    path: str
+    edits: tuple[tuple[str, str], ...]
+    tests: tuple[str, ...]
+
+
+def _v(name, description, path, old, new, *tests):
+    return Variant(name, description, path, ((old, new),), tests)
+
+
+VARIANTS = [
+    _v("K1-eq3-one-step", "Eq. 3 runs a single step (the reference's loop bug)", DEN,
+       'ctx.train("train_head", net, items, ctx.config.head_iterations)',
+       'ctx.train("train_head", net, items, 1)',
+       f"{STAGES}::test_every_stage_gets_its_full_budget",
+       f"{STAGES}::test_eq3_with_l1_leaves_exact_zeros_in_the_new_head"),
+    _v("eq3-trains-hidden", "Eq. 3 also trains the hidden layers", DEN,
+       "items = [Trainable(head_w, mask, l1=True), Trainable(head_b)]",
+       "items = [Trainable(head_w, mask, l1=True), Trainable(head_b), *(Trainable(w) for w in net.weights)]",
+       f"{CORE}::test_eq3_trains_only_the_new_head"),
+    _v("eq2-no-l1", "sparse training (Eq. 2) without the L1 step", DEN,
+       "items += [Trainable(w, l1=True), Trainable(b)]", "items += [Trainable(w, l1=False), Trainable(b)]",
+       f"{CORE}::test_sparse_training_gives_exact_zeros"),
+    _v("K2-selection-column-0", "selection reads only output column 0 of the head", DEN,
+       "used = (head_w != 0).any(dim=0).cpu() & net.active(top, task)",
+       "used = (head_w[0] != 0).cpu() & net.active(top, task)",
+       f"{CORE}::test_selection_follows_nonzero_weights_breadth_first"),
+    _v("selection-not-breadth-first", "every lower unit is selected, not only those feeding selected units", DEN,
+       "used = (into != 0).any(dim=0).cpu() & net.active(layer, task)", "used = net.active(layer, task)",
+       f"{CORE}::test_selection_follows_nonzero_weights_breadth_first"),
+    _v("eq4-whole-rows", "Eq. 4 trains whole rows of the selected units, not the selected block", DEN,
+       "mask = sel[:, None] & full_below[None, :]", "mask = sel[:, None].expand_as(w).clone()",
+       f"{STAGES}::test_eq4_trains_exactly_the_block_between_selected_units"),
+    _v("eq4-no-pull", "Eq. 4 without the lambda pull toward W^{t-1}", DEN,
+       'items = _block_items(net, prev, ctx.task, rows, l1=True)\n    ctx.train("selective_retraining"',
+       'items = _block_items(net, None, ctx.task, rows, l1=True)\n    ctx.train("selective_retraining"',
+       f"{STAGES}::test_eq4_pulls_retrained_weights_toward_their_previous_values"),
+    _v("l1-on-biases", "the L1 step also shrinks the biases of Eq. 4", DEN,
+       "items.append(Trainable(b, sel.clone(), anchor_b, pull_b, l1=False))",
+       "items.append(Trainable(b, sel.clone(), anchor_b, pull_b, l1=True))",
+       f"{STAGES}::test_eq4_l1_leaves_biases_alone"),
+    _v("tau-reversed", "expansion fires below tau instead of above", DEN,
+       "expand = loss > ctx.config.loss_threshold", "expand = loss < ctx.config.loss_threshold",
+       f"{CORE}::test_expansion_fires_only_above_tau_and_old_weights_stay_frozen"),
+    _v("eq5-old-weights-unfrozen", "expansion trains the old weights too (no mask)", DEN,
+       "items += [Trainable(w, mask, l1=True), Trainable(b, new_rows.clone())]",
+       "items += [Trainable(w, l1=True), Trainable(b)]",
+       f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change"),
+    _v("eq5-groups-on-old-units", "group lasso shrinks old units as well as new ones", DEN,
+       "groups.append(Group(w, b, new_rows.nonzero().squeeze(1)))",
+       "groups.append(Group(w, b, torch.arange(w.shape[0], device=w.device)))",
+       f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change"),
+    _v("group-lasso-one-norm-per-layer", "group lasso as one norm over the whole layer, not per unit", TRAIN,
+       "norm = torch.sqrt((w * w).sum(dim=1) + b * b)",
+       "norm = torch.sqrt((w * w).sum() + (b * b).sum()).expand(b.shape)",
+       f"{STAGES}::test_group_lasso_shrinks_each_unit_by_its_own_norm"),
+    Variant("prox-order-swapped", "group lasso before L1 within a step (documented: L1 first; K7)", TRAIN, ((
+        "        if settings.l1_strength:\n"
+        "            for item in items:\n"
+        "                if item.l1:\n"
+        "                    _soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)\n"
+        "        if groups and settings.group_lasso:\n"
+        "            for group in groups:\n"
+        "                group_shrink_(group, settings.group_lasso * scale)",
+        "        if groups and settings.group_lasso:\n"
+        "            for group in groups:\n"
+        "                group_shrink_(group, settings.group_lasso * scale)\n"
+        "        if settings.l1_strength:\n"
+        "            for item in items:\n"
+        "                if item.l1:\n"
+        "                    _soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)",
+    ),), (f"{STAGES}::test_l1_runs_before_group_lasso_within_a_step",)),
+    _v("prox-scaling-ignored", "prox_scale_with_lr accepted but the thresholds never follow the step size", TRAIN,
+       'scale = optimizer.param_groups[0]["lr"] / settings.learning_rate if settings.prox_scale_with_lr else 1.0',
+       "scale = 1.0",
+       f"{STAGES}::test_proximal_thresholds_follow_the_step_size_when_asked"),
+    _v("frozen-gradient-not-masked", "frozen entries keep their gradient (masks not applied)", TRAIN,
+       "grad.mul_(item.mask)  # frozen entries", "pass  # frozen entries",
+       f"{CORE}::test_frozen_entries_are_bit_identical_after_a_masked_stage"),
+    _v("optimizer-not-rebuilt", "one Adam kept across stages and shape changes", TRAIN,
+       "    optimizer = torch.optim.Adam(tensors, lr=settings.learning_rate, fused=_fused_ok(tensors))",
+       "    global _OPT\n"
+       '    if "_OPT" not in globals() or len(_OPT.param_groups[0]["params"]) != len(tensors):\n'
+       "        _OPT = torch.optim.Adam(tensors, lr=settings.learning_rate, fused=_fused_ok(tensors))\n"
+       "    optimizer = _OPT",
+       f"{CORE}::test_optimizer_holds_exactly_the_trainable_tensors"),
+    _v("prune-keeps-outgoing", "pruning leaves a dead unit's outgoing weights in the next layer", NET,
+       "self.weights[layer + 1] = self.weights[layer + 1].index_select(1, idx)", "pass",
+       f"{STAGES}::test_eq5_prunes_every_unit_whose_group_reached_zero"),
+    _v("timestamp-off-by-one", "a task's slice leaves out the units born at that task", NET,
+       "return bisect.bisect_right(self._born[layer], task)", "return bisect.bisect_left(self._born[layer], task)",
+       f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change"),
+    Variant("old-heads-see-new-units", "no timestamps: every task (and its head) sees every unit", NET, (
+        ("return bisect.bisect_right(self._born[layer], task)", "return len(self._born[layer])"),
+        ("            head_w, head_b = self.heads[task]\n"
+         "            cols = self._outgoing(columns, head_w.shape[0], k)\n"
+         "            self.heads[task] = (torch.cat([head_w, cols], dim=1), head_b)",
+         "            for other, (head_w, head_b) in list(self.heads.items()):\n"
+         "                cols = self._outgoing(columns if other == task else None, head_w.shape[0], k)\n"
+         "                self.heads[other] = (torch.cat([head_w, cols], dim=1), head_b)"),
+    ), (f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change",
+        "tests/engine/core/test_den.py::test_units_born_at_task_2_do_not_change_task_1_outputs")),
+    _v("drift-squared", "drift as the squared distance instead of the L2 norm", DEN,
+       "values = torch.linalg.vector_norm(now - old, dim=1).cpu()", "values = ((now - old) ** 2).sum(dim=1).cpu()",
+       f"{STAGES}::test_drift_is_the_l2_norm_of_each_units_incoming_change"),
+    _v("split-at-sigma", "units with drift equal to sigma are split (>= instead of >)", DEN,
+       "if v > sigma)", "if v >= sigma)",
+       f"{CORE}::test_split_units_restore_old_tasks_and_record_pairs"),
+    _v("K3-split-only-when-expanding", "split runs only inside the expansion branch", DEN,
+       "        touched = [a + b for a, b in zip(touched, kept, strict=True)]\n    split_units(",
+       "        touched = [a + b for a, b in zip(touched, kept, strict=True)]\n        split_units(",
+       f"{CORE}::test_split_units_restore_old_tasks_and_record_pairs"),
+    _v("K4-duplicate-carries-old-weights", "the current weights are reset to t-1 before the split", DEN,
+       "_, i = net.locate(uid)\n            dup = net.split(",
+       "_, i = net.locate(uid)\n"
+       "            net.weights[layer][i, : prev.weights[layer].shape[1]] = prev.weights[layer][i]\n"
+       "            dup = net.split(",
+       f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
+    _v("K5-least-drifted", "the split cap keeps the least drifted units", DEN,
+       "key=lambda item: (-item[0], item[1]),", "key=lambda item: (item[0], item[1]),",
+       f"{CORE}::test_split_cap_keeps_the_most_drifted"),
+    _v("K6-random-duplicate-bias", "duplicate biases drawn U[0,1) instead of copied", NET,
+       "self.biases[layer] = torch.cat([b, b[i : i + 1]])",
+       "self.biases[layer] = torch.cat([b, torch.rand(1, dtype=b.dtype, device=b.device)])",
+       f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
+    Variant("split-roles-swapped", "the duplicate gets the t-1 weights and the original keeps the drift", NET, (
+        ("self.weights[layer][i] = restored\n        self.biases[layer][i] = old_bias",
+         "self.weights[layer][-1] = restored\n        self.biases[layer][-1] = old_bias"),
+    ), (f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals",)),
+    _v("split-original-not-retired", "the split original stays in the new task's forward pass", NET,
+       'self.units[layer][i] = Unit(**{**original.to_dict(), "retired": task})', "self.units[layer][i] = original",
+       f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
+    _v("duplicate-outgoing-zero", "a duplicate's outgoing weights start at zero instead of copied", NET,
+       "column = self.weights[layer + 1][:, i : i + 1].clone()",
+       "column = torch.zeros_like(self.weights[layer + 1][:, i : i + 1])",
+       f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
+    _v("eq6-skipped-without-split", "Eq. 6 skipped when no unit splits", DEN,
+       '    ctx.emit({"type": "split", "stage": "split", "pairs": pairs})\n',
+       '    ctx.emit({"type": "split", "stage": "split", "pairs": pairs})\n    if not pairs:\n        return\n',
+       f"{STAGES}::test_eq6_runs_after_every_task_even_when_nothing_splits"),
+    _v("eq6-no-pull", "Eq. 6 without the lambda pull toward W^{t-1}", DEN,
+       'items = _block_items(net, prev, ctx.task, rows, l1=True)\n    ctx.train("split_retraining"',
+       'items = _block_items(net, None, ctx.task, rows, l1=True)\n    ctx.train("split_retraining"',
+       f"{STAGES}::test_eq6_pulls_old_weights_toward_their_previous_values"),
+]  # fmt: skip
