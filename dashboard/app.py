@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -13,7 +14,21 @@ import streamlit as st  # noqa: E402
 
 from dashboard import ui  # noqa: E402
 
-st.set_page_config(page_title="DEN — watch a network grow", page_icon=":material/hub:", layout="wide")
+ICON = ROOT / "assets" / "icon.png"  # served by the app itself: nothing is fetched from the internet
+
+
+def _server_log() -> None:
+    """Errors caught on a page go to the server's stderr (once per process, however often the script reruns)."""
+    logger = logging.getLogger("dashboard")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+_server_log()
+st.set_page_config(page_title="DEN — watch a network grow", page_icon=str(ICON), layout="wide")
 
 pages = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", default=True),
@@ -27,6 +42,6 @@ page = st.navigation(pages, position="top")
 try:
     page.run()
 except ui.USER_ERRORS as exc:
-    st.error(str(exc))
+    ui.user_error_ui(exc)
 except Exception as exc:  # noqa: BLE001 - the last guard: a message, never a raw traceback
     ui.unexpected_error_ui(exc)

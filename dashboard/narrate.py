@@ -88,7 +88,8 @@ def _summary(snapshot: dict, record: dict) -> str:
     if params.get("total"):
         text += f"; {params['total']:,} parameters ({params.get('nonzero', 0):,} non-zero)"
     if metrics.get("average_auroc") is not None:
-        text += f"; average AUROC over tasks 1–{task} is {fmt(metrics['average_auroc'])}"
+        auroc = f"{metrics['average_auroc']:.3f}"  # fixed decimals: "1.000", never a bare "1."
+        text += f"; AUROC on task 1 is {auroc}" if task == 1 else f"; average AUROC over tasks 1–{task} is {auroc}"
     return text + "."
 
 
@@ -134,7 +135,8 @@ def narrate_events(events: list[dict], k: int | str = "k") -> list[str]:
         lines.append(_split(drift, split))
     retrain = _stage_loss(snapshot, "split_retraining")
     if retrain is not None:
-        lines.append(f"Retrained after the split for {retrain['iterations']} steps, loss {fmt(retrain['loss'])}.")
+        after = "the split" if split and split.get("pairs") else "this task's changes (nothing split)"
+        lines.append(f"Retrained after {after} for {retrain['iterations']} steps (Eq. 6), loss {fmt(retrain['loss'])}.")
     return lines
 
 

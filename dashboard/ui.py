@@ -7,15 +7,25 @@ visit to another page (by default Streamlit drops the state of widgets it did no
 from __future__ import annotations
 
 import functools
-import traceback
+import logging
+import uuid
 from pathlib import Path
 
 import streamlit as st
 import torch
 
-from dashboard.state import loaders
-from dashboard.state.session import DEFAULT_EXAMPLE, METHODS, TrainingSession, examples_dir, resolve_runs_dir, runs_root
-from den_engine.core.config import PRESET_DESCRIPTIONS, PRESETS, DENConfig, field_help, preset
+from dashboard.state import loaders, train_query
+from dashboard.state.ownership import run_state
+from dashboard.state.session import (
+    DEFAULT_EXAMPLE,
+    METHODS,
+    TrainingSession,
+    examples_dir,
+    preset_config,
+    resolve_runs_dir,
+    runs_root,
+)
+from den_engine.core.config import PRESET_DESCRIPTIONS, PRESETS, field_help
 from den_engine.data.benchmarks import BENCHMARKS
 from den_engine.methods import get_method
 
@@ -39,6 +49,7 @@ MORE_HYPERPARAMETERS = {
 }
 ALL_FIELDS = {**HYPERPARAMETERS, **MORE_HYPERPARAMETERS}
 USER_ERRORS = loaders.USER_ERRORS
+log = logging.getLogger("dashboard")
 
 
 # --- shared state --------------------------------------------------------------------
@@ -75,13 +86,24 @@ def current_run_dir() -> str | None:
 def current_run_ui() -> tuple[str | None, dict | None]:
     """Load the current run's record; a broken run file becomes an st.error, not a traceback."""
     run_dir = current_run_dir()
+    status = get_session().status()
+    if status.busy and status.tasks_done == 0 and run_dir != status.run_dir:
+        st.info(
+            f"A new run is in progress: task 1 is training. Until it is learned, the views show "
+            f"{Path(run_dir).name if run_dir else 'nothing'}."
+        )
     if run_dir is None:
         return None, None
     try:
         return run_dir, loaders.load_record(run_dir, loaders.run_mtime(run_dir))
     except USER_ERRORS as exc:
-        st.error(f"Could not read the run: {exc}")
+        user_error_ui(exc, "Could not read the run")
         return None, None
+
+
+def shown_state(run_dir: str, record: dict) -> str:
+    """The run's status as it is now: 'running' only while someone trains it."""
+    return run_state(record.get("status", "?"), len(record.get("tasks") or []), run_dir)
 
 
 def runs_folder() -> Path:
@@ -95,11 +117,20 @@ def runs_folder() -> Path:
 # --- errors --------------------------------------------------------------------------
 
 
+def user_error_ui(exc: BaseException, prefix: str = "") -> None:
+    """A user's mistake (or a broken file) as one message on the page, and a line in the server log."""
+    log.warning("%s%s: %s", f"{prefix}: " if prefix else "", type(exc).__name__, exc)
+    st.error(f"{prefix}: {exc}" if prefix else str(exc))
+
+
 def unexpected_error_ui(exc: BaseException) -> None:
-    """A friendly message for a bug, with the traceback tucked into an expander."""
-    st.error(f"Something went wrong: {type(exc).__name__}: {exc}. Your finished tasks are safe on disk.")
-    with st.expander("Details for a bug report"):
-        st.code("".join(traceback.format_exception(exc)), language="text")
+    """A friendly message for a bug; the traceback goes to the server log under a short reference."""
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error (reference %s)", ref, exc_info=exc)
+    st.error(
+        f"Something went wrong: {type(exc).__name__}: {exc}. Your finished tasks are safe on disk. "
+        f"The server log has the details under reference {ref}."
+    )
 
 
 def guarded(func):
@@ -110,7 +141,7 @@ def guarded(func):
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as exc:
-            st.error(str(exc))
+            user_error_ui(exc)
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
             unexpected_error_ui(exc)
 
@@ -120,70 +151,64 @@ def guarded(func):
 # --- run settings --------------------------------------------------------------------
 
 
-def _hidden_default(benchmark: str) -> str:
-    size = 1
-    for n in BENCHMARKS[benchmark].input_shape:
-        size *= n
-    return "8,8" if size <= 2 else "32,16" if size <= 64 else "312,128"
-
-
 def _fmt(value) -> str:
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value)
     return "None" if value is None else str(value)
 
 
-def _set_preset_fields(name: str) -> None:
-    config = preset(name)
+def _set_preset_fields(name: str, benchmark: str) -> None:
+    """Every hyperparameter and the hidden sizes from the preset's values for this benchmark."""
+    config = preset_config(name, benchmark)
     for field in ALL_FIELDS:
         st.session_state[f"cfg_{field}"] = _fmt(getattr(config, field))
+    st.session_state["cfg_hidden_sizes"] = _fmt(tuple(config.hidden_sizes))
 
 
 def _on_preset_change() -> None:
-    _set_preset_fields(st.session_state["cfg_preset"])
+    _set_preset_fields(st.session_state["cfg_preset"], st.session_state["cfg_benchmark"])
 
 
 def _on_benchmark_change() -> None:
     info = BENCHMARKS[st.session_state["cfg_benchmark"]]
-    st.session_state["cfg_hidden_sizes"] = _hidden_default(info.name)
-    st.session_state["cfg_n_tasks"] = min(int(st.session_state.get("cfg_n_tasks", 1)), info.max_tasks)
+    _set_preset_fields(st.session_state["cfg_preset"], info.name)  # a preset means the same thing everywhere
+    st.session_state["cfg_n_tasks"] = info.default_tasks
 
 
 def init_controls(record: dict | None, query: dict[str, str]) -> None:
-    """Seed the controls once per session: URL parameters, else the shown run's settings, else defaults."""
+    """Seed the controls once per session: the shown run's benchmark with its preset's values, then the URL.
+
+    Only the benchmark and the preset's name come from the shown run, never its own
+    values, so a run started with nothing touched is exactly the preset.
+    """
     if st.session_state.get("_controls_seeded"):
         return
     st.session_state["_controls_seeded"] = True
-    config = dict((record or {}).get("config") or {})
+    wanted, warnings = train_query.parse(query, ALL_FIELDS, METHODS)
+    st.session_state["url_warnings"] = warnings
+    for text in warnings:
+        log.info("Train page address: %s", text)
     bench = (record or {}).get("benchmark", {})
-    name = query.get("benchmark") or bench.get("name") or "digits-one-vs-rest"
+    name = wanted.get("benchmark") or bench.get("name") or "digits-one-vs-rest"
     name = name if name in BENCHMARKS else "digits-one-vs-rest"
-    preset_name = query.get("preset") or str(config.get("preset", "fast")).removesuffix("-custom")
+    preset_name = wanted.get("preset") or str((record or {}).get("preset", "fast")).removesuffix("-custom")
     preset_name = preset_name if preset_name in PRESETS else "fast"
     st.session_state["cfg_benchmark"] = name
     st.session_state["cfg_preset"] = preset_name
-    _set_preset_fields(preset_name)
-    for field in ALL_FIELDS:
-        if field in config and (record or {}).get("benchmark", {}).get("name") == name:
-            st.session_state[f"cfg_{field}"] = _fmt(config[field])
-    hidden = config.get("hidden_sizes") if bench.get("name") == name else None
-    st.session_state["cfg_hidden_sizes"] = _fmt(tuple(hidden)) if hidden else _hidden_default(name)
-    st.session_state["cfg_n_tasks"] = int(bench.get("n_tasks") or BENCHMARKS[name].default_tasks)
-    st.session_state["cfg_seed"] = int(config.get("seed", 0))
+    _set_preset_fields(preset_name, name)
+    st.session_state["cfg_n_tasks"] = BENCHMARKS[name].default_tasks
+    st.session_state["cfg_seed"] = 0
     st.session_state["cfg_method"] = METHODS[0]
     st.session_state["cfg_device"] = "auto"
-    for key, value in query.items():  # a shared link wins over everything else
-        field = {"tasks": "n_tasks"}.get(key, key)
-        if field in ALL_FIELDS or field in ("hidden_sizes", "method", "device"):
-            st.session_state[f"cfg_{field}"] = str(value)
-        elif field in ("n_tasks", "seed") and str(value).isdigit():
-            st.session_state[f"cfg_{field}"] = int(value)
-    if st.session_state["cfg_method"] not in METHODS:
-        st.session_state["cfg_method"] = METHODS[0]
-    if st.session_state["cfg_device"] not in ("auto", "cpu", "cuda"):
-        st.session_state["cfg_device"] = "auto"
-    info = BENCHMARKS[name]
-    st.session_state["cfg_n_tasks"] = max(1, min(st.session_state["cfg_n_tasks"], info.max_tasks))
+    for field, value in wanted.items():  # a shared link wins over everything else
+        if field not in ("benchmark", "preset"):
+            st.session_state[f"cfg_{field}"] = value
+
+
+def query_warnings_ui(warnings: list[str], what: str = "From the address") -> None:
+    """One message listing every ignored URL parameter with its reason."""
+    if warnings:
+        st.warning(f"{what}: " + "; ".join(warnings) + ".")
 
 
 def _device_label(name: str) -> str:
@@ -207,8 +232,10 @@ def settings_ui() -> dict:
     info = BENCHMARKS[benchmark]
     sb.caption(info.description)
     n_tasks = sb.number_input(
-        "Number of tasks", min_value=1, max_value=info.max_tasks, step=1, key="cfg_n_tasks", persist_state="session"
-    )
+        f"Number of tasks (1 to {info.max_tasks})", min_value=1, max_value=info.max_tasks, step=1, key="cfg_n_tasks",
+        persist_state="session", help=f"{info.name} has {info.max_tasks} tasks; a value outside 1 to {info.max_tasks} "
+        "is not taken (the last valid one stays).",
+    )  # fmt: skip
     method = sb.selectbox(
         "Method",
         METHODS,
@@ -252,26 +279,60 @@ def share_link(values: dict) -> str:
 
     pairs = {"benchmark": values["benchmark"], "tasks": values["n_tasks"], "preset": values["preset"]}
     pairs.update(hidden_sizes=values["hidden_sizes"], seed=values["seed"])
-    base = preset(values["preset"]) if values["preset"] in PRESETS else DENConfig()
+    base = preset_config(values["preset"] if values["preset"] in PRESETS else "fast", values["benchmark"])
     for field, text in values["params"].items():
         if str(text).strip() != _fmt(getattr(base, field)):
             pairs[field] = str(text).strip()
     return "?" + urlencode(pairs, safe=",")
 
 
-def buttons_ui(busy: bool, finished: bool) -> dict[str, bool]:
-    """The four training buttons (keys next_task, run_all, stop, reset); returns which was clicked."""
-    cols = st.columns(4)
-    return {
-        "next_task": cols[0].button("Next task", key="next_task", type="primary", disabled=busy or finished,
-                                    width="stretch", help="Learn the next task of the sequence"),
-        "run_all": cols[1].button("Run all remaining", key="run_all", disabled=busy or finished,
-                                  width="stretch"),
-        "stop": cols[2].button("Stop", key="stop", disabled=not busy, width="stretch",
-                               help="Stop at the next step; the task in flight is dropped, finished tasks kept"),
-        "reset": cols[3].button("Reset", key="reset", disabled=busy, width="stretch",
-                                help="Start over with the current settings (saved runs stay on disk)"),
-    }  # fmt: skip
+def _clicked(action: str) -> None:
+    st.session_state["train_action"] = action
+
+
+def take_action() -> str | None:
+    """The training button clicked in this script run (set by its on_click, before the page draws)."""
+    return st.session_state.pop("train_action", None)
+
+
+def buttons_ui(busy: bool, finished: bool, valid: bool = True, stopping: bool = False) -> None:
+    """The four training buttons; a click is read with ``take_action`` at the top of the next run.
+
+    The click is handled before the buttons are drawn, so they show the new state at once.
+    """
+    cols = st.columns([1, 1.45, 1, 1])  # the long label keeps its words on a 1024-pixel screen
+    cant_train = busy or finished or not valid
+    why = " (check the settings first)" if not valid else ""
+    cols[0].button(
+        "Next task",
+        key="next_task",
+        type="primary",
+        disabled=cant_train,
+        width="stretch",
+        help="Learn the next task of the sequence" + why,
+        on_click=_clicked,
+        args=("next_task",),
+    )
+    cols[1].button(
+        "Run all remaining",
+        key="run_all",
+        disabled=cant_train,
+        width="stretch",
+        help="Learn every remaining task" + why,
+        on_click=_clicked,
+        args=("run_all",),
+    )
+    cols[2].button(
+        "Stopping…" if stopping else "Stop",
+        key="stop",
+        disabled=not busy or stopping,
+        width="stretch",
+        help="Stop at the next step; the task in flight is dropped, finished tasks kept",
+        on_click=_clicked,
+        args=("stop",),
+    )
+    cols[3].button("Reset", key="reset", disabled=busy, width="stretch", on_click=_clicked, args=("reset",),
+                   help="Start over with the current settings (saved runs stay on disk)")  # fmt: skip
 
 
 def edge_count_ui(key: str) -> int:

@@ -1,4 +1,6 @@
-"""Command line: ``python -m den_engine run | evaluate | bench | compare | benchmarks``.
+"""Command line: ``den run | evaluate | bench | compare | sweep | export | report | benchmarks``.
+
+``den`` is the installed console script; ``python -m den_engine`` is the same program.
 
 Every user error (a bad flag value, an unknown benchmark, a broken run directory) ends
 with one line naming what is wrong and exit status 2 — never a bare stack trace.
@@ -212,8 +214,8 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m den_engine``."""
-    parser = argparse.ArgumentParser(prog="python -m den_engine", description="Dynamically Expandable Networks")
+    """The argument parser of ``den`` (``python -m den_engine``)."""
+    parser = argparse.ArgumentParser(prog="den", description="Dynamically Expandable Networks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train DEN on a benchmark, task by task")
     run.add_argument("--benchmark", default="digits-one-vs-rest", choices=sorted(BENCHMARKS))
@@ -286,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     from den_engine.experiments.sweep_cli import add_parser as add_sweep_parser  # python -m den_engine sweep
 
     add_sweep_parser(sub)
+    from den_engine.records.export_cli import add_parsers as add_export_parsers  # den export, den report
+
+    add_export_parsers(sub)
     lst = sub.add_parser("benchmarks", help="list the offline benchmarks")
     lst.set_defaults(func=cmd_benchmarks)
     return parser

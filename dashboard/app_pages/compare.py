@@ -16,7 +16,8 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.figures import compare as cf
-from dashboard.state import loaders
+from dashboard.state import loaders, train_query
+from dashboard.state.ownership import run_state
 from dashboard.state.session import examples_dir
 from dashboard.state.sweep_launcher import SweepProcess, SweepRequest, new_sweep_dir, sweep_dirs
 from den_engine.core.config import PRESETS
@@ -43,27 +44,60 @@ def _chart(fig, key: str, rows: list[dict] | None = None, name: str | None = Non
 # --- which runs ----------------------------------------------------------------------------------
 
 
+def _done(row: dict) -> int:
+    done = str(row.get("tasks", "0")).split("/")[0].strip()
+    return int(done) if done.isdigit() else 0
+
+
 def _rows(folder: Path, source: str) -> list[dict]:
     rows = loaders.list_runs(str(folder), loaders.folder_mtime(folder))
-    return [{"source": source, **row} for row in rows if row.get("benchmark")]
+    return [
+        {"source": source, **row, "status": run_state(row.get("status", "?"), _done(row), row["path"])}
+        for row in rows
+        if row.get("benchmark")
+    ]
 
 
 def candidates(runs_dir: Path) -> tuple[list[dict], dict[str, list[str]]]:
-    """Every run that can be compared, and the runs of each sweep folder (by folder path)."""
+    """Every run that can be compared, and the runs of each sweep folder (by folder path), shipped sweeps first."""
     rows = _rows(examples_dir(), "shipped") + _rows(runs_dir, "saved")
     sweeps = {}
-    for folder in sweep_dirs(runs_dir):
-        mine = _rows(folder, f"sweep {folder.name}")
+    shipped = [(folder, "shipped sweep") for folder in sweep_dirs(examples_dir())]
+    for folder, source in [*shipped, *((f, "sweep") for f in sweep_dirs(runs_dir))]:
+        mine = _rows(folder, f"{source} {folder.name}")
         sweeps[str(folder)] = [r["path"] for r in mine]
         rows += mine
     return rows, sweeps
 
 
-def picker_ui(rows: list[dict]) -> list[str]:
-    """The multiselect of runs (2 to 6); the first two shipped runs to begin with."""
+def default_pick(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
+    """What the page opens on: the first shipped sweep's runs (one benchmark), else the first two runs."""
+    first = next(iter(sweeps.values()), [])
+    return first[:MAX_RUNS] if len(first) >= 2 else [r["path"] for r in rows[:2]]
+
+
+def mismatch(runs: list[tuple[str, dict]]) -> str | None:
+    """A sentence when the compared runs differ in benchmark, task count or starting sizes, else None."""
+    kinds = {
+        "benchmark": [r["benchmark"]["name"] for _, r in runs],
+        "number of tasks": [r["benchmark"]["n_tasks"] for _, r in runs],
+        "starting hidden sizes": ["-".join(map(str, r.get("base_sizes") or [])) for _, r in runs],
+    }
+    differ = [(what, values) for what, values in kinds.items() if len(set(map(str, values))) > 1]
+    if not differ:
+        return None
+    parts = "; ".join(f"{what}: " + ", ".join(dict.fromkeys(map(str, values))) for what, values in differ)
+    return (
+        f"These runs differ in more than their hyperparameters ({parts}). Their numbers are not directly "
+        "comparable, and the decision diff compares task i of one with task i of the other."
+    )
+
+
+def picker_ui(rows: list[dict], default: list[str]) -> list[str]:
+    """The multiselect of runs (2 to 6); a shipped sweep of one benchmark to begin with."""
     paths = [r["path"] for r in rows]
     labels = {r["path"]: f"{r['name']} — {r['source']}, {r['benchmark']}, {r.get('status', '?')}" for r in rows}
-    picked = [p for p in st.session_state.get("cmp_runs", paths[:2]) if p in paths]
+    picked = [p for p in st.session_state.get("cmp_runs", default) if p in paths]
     st.session_state["cmp_runs"] = picked
     return st.multiselect(
         f"Runs to compare (2 to {MAX_RUNS})", paths, key="cmp_runs", format_func=labels.get,
@@ -78,6 +112,7 @@ def load_runs(paths: list[str]) -> list[tuple[str, dict]]:
         try:
             out.append((path, loaders.load_record(path, loaders.run_mtime(path))))
         except ui.USER_ERRORS as exc:
+            ui.log.warning("compare: left out %s: %s", path, exc)
             st.warning(f"Left out {Path(path).name}: {exc}")
     return out
 
@@ -117,7 +152,7 @@ def launch_ui(runs_dir: Path) -> None:
         try:
             launcher = SweepProcess(request, new_sweep_dir(runs_dir))
         except ui.USER_ERRORS as exc:
-            st.error(f"Cannot start the sweep: {exc}")
+            ui.user_error_ui(exc, "Cannot start the sweep")
             return
         st.session_state["cmp_sweep"] = launcher
         st.session_state["cmp_sweep_pick"] = str(launcher.out)
@@ -195,7 +230,8 @@ def networks_ui(runs: list[tuple[str, dict]], paths: list[str]) -> None:
         if tasks:
             try:
                 weights = loaders.load_weights(path, loaders.run_mtime(path), tasks[-1]["weights"])
-            except ui.USER_ERRORS:
+            except ui.USER_ERRORS as exc:
+                ui.log.warning("compare: %s drawn without edges: %s", path, exc)
                 weights = None  # drawn without edges
         with cols[i % len(cols)]:
             _chart(cf.small_network(record, label, weights), f"compare_network_{i}")
@@ -213,6 +249,8 @@ def diff_ui(runs: list[tuple[str, dict]]) -> None:
     left, right = st.columns(2)
     a = left.selectbox("Run A", range(len(runs)), index=0, key="cmp_diff_a", format_func=labels.__getitem__)
     b = right.selectbox("Run B", range(len(runs)), index=1, key="cmp_diff_b", format_func=labels.__getitem__)
+    if a != b and (text := mismatch([runs[a], runs[b]])) is not None:
+        st.warning(text)
     rows, diff = cf.decision_table(runs[a][1], runs[b][1])
     (st.info if diff["first"] is None else st.warning)(describe_first(diff))
     _chart(cf.decision_diff_figure(runs[a][1], runs[b][1], (labels[a], labels[b])), "compare_diff")
@@ -226,6 +264,7 @@ def diff_ui(runs: list[tuple[str, dict]]) -> None:
 def main() -> None:
     """Draw the Compare page."""
     st.title("Compare runs")
+    ui.query_warnings_ui(train_query.unused(st.query_params))
     st.caption(
         "Growth, capacity and accuracy side by side, and the task where two runs first decided differently. "
         "Charts download as PNG from their toolbar (camera icon); tables and chart data as CSV."
@@ -237,13 +276,15 @@ def main() -> None:
     if not rows:
         st.info("No runs yet: train one on the Train page or launch a sweep above.")
         return
-    loaded = load_runs(picker_ui(rows))
+    loaded = load_runs(picker_ui(rows, default_pick(rows, sweeps)))
     runs = labelled(loaded)
     if len(runs) < 2:
         st.info("Pick at least two runs to compare them.")
+    elif (text := mismatch(runs)) is not None:
+        st.warning(text)
     options = ["", *sweeps]
     if st.session_state.get("cmp_sweep_pick") not in options:
-        st.session_state["cmp_sweep_pick"] = ""
+        st.session_state["cmp_sweep_pick"] = next(iter(sweeps), "") if "cmp_sweep_pick" not in st.session_state else ""
     sweep = st.selectbox(
         "Sweep for the capacity and hyperparameter views", options, key="cmp_sweep_pick",
         format_func=lambda p: "(the runs picked above)" if not p else f"all runs of {Path(p).name}",

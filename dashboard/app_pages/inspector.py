@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, ui
+from dashboard import figures, graph_ui, ui
 from dashboard.narrate import fmt, narrate_task
-from dashboard.state import loaders
+from dashboard.state import loaders, train_query
 
 
 def _table(rows: list[dict], empty: str) -> None:
@@ -30,8 +30,11 @@ def decision_panel(record: dict, task: int) -> None:
         st.markdown(
             f"**Task {task} {verdict}**: loss {fmt(decision['loss'])} {sign} τ = {fmt(decision['loss_threshold'])}."
         )
-    st.plotly_chart(figures.loss_threshold_chart(record), key="loss_tau")
-    st.caption("Bars: data loss after selective retraining per task; the line is τ. Above it, DEN adds k units.")
+    st.plotly_chart(figures.loss_threshold_chart(record, task), key="loss_tau")
+    st.caption(
+        f"Bars: data loss after selective retraining per task; the black dash on each bar is that task's τ. "
+        f"A bar past its dash means DEN added k units. Task {task} is outlined."
+    )
 
 
 def drift_panel(record: dict, task: int) -> None:
@@ -53,25 +56,25 @@ def drift_panel(record: dict, task: int) -> None:
 
 
 def subnetwork_panel(run_dir: str, record: dict, task: int) -> None:
-    """The network after ``task`` with the units selected for retraining highlighted."""
+    """The network after ``task`` in the change view: added, selected (outlined), split, drift shades."""
     snapshot = record["tasks"][task - 1]
     selected = snapshot.get("selected")
-    highlight = {uid for ids in selected for uid in ids} if selected else None
-    st.subheader("The selected sub-network")
-    if highlight is None:
+    st.subheader("What this task changed in the network")
+    if not selected:
         st.caption("Task 1 trains every unit, so nothing is singled out.")
     else:
-        st.caption(f"{len(highlight)} units selected for retraining (Eq. 4) are highlighted.")
-    edges = ui.edge_count_ui("inspect_edges")
-    weights = loaders.edge_weights(run_dir, snapshot, edges)
-    fig = figures.network_figure(record, task, weights, max_edges=edges, highlight=highlight)
-    st.plotly_chart(fig, key="inspect_network")
+        n = sum(len(ids) for ids in selected)
+        st.caption(f"{n} units selected for retraining (Eq. 4) have a black outline; the grey shade of every older "
+                   "unit is its drift against σ; units added here are in the task's colour.")  # fmt: skip
+    controls = graph_ui.graph_controls_ui("inspect_graph", len(record["tasks"]), task, default_view="changes")
+    graph_ui.network_chart_ui(run_dir, record, task, controls, "inspect_network")
     _table(loaders.selection_table(snapshot), "No selection at task 1.")
 
 
 def main() -> None:
     """Draw the Inspect page."""
     st.title("Inspect a task")
+    ui.query_warnings_ui(train_query.unused(st.query_params))
     run_dir, record = ui.current_run_ui()
     if record is None or not record.get("tasks"):
         st.info("No run to inspect yet: train a task on the Train page, or load a run on the Runs page.")

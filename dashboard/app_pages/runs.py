@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import ui
-from dashboard.state import loaders
+from dashboard.state import loaders, train_query
+from dashboard.state.ownership import is_interrupted, run_state
 from dashboard.state.session import examples_dir, resolve_runs_dir, runs_root
 from den_engine.records.store import RUN_FILE
 
@@ -24,13 +25,38 @@ def runs_folder_ui() -> Path | None:
     try:
         return resolve_runs_dir(text)
     except ValueError as exc:
-        st.error(str(exc))
+        ui.user_error_ui(exc)
         return None
 
 
 def _rows(folder: Path, source: str) -> list[dict]:
     rows = loaders.list_runs(str(folder), loaders.folder_mtime(folder))
-    return [{"source": source, **row} for row in rows]
+    return [{"source": source, **row, "status": _state(row)} for row in rows]
+
+
+def _state(row: dict) -> str:
+    done = str(row.get("tasks", "0")).split("/")[0].strip()
+    return run_state(row.get("status", "?"), int(done) if done.isdigit() else 0, row["path"])
+
+
+def resume_ui(choice: str, state: str) -> None:
+    """For a run nobody trains any more: say so and offer to take it over."""
+    if not is_interrupted(state):
+        return
+    st.warning(
+        f"{Path(choice).name} was {state}: nobody is training it any more (the app or its machine stopped). "
+        "Resume it to go on from its last finished task with its own settings."
+    )
+    if st.button("Resume this run", key="resume_run", icon=":material/play_arrow:"):
+        try:
+            done = ui.get_session().resume(choice)
+        except (*ui.USER_ERRORS, OSError) as exc:
+            ui.user_error_ui(exc, "Cannot resume this run")
+            return
+        loaders.list_runs.clear()
+        st.session_state["view_path"] = None if done else choice
+        st.session_state["resumed"] = choice
+        st.switch_page("app_pages/train.py")
 
 
 def picker_ui(rows: list[dict]) -> str | None:
@@ -41,12 +67,13 @@ def picker_ui(rows: list[dict]) -> str | None:
     if st.session_state.get("run_pick") not in paths:
         st.session_state["run_pick"] = current if current in paths else paths[0]
     choice = st.selectbox("Run", paths, key="run_pick", format_func=labels.get)
+    resume_ui(choice, next(r.get("status", "?") for r in rows if r["path"] == choice))
     left, right = st.columns(2)
     if left.button("Load into every view", key="load_run", type="primary"):
         try:
             loaders.load_record(choice, loaders.run_mtime(choice))  # validate before switching
         except ui.USER_ERRORS as exc:
-            st.error(f"Cannot load this run: {exc}")
+            ui.user_error_ui(exc, "Cannot load this run")
             return None
         st.session_state["view_path"] = choice
         st.switch_page("app_pages/train.py")
@@ -62,7 +89,7 @@ def _csv(rows: list[dict]) -> bytes:
 
 
 def downloads_ui(run_dir: str, record: dict) -> None:
-    """Download buttons for the shown run: run.json and its tables as CSV."""
+    """Download buttons for the picked run: run.json and its tables as CSV."""
     name = Path(run_dir).name
     last = len(record["tasks"])
     cols = st.columns(5)
@@ -81,21 +108,27 @@ def downloads_ui(run_dir: str, record: dict) -> None:
 def main() -> None:
     """Draw the Runs page."""
     st.title("Runs")
+    ui.query_warnings_ui(train_query.unused(st.query_params))
     folder = runs_folder_ui()
     rows = _rows(examples_dir(), "shipped example")
     if folder is not None:
         rows += _rows(folder, "saved")
     if not rows:
         st.info("No runs yet. Train a task on the Train page; every run is saved here as it goes.")
-    else:
-        table = pd.DataFrame(rows).drop(columns=["path"], errors="ignore")
-        st.dataframe(table, hide_index=True, width="stretch")
-        picker_ui(rows)
-    run_dir, record = ui.current_run_ui()
-    if record is not None:
-        st.subheader(f"Download the shown run: {Path(run_dir).name}")
-        downloads_ui(run_dir, record)
-        st.dataframe(pd.DataFrame(loaders.tasks_table(record)), hide_index=True, width="stretch")
+        return
+    table = pd.DataFrame(rows).drop(columns=["path"], errors="ignore")
+    st.dataframe(table, hide_index=True, width="stretch")
+    choice = picker_ui(rows)
+    if choice is None:
+        return
+    try:
+        record = loaders.load_record(choice, loaders.run_mtime(choice))
+    except ui.USER_ERRORS as exc:
+        ui.user_error_ui(exc, f"Cannot read {Path(choice).name}")
+        return
+    st.subheader(f"Download the picked run: {Path(choice).name}")
+    downloads_ui(choice, record)
+    st.dataframe(pd.DataFrame(loaders.tasks_table(record)), hide_index=True, width="stretch")
 
 
 main()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import figures, ui
-from dashboard.figures.colors import legend_markdown
+from dashboard import figures, graph_ui, ui
+from dashboard.figures.encoding import legend_markdown
 from dashboard.narrate import narrate_task
 from dashboard.state import loaders
-from dashboard.state.session import STAGE_WORDS, build_spec, examples_dir
+from dashboard.state.session import STAGE_WORDS, build_spec, examples_dir, preset_config
 
 POLL_SECONDS = 0.5
 PLAY_SECONDS = 1.2
@@ -38,9 +38,6 @@ def _progress_body() -> None:
     elif status.message:
         kind, text = status.message
         getattr(st, kind)(text)
-        if status.details:
-            with st.expander("Details for a bug report"):
-                st.code(status.details, language="text")
 
 
 def progress_panel() -> None:
@@ -79,15 +76,10 @@ def _network_body(run_dir: str, record: dict) -> None:
             st.session_state["playing"] = False
             st.rerun()  # the end: a full run drops the play timer
         st.session_state["timeline"] = st.session_state.get("timeline", 0) + 1
-    timeline, edges_col = st.columns([3, 1], vertical_alignment="bottom")
-    task = timeline.slider("Task timeline", 1, n, key="timeline") if n > 1 else 1
-    with edges_col:
-        edges = ui.edge_count_ui("edges")
-    _metrics_row(record, task)
-    snapshot = record["tasks"][task - 1]
-    weights = loaders.edge_weights(run_dir, snapshot, edges)
-    fig = figures.network_figure(record, task, weights, max_edges=edges)
-    st.plotly_chart(fig, key="network", config={"displaylogo": False})
+    controls = graph_ui.graph_controls_ui("graph", n)  # the timeline, then the view and the edges
+    task = controls["task"]
+    graph_ui.network_chart_ui(run_dir, record, task, controls, "network")
+    _metrics_row(record, task)  # under the picture: the network is what the first screen shows
     with st.expander("How to read the drawing"):
         st.markdown(legend_markdown())
     with st.expander(f"What happened at task {task}", expanded=True):
@@ -95,7 +87,7 @@ def _network_body(run_dir: str, record: dict) -> None:
 
 
 def network_panel(run_dir: str, record: dict, play_slot) -> None:
-    """The growing network with its task timeline, play button and edge-count control."""
+    """The growing network with its task timeline, play button and graph controls."""
     n = len(record["tasks"])
     seen = st.session_state.get("timeline_seen")
     if seen != (run_dir, n):  # a new run, or a new task: jump to the latest if we were there
@@ -130,6 +122,39 @@ def charts_panel(record: dict) -> None:
             st.caption(caption)
 
 
+def _act(session, action: str | None, spec, config_error: str | None) -> None:
+    """Carry out a clicked training button before anything is drawn (so the buttons show its effect)."""
+    if action in ("next_task", "run_all"):
+        if spec is None:
+            return  # the buttons were disabled; the settings message below says why
+        st.session_state["view_path"] = None  # show the live run from now on
+        st.session_state["url_warnings"] = []
+        session.submit(spec, 1 if action == "next_task" else None)
+    elif action == "stop":
+        session.stop()
+    elif action == "reset" and session.reset():
+        st.session_state["view_path"] = ""
+        st.session_state["playing"] = False
+
+
+def _about_run(run_dir: str, record: dict) -> str:
+    """One line naming the shown run, with what sets it apart from the defaults."""
+    bench = record["benchmark"]
+    shipped = examples_dir() in Path(run_dir).resolve().parents
+    sizes = "-".join(str(n) for n in record.get("base_sizes") or record["config"].get("hidden_sizes", []))
+    default = "-".join(str(n) for n in preset_config("fast", bench["name"]).hidden_sizes)
+    hidden = f"starts with {sizes} hidden units"
+    if sizes != default:  # say so when a run is not at the scale a new run gets
+        hidden += f" (a new fast run starts with {default}" + ("; smaller here to keep the shipped files small)"
+                                                               if shipped else ")")  # fmt: skip
+    return (
+        f"{'Shipped example' if shipped else 'Run'} **{Path(run_dir).name}** — "
+        f"{bench['name']}, {len(record['tasks'])} of {bench['n_tasks']} tasks learned, "
+        f"status {ui.shown_state(run_dir, record)}, method {record['method'].upper()}, preset {record['preset']}, "
+        f"{hidden}." + (" Press **Next task** to train your own with the settings on the left." if shipped else "")
+    )
+
+
 def main() -> None:
     """Draw the Train page."""
     session = ui.get_session()
@@ -144,25 +169,25 @@ def main() -> None:
         st.code(ui.share_link(values), language="text")
         st.caption("Add this to the app's address to open it with the same settings.")
 
+    _act(session, ui.take_action(), spec, config_error)
     st.header("Dynamically Expandable Networks: watch a network grow", anchor=False)
+    st.markdown(
+        "DEN learns tasks one after another and grows its own network: it retrains only what a new task needs, "
+        "adds units when that is not enough, and splits units that drifted so old tasks keep theirs."
+    )
+    st.page_link(
+        "app_pages/learn.py", label="New to DEN? The Learn page shows it step by step", icon=":material/school:"
+    )
+    ui.query_warnings_ui(st.session_state.get("url_warnings", []))
     status = session.status()
     finished = session.trainer is not None and session.trainer.finished
-    clicks = ui.buttons_ui(status.busy, finished)
-    if clicks["next_task"] or clicks["run_all"]:
-        if spec is None:
-            st.error(f"Cannot train: {config_error}")
-        else:
-            st.session_state["view_path"] = None  # show the live run from now on
-            session.submit(spec, 1 if clicks["next_task"] else None)
-    if clicks["stop"]:
-        session.stop()
-    if clicks["reset"] and session.reset():
-        st.session_state["view_path"] = ""
-        st.session_state["playing"] = False
-    status = session.status()
+    ui.buttons_ui(status.busy, finished, valid=spec is not None, stopping=session.stopping)
     st.session_state["seen_version"] = status.version
     progress_panel()
     if config_error:
+        if st.session_state.get("logged_config_error") != config_error:  # once per new message, not per rerun
+            st.session_state["logged_config_error"] = config_error
+            ui.log.info("Train page settings refused: %s", config_error)
         st.error(f"Check the settings: {config_error}")
     if status.spec is not None and status.tasks_done and spec is not None and spec != status.spec:
         st.info("The settings differ from the run in progress: Next task continues that run with its own settings; "
@@ -173,15 +198,8 @@ def main() -> None:
         st.info("No network to show yet. Pick a benchmark on the left (toy-2d and the 8×8 digits train in about "
                 "a second per task) and press **Next task** to learn task 1.")  # fmt: skip
         return
-    bench = record["benchmark"]
-    shipped = examples_dir() in Path(run_dir).resolve().parents
     about, play = st.columns([5, 1.2], vertical_alignment="center")
-    about.caption(
-        f"{'Shipped example' if shipped else 'Run'} **{Path(run_dir).name}** — "
-        f"{bench['name']}, {len(record['tasks'])} of {bench['n_tasks']} tasks learned, status {record['status']}, "
-        f"method {record['method'].upper()}, preset {record['preset']}."
-        + (" Press **Next task** to train your own with the settings on the left." if shipped else "")
-    )
+    about.caption(_about_run(run_dir, record))
     network_panel(run_dir, record, play)
     st.subheader("The whole run")
     charts_panel(record)

@@ -91,7 +91,7 @@ def standalone_page(title: str, steps: list[Step], intro_html: str = "", start: 
         for j, fig in enumerate(step.figures):
             spec_id = f"spec-{i}-{j}"
             specs.append(
-                f'<script type="application/json" id="{spec_id}">{_script_json(fig.to_plotly_json())}</script>'
+                f'<script type="application/json" id="{spec_id}">{_script_json(json.loads(fig.to_json()))}</script>'
             )
             height = fig.layout.height or 450
             figs.append(f'<div class="figure" data-spec="{spec_id}" style="min-height:{int(height)}px"></div>')

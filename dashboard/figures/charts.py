@@ -21,11 +21,12 @@ from dashboard.figures.base import (
     empty_figure,
     is_active,
 )
-from dashboard.figures.colors import (
+from dashboard.figures.encoding import (
     EXPAND_COLORS,
     METRIC_COLORS,
     ORIGIN_COLORS,
     ORIGIN_LABELS,
+    ORIGIN_PATTERNS,
     task_color,
 )
 from dashboard.figures.layout import (
@@ -58,6 +59,7 @@ def units_chart(record: dict) -> go.Figure:
                     y=ys,
                     name=ORIGIN_LABELS[origin],
                     marker_color=ORIGIN_COLORS[origin],
+                    marker_pattern_shape=ORIGIN_PATTERNS[origin],  # origin = pattern, as shape in the graph
                     legendgroup=origin,
                     showlegend=l == 1,
                     hovertemplate=f"task %{{x}}: %{{y}} {origin} units<extra>layer {l}</extra>",
@@ -288,8 +290,13 @@ def drift_histogram(record: dict, task: int, layer: int) -> go.Figure:
     return fig
 
 
-def loss_threshold_chart(record: dict) -> go.Figure:
-    """Per task, the loss after selective retraining against tau: above it, the network expanded."""
+def loss_threshold_chart(record: dict, task: int | None = None) -> go.Figure:
+    """Per task, the loss after selective retraining against tau (a dash on each bar); ``task`` is outlined.
+
+    A linear axis: bars measure from zero, and each task's τ is a short dash across its own bar,
+    so a bar that reaches past its dash expanded. The inspected task keeps full colour and an
+    outline; the others are paler.
+    """
     tasks = _tasks(record)
     if not tasks:
         return _no_tasks()
@@ -306,15 +313,24 @@ def loss_threshold_chart(record: dict) -> go.Figure:
             )
     if not rows:
         return empty_figure("Task 1 is learned from scratch: the expansion decision starts at task 2.")
+
+    def shown(v: float) -> float | None:
+        return v if math.isfinite(v) else None
+
     fig = go.Figure()
     for expand, name in ((True, "expanded (loss > τ)"), (False, "not expanded (loss ≤ τ)")):
         mine = [r for r in rows if r[3] == expand]
+        inspected = [r[0] == task for r in mine]
         fig.add_trace(
             go.Bar(
                 x=[r[0] for r in mine],
-                y=[None if math.isnan(r[1]) else r[1] for r in mine],
+                y=[shown(r[1]) for r in mine],
                 name=name,
-                marker_color=EXPAND_COLORS[expand],
+                marker={
+                    "color": EXPAND_COLORS[expand],
+                    "opacity": [1.0 if task is None or hit else 0.45 for hit in inspected],
+                    "line": {"color": "#111111", "width": [3 if hit else 0 for hit in inspected]},
+                },
                 hovertemplate="task %{x}: loss %{y:.4g}<extra>" + name + "</extra>",
                 showlegend=True,
             )
@@ -322,18 +338,17 @@ def loss_threshold_chart(record: dict) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=[r[0] for r in rows],
-            y=[None if math.isnan(r[2]) else r[2] for r in rows],
-            mode="lines+markers",
+            y=[shown(r[2]) for r in rows],
+            mode="markers",
             name="τ (loss threshold)",
-            line={"color": "#111111", "dash": "dash", "width": 2, "shape": "hvh"},
+            marker={"symbol": "line-ew", "size": 24, "line": {"color": "#111111", "width": 3}},
             hovertemplate="task %{x}: τ = %{y:.4g}<extra></extra>",
         )
     )
-    positive = [v for r in rows for v in r[1:3] if not math.isnan(v)]
-    log = bool(positive) and min(positive) > 0 and max(positive) / min(positive) > 20
     _style(fig, "Loss after selective retraining vs τ", height=380)
     _task_axis(fig, len(tasks))
-    fig.update_yaxes(title_text="data loss" + (" (log scale)" if log else ""), type="log" if log else "linear")
-    if log:
-        fig.update_yaxes(dtick=1, tickformat=".3~g")  # one labelled tick per power of ten
+    fig.update_yaxes(title_text="data loss", type="linear", rangemode="tozero")
+    if task is not None and any(r[0] == task for r in rows):
+        top = max((v for r in rows for v in r[1:3] if math.isfinite(v)), default=1.0)
+        fig.add_annotation(x=task, y=top * 1.12, text=f"task {task}", showarrow=False, font={"size": 13})
     return fig

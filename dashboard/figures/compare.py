@@ -162,6 +162,18 @@ def _layer_size(snapshot: dict, layer: int) -> int | None:
     return sizes[layer] if layer < len(sizes) else None
 
 
+def _legend_below(fig: go.Figure, n_entries: int, height: int) -> go.Figure:
+    """Run names go under the plot, one per row: long names never squeeze the plot area."""
+    rows = max(n_entries, 1)
+    fig.update_layout(
+        height=height + 26 * rows,
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.18, "yanchor": "top",
+                "entrywidthmode": "fraction", "entrywidth": 1.0},
+        margin={"b": 40 + 26 * rows},
+    )  # fmt: skip
+    return fig
+
+
 def units_overlay(runs: Sequence[Run]) -> go.Figure:
     """Units each task uses per hidden layer, one line per run, a panel per layer."""
     if not runs:
@@ -184,7 +196,7 @@ def units_overlay(runs: Sequence[Run]) -> go.Figure:
     fig.update_layout(_layout("Units per layer after each task", height=400))
     fig.update_xaxes(title_text="task", dtick=1)
     fig.update_yaxes(title_text="active units", row=1, col=1, rangemode="tozero")
-    return fig
+    return _legend_below(fig, len(runs), 400)
 
 
 def _overlay(runs: Sequence[Run], read, title: str, y_title: str, hover: str) -> go.Figure:
@@ -202,7 +214,7 @@ def _overlay(runs: Sequence[Run], read, title: str, y_title: str, hover: str) ->
     fig.update_layout(_layout(title, height=380))
     fig.update_xaxes(title_text="task", dtick=1)
     fig.update_yaxes(title_text=y_title)
-    return fig
+    return _legend_below(fig, len(runs), 380)
 
 
 def params_overlay(runs: Sequence[Run]) -> go.Figure:
@@ -271,9 +283,9 @@ def capacity_scatter(runs: Sequence[Run]) -> go.Figure:
             )
         )  # fmt: skip
     fig.update_layout(_layout("Capacity against final AUROC (stars: the Pareto front)", height=440))
-    fig.update_xaxes(title_text="parameters, % of STL (lower is leaner)")
+    fig.update_xaxes(title_text="parameters, % of STL (lower is leaner)", ticksuffix="%")
     fig.update_yaxes(title_text="final average AUROC")
-    return fig
+    return _legend_below(fig, len(table) + bool(front), 440)
 
 
 # --- parallel coordinates --------------------------------------------------------------------------
@@ -281,7 +293,7 @@ def capacity_scatter(runs: Sequence[Run]) -> go.Figure:
 OUTCOME_AXES = (
     ("average_auroc", "AUROC"),
     ("average_val_auroc", "val AUROC"),
-    ("relative_to_stl", "% STL"),
+    ("relative_to_stl", "% of STL"),
     ("hidden_units", "hidden units"),
     ("backward_transfer_auroc", "BWT"),
 )
@@ -326,7 +338,8 @@ def parallel_coordinates(runs: Sequence[Run]) -> go.Figure:
     if not fields:
         return empty_figure("These runs share every hyperparameter: nothing to lay out.")
     dims = [_dimension(f"{SYMBOLS.get(f, f)} {f}" if f in SYMBOLS else f, [row[f] for row in table]) for f in fields]
-    dims += [_dimension(label, [row[key] for row in table]) for key, label in OUTCOME_AXES]
+    scale = {"relative_to_stl": 100.0}  # a percentage, as on the capacity scatter
+    dims += [_dimension(label, [_num(row[key]) * scale.get(key, 1.0) for row in table]) for key, label in OUTCOME_AXES]
     dims = [d for d in dims if np.isfinite(np.asarray(d["values"], dtype=float)).any()]
     color = [_num(row["average_auroc"]) for row in table]
     color = [c if math.isfinite(c) else min((x for x in color if math.isfinite(x)), default=0.0) for c in color]
@@ -344,16 +357,24 @@ def parallel_coordinates(runs: Sequence[Run]) -> go.Figure:
 
 
 def small_network(record: dict, label: str, weights: dict | None = None, height: int = 320) -> go.Figure:
-    """The run's network after its last task, drawn small (no legend, few edges)."""
+    """The run's network after its last task, drawn small: layer names only, sizes in the subtitle, no legend."""
     n = len(record.get("tasks") or [])
     if n == 0:
         return empty_figure("No task learned yet.", label)
-    fig = network_figure(record, n, weights, max_edges=120, show_selected=False, show_pruned=False)
+    fig = network_figure(record, n, weights, max_edges=120, show_pruned=False)
     sizes = "-".join(str(s) for s in (record["tasks"][-1].get("active_sizes") or []))
+    # a third of the page is too narrow for two-line column titles and the input's note: first lines only
+    names = [
+        {**a.to_plotly_json(), "text": a.text.split("<br>")[0], "font": {"size": 11, "color": "#555"}}
+        for a in fig.layout.annotations
+        if a.yref == "paper"
+    ]
     fig.update_layout(
-        title={"text": f"{label}<br><sup>after task {n}: {sizes}</sup>", "font": {"size": 14}},
-        height=height, showlegend=False, margin={"l": 5, "r": 5, "t": 60, "b": 5},
+        title={"text": f"{label}<br><sup>after task {n}: {sizes}</sup>", "font": {"size": 14}, "y": 0.97,
+               "yanchor": "top"},
+        height=height, showlegend=False, margin={"l": 5, "r": 5, "t": 78, "b": 5},
     )  # fmt: skip
+    fig.layout.annotations = names  # assigned, not updated: update_layout merges lists item by item
     return fig
 
 

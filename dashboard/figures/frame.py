@@ -1,5 +1,8 @@
-"""The frame of the network graph: the input layer (nodes or a pixel-usage image) and the layer labels.
+"""The frame of the network graph: the input layer (nodes or an image) and the layer labels.
 
+An image input is drawn at its true aspect (the axes are equal-scaled): by default the
+Σ|w| each pixel sends into layer 1; with a first-layer unit in focus, that unit's own
+incoming weights (blue positive, red negative): what the neuron looks for.
 Pure: a record and one task's first-layer weights in, plotly trace and annotation dicts out.
 """
 
@@ -13,8 +16,13 @@ from dashboard.figures.edges import as_array
 from dashboard.figures.layout import input_geometry
 
 
-def input_traces(record: Mapping, weights: Mapping | None, active_rows: np.ndarray) -> tuple[list, np.ndarray | None]:
-    """The input layer's traces, and the source positions of input edges (None for an image block)."""
+def input_traces(
+    record: Mapping, weights: Mapping | None, active_rows: np.ndarray, focus: tuple[int, int] | None = None
+) -> tuple[list, np.ndarray | None]:
+    """The input layer's traces, and the source positions of input edges (None for an image block).
+
+    ``focus`` = (unit id, weight row) of a first-layer unit draws its incoming weights instead of the usage.
+    """
     geometry = input_geometry(record)
     if geometry.kind == "nodes":
         xy = np.array(geometry.positions, dtype=float).reshape(-1, 2)
@@ -35,39 +43,57 @@ def input_traces(record: Mapping, weights: Mapping | None, active_rows: np.ndarr
     if first is None or first.ndim != 2 or first.shape[1] != geometry.dim:
         return [], None  # drawn as a labelled rectangle by the layout instead
     usage = np.full(rows * cols, np.nan)
-    usage[: geometry.dim] = np.abs(first[active_rows[active_rows < first.shape[0]]]).sum(axis=0)
+    own = focus is not None and 0 <= focus[1] < first.shape[0]
+    if own:
+        usage[: geometry.dim] = first[focus[1]]
+        what, style = f"weight into unit {focus[0]}", {"colorscale": "RdBu", "zmid": 0.0}
+    else:
+        usage[: geometry.dim] = np.abs(first[active_rows[active_rows < first.shape[0]]]).sum(axis=0)
+        what, style = "Σ|w| into layer 1", {"colorscale": [[0, "#ffffff"], [1, "#1f2933"]]}  # darker = used more
     grid = usage.reshape(rows, cols)
     dx, dy = (geometry.x1 - geometry.x0) / cols, (geometry.y1 - geometry.y0) / rows
     text = np.array(
-        [[f"pixel ({r}, {c})<br>Σ|w| into layer 1: {grid[r, c]:.3g}" for c in range(cols)] for r in range(rows)],
+        [[f"pixel ({r}, {c})<br>{what}: {grid[r, c]:.3g}" for c in range(cols)] for r in range(rows)],
         dtype=object,
     )
     trace = dict(
         type="heatmap",
-        z=grid,
+        z=grid[::-1],  # row 0 of the image is its top: y grows upwards
         x=geometry.x0 + dx * (np.arange(cols) + 0.5),
-        y=geometry.y1 - dy * (np.arange(rows) + 0.5),
-        colorscale="Greys",
+        y=(geometry.y1 - dy * (np.arange(rows) + 0.5))[::-1],
         showscale=False,
-        text=text,
+        text=text[::-1],
         hoverinfo="text",
-        name="input usage",
+        name="input weights" if own else "input usage",
+        meta={"kind": "input", "focus": focus[0] if own else None, "shape": [rows, cols]},
+        **style,
     )
     return [trace], None
 
 
-def layer_labels(record: Mapping, snapshot: Mapping, task: int, n_layers: int) -> list[dict]:
-    """Column titles (input, each layer's active/stored size, the head) and the pixel-shade note."""
+def layer_labels(
+    record: Mapping,
+    snapshot: Mapping,
+    task: int,
+    centres: list[float],
+    head_x: float,
+    extra: list[str] | None = None,
+    focus: int | None = None,
+) -> list[dict]:
+    """Column titles (input, each layer's active/stored size and ``extra`` line, the head) and the input note."""
     geometry = input_geometry(record)
     shape = "×".join(str(s) for s in geometry.shape) if geometry.kind == "block" else ""
-    labels = [f"input<br>{geometry.dim}" + (f" ({shape})" if shape else "")]
+    labels = [(0.0, f"input<br>{geometry.dim}" + (f" ({shape})" if shape else ""))]
     stored = list(snapshot.get("layer_sizes") or [])
     active_sizes = list(snapshot.get("active_sizes") or stored)
-    for l in range(1, n_layers + 1):
+    for l, x in enumerate(centres, start=1):
         a = active_sizes[l] if l < len(active_sizes) else "?"
         s = stored[l] if l < len(stored) else "?"
-        labels.append(f"layer {l}<br>{a} active" + (f" / {s} stored" if s != a else ""))
-    labels.append(f"head<br>task {task}")
+        text = f"layer {l}<br>{a} active" + (f" / {s} stored" if s != a else "")
+        if extra and l - 1 < len(extra) and extra[l - 1]:
+            text += f"<br><span style='font-size:12px'>{extra[l - 1]}</span>"
+        labels.append((x, text))
+    labels.append((head_x, f"head<br>task {task}"))
     notes = [
         {
             "text": text,
@@ -79,19 +105,24 @@ def layer_labels(record: Mapping, snapshot: Mapping, task: int, n_layers: int) -
             "showarrow": False,
             "font": {"size": 14},
         }
-        for x, text in enumerate(labels)
+        for x, text in labels
     ]
     if geometry.kind == "block":
+        note = (
+            f"unit {focus}'s incoming weights<br>(blue +, red −)"
+            if focus is not None
+            else "shade: Σ|w| per pixel<br>into layer 1"
+        )
         notes.append(
             {
-                "text": "shade: Σ|w| per pixel into layer 1",
+                "text": note,
                 "x": 0.0,
                 "y": geometry.y0,
                 "xref": "x",
                 "yref": "y",
                 "yanchor": "top",
                 "showarrow": False,
-                "font": {"size": 14, "color": "#555"},
+                "font": {"size": 13, "color": "#555"},
             }
         )
     return notes

@@ -1,32 +1,41 @@
 """Where every unit of a DEN run is drawn: stable positions for units, inputs and outputs.
 
-Layers run left to right (input at x = 0, hidden layer l at x = l, the task's head at
-x = L + 1); units stack vertically. A unit's place is fixed at birth: it depends only on
-its layer, the layer's base (task-1) size and the units of that layer born no later than
-it, so nothing moves when the network grows or when the timeline is scrubbed.
+Layers run left to right: the input, each hidden layer, the task's head. A small layer is
+a column of nodes; a large one (more than ``COLUMN_MAX`` units at task 1) is a block of
+square cells, one per stored unit, filled row by row in birth order (task, then origin:
+base, expanded, duplicate, then id), so the block grows downwards task by task.
 
-Why not networkx: its layered layout (``multipartite_layout``) places a node from the
-whole current graph, so adding a unit shifts every other one: exactly the jump this
-drawing must avoid. The arithmetic below is a few lines, deterministic and O(units).
+A unit's place is fixed at birth: it depends only on its layer's base (task-1) size and on
+the units born before it, never on later ones, so nothing moves when the timeline is
+scrubbed, and a new task only appends cells. The axes are drawn equal-scaled, so cells and
+input images are square on screen; the horizontal gaps are chosen so the whole picture has
+about the shape of the plot and fills its width.
 
-Slots. Base units fill slots 0..B-1 of their layer, centred on y = 0 and spanning
-``LAYER_HEIGHT`` (small layers are not stretched: spacing is at most 1/MIN_SLOTS).
-Later units take the next free slots in id order (ids are global and increase with
-time), alternately just below and just above the block, so a layer stays centred as it
-grows. Units pruned at their birth task (ghosts) take slots after that task's kept
-units; they are only ever drawn at that task, and later units reuse those places.
+Why not networkx: its layered layout places a node from the whole current graph, so adding a
+unit shifts every other one: exactly the jump this drawing must avoid.
+
+Units pruned at their birth task (ghosts) take the slots after that task's kept units;
+they are drawn only at that task, and later units reuse those places.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
 LAYER_HEIGHT = 1.0
 MIN_SLOTS = 6
+COLUMN_MAX = 12  # a layer whose base (task-1) size is larger is drawn as a block of cells
+GRID_WIDENESS = 2.0  # a base block has about sqrt(2 * base) columns: wider than tall, like the plot
+GRID_BASE_HEIGHT = 0.45  # height of a layer's base block; later rows extend it downwards
+MAX_PITCH = 0.12
 MAX_INPUT_NODES = 16  # inputs wider than this are drawn as one image block
 BLOCK_HEIGHT = 0.6
 BLOCK_WIDTH = 0.6
+COLUMN_GAP = 1.0  # between layers of a network drawn only with columns (the 2-D toy)
+BLOCK_GAP = 0.5  # between layers when any of them is a block: room for the edge bundles
+_ORIGIN_RANK = {"base": 0, "expanded": 1, "duplicate": 2}
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,36 @@ class InputGeometry:
     x1: float
     y0: float
     y1: float
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """How one hidden layer is drawn: a column of nodes at x, or a block of cells from x0 to x1."""
+
+    layer: int
+    kind: str  # "column" | "grid"
+    base: int
+    x0: float
+    x1: float
+    columns: int = 1
+    pitch: float = 0.0
+    top: float = 0.0
+
+    def slot_xy(self, slot: int) -> tuple[float, float]:
+        """Where slot ``slot`` of this layer is drawn."""
+        if self.kind == "column":
+            return self.x0, slot_y(slot, self.base)
+        row, col = divmod(slot, self.columns)
+        return self.x0 + (col + 0.5) * self.pitch, self.top - (row + 0.5) * self.pitch
+
+    def cell(self, slot: int) -> tuple[int, int]:
+        """(row, column) of a slot in the block."""
+        return divmod(slot, self.columns)
+
+    @property
+    def centre(self) -> float:
+        """The layer's horizontal centre (where its label goes)."""
+        return (self.x0 + self.x1) / 2
 
 
 def hidden_base_sizes(record: dict) -> list[int]:
@@ -60,12 +99,12 @@ def n_hidden_layers(record: dict) -> int:
 
 
 def layer_spacing(base_size: int) -> float:
-    """Vertical distance between neighbouring units of a layer whose base size is ``base_size``."""
+    """Vertical distance between neighbouring units of a column whose base size is ``base_size``."""
     return LAYER_HEIGHT / max(int(base_size), MIN_SLOTS)
 
 
 def slot_y(slot: int, base_size: int) -> float:
-    """The y of slot ``slot`` of a layer: base slots top to bottom, then alternately below and above."""
+    """The y of slot ``slot`` of a column: base slots top to bottom, then alternately below and above."""
     s = layer_spacing(base_size)
     top = (base_size - 1) / 2 * s
     if slot < base_size:
@@ -88,25 +127,92 @@ def _units_by_layer(record: dict) -> tuple[dict[int, dict[int, dict]], set[int]]
     return layers, ghosts
 
 
-def unit_positions(record: dict) -> dict[int, tuple[float, float]]:
-    """(x, y) of every hidden unit ever in the record, pruned ghosts included; stable as the run grows."""
-    bases = hidden_base_sizes(record)
+def unit_slots(record: dict) -> dict[int, tuple[int, int]]:
+    """unit id -> (layer, slot) for every unit ever in the record, ghosts included; slots never change."""
     layers, ghosts = _units_by_layer(record)
-    positions: dict[int, tuple[float, float]] = {}
+    slots: dict[int, tuple[int, int]] = {}
     for layer, units in layers.items():
-        base = bases[layer - 1] if 0 < layer <= len(bases) else sum(1 for u in units.values() if u["born"] == 1)
-        kept = sorted(uid for uid in units if uid not in ghosts)
-        for slot, uid in enumerate(kept):
-            positions[uid] = (float(layer), slot_y(slot, base))
+        order = sorted(
+            (uid for uid in units if uid not in ghosts),
+            key=lambda uid: (int(units[uid]["born"]), _ORIGIN_RANK.get(units[uid].get("origin"), 3), uid),
+        )
+        slots.update({uid: (layer, slot) for slot, uid in enumerate(order)})
         by_task: dict[int, list[int]] = {}
         for uid in units:
             if uid in ghosts:
                 by_task.setdefault(int(units[uid]["born"]), []).append(uid)
+        borns = sorted(int(units[uid]["born"]) for uid in order)
         for born, ids in by_task.items():
-            first = sum(1 for uid in kept if units[uid]["born"] <= born)
-            for i, uid in enumerate(sorted(ids)):
-                positions[uid] = (float(layer), slot_y(first + i, base))
-    return positions
+            first = bisect.bisect_right(borns, born)
+            slots.update({uid: (layer, first + i) for i, uid in enumerate(sorted(ids))})
+    return slots
+
+
+def _grid_shape(base: int) -> tuple[int, float, float]:
+    """(columns, pitch, top) of a block layer from its base size alone."""
+    columns = max(2, math.ceil(math.sqrt(GRID_WIDENESS * max(base, 1))))
+    rows = max(1, math.ceil(base / columns))
+    pitch = min(GRID_BASE_HEIGHT / rows, MAX_PITCH)
+    return columns, pitch, rows * pitch / 2
+
+
+def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = None) -> list[LayerGeometry]:
+    """Every hidden layer's geometry, left to right after the input."""
+    slots = unit_slots(record) if slots is None else slots
+    bases = hidden_base_sizes(record)
+    n_layers = max([len(bases)] + [layer for layer, _ in slots.values()])
+    counts = [0] * (n_layers + 1)
+    for layer, slot in slots.values():
+        counts[layer] = max(counts[layer], slot + 1)
+    # the form depends on the base size alone, so a growing layer never switches form (and nothing jumps)
+    kinds = [
+        "grid" if (bases[l - 1] if l <= len(bases) else counts[l]) > COLUMN_MAX else "column"
+        for l in range(1, n_layers + 1)
+    ]
+    geometry = input_geometry(record)
+    gap = COLUMN_GAP if geometry.kind == "nodes" and "grid" not in kinds else BLOCK_GAP
+    right = geometry.x1 if geometry.kind == "block" else 0.0
+    out = []
+    for l, kind in enumerate(kinds, start=1):
+        base = bases[l - 1] if l <= len(bases) else counts[l]
+        left = right + gap
+        if kind == "column":
+            out.append(LayerGeometry(l, "column", base, left, left))
+        else:
+            columns, pitch, top = _grid_shape(base)
+            out.append(LayerGeometry(l, "grid", base, left, left + columns * pitch, columns, pitch, top))
+        right = out[-1].x1
+    return out
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Everything about where a record is drawn, computed once per figure."""
+
+    slots: dict[int, tuple[int, int]]
+    geometries: list[LayerGeometry]
+    positions: dict[int, tuple[float, float]]
+    head_x: float
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+
+
+def placement(record: dict) -> Placement:
+    """Slots, layer geometries, unit positions, the head's x and the fixed axis ranges of ``record``."""
+    slots = unit_slots(record)
+    geometries = layer_geometries(record, slots)
+    by_layer = {g.layer: g for g in geometries}
+    positions = {uid: by_layer[layer].slot_xy(slot) for uid, (layer, slot) in slots.items()}
+    head_x = _output_x(record, geometries)
+    x_range, y_range = _ranges(record, positions, geometries, head_x)
+    return Placement(slots, geometries, positions, head_x, x_range, y_range)
+
+
+def unit_positions(record: dict) -> dict[int, tuple[float, float]]:
+    """(x, y) of every hidden unit ever in the record, pruned ghosts included; stable as the run grows."""
+    slots = unit_slots(record)
+    geometries = {g.layer: g for g in layer_geometries(record, slots)}
+    return {uid: geometries[layer].slot_xy(slot) for uid, (layer, slot) in slots.items()}
 
 
 def input_geometry(record: dict) -> InputGeometry:
@@ -124,30 +230,49 @@ def input_geometry(record: dict) -> InputGeometry:
     else:
         rows = max(int(math.sqrt(dim)), 1)
         cols = math.ceil(dim / rows)
-    height = BLOCK_HEIGHT * min(1.0, rows / cols)
+    height = BLOCK_HEIGHT * min(1.0, rows / cols)  # pixels are square: the image keeps its aspect
     width = BLOCK_WIDTH * min(1.0, cols / rows)
     return InputGeometry("block", dim, (rows, cols), (), -width / 2, width / 2, -height / 2, height / 2)
 
 
-def output_positions(record: dict, n_outputs: int) -> list[tuple[float, float]]:
-    """(x, y) of a head's ``n_outputs`` output nodes, right of the top hidden layer."""
-    x = float(n_hidden_layers(record) + 1)
+def output_x(record: dict) -> float:
+    """The x of the task's head, right of the top hidden layer."""
+    return _output_x(record, layer_geometries(record))
+
+
+def _output_x(record: dict, geometries: list[LayerGeometry]) -> float:
+    if not geometries:
+        return 1.0
+    gap = COLUMN_GAP if all(g.kind == "column" for g in geometries) and input_geometry(record).kind == "nodes" else 0.4
+    return geometries[-1].x1 + gap
+
+
+def output_positions(record: dict, n_outputs: int, x: float | None = None) -> list[tuple[float, float]]:
+    """(x, y) of a head's ``n_outputs`` output nodes, right of the top hidden layer (at ``x`` when given)."""
+    x = output_x(record) if x is None else x
     return [(x, slot_y(i, n_outputs)) for i in range(n_outputs)]
 
 
 def axis_ranges(
-    record: dict, positions: dict[int, tuple[float, float]] | None = None, margin: float = 0.08
+    record: dict, positions: dict[int, tuple[float, float]] | None = None
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     """Fixed (x range, y range) that hold every position of the whole record, so scrubbing never rescales.
 
     ``positions`` saves recomputing ``unit_positions(record)`` when the caller has it already.
     """
+    geometries = layer_geometries(record)
+    positions = positions if positions is not None else unit_positions(record)
+    return _ranges(record, positions, geometries, _output_x(record, geometries))
+
+
+def _ranges(record, positions, geometries, head_x, margin: float = 0.06):
     geometry = input_geometry(record)
-    ys = [geometry.y0, geometry.y1, -LAYER_HEIGHT / 2, LAYER_HEIGHT / 2]
-    ys += [y for _, y in (positions if positions is not None else unit_positions(record)).values()]
+    pitch = max([g.pitch for g in geometries] + [0.0])
+    ys = [geometry.y0, geometry.y1] + [y for _, y in positions.values()]
+    if all(g.kind == "column" for g in geometries):
+        ys += [-LAYER_HEIGHT / 2, LAYER_HEIGHT / 2]  # a column network keeps its full height from task 1
     n_outputs = [int(n) for n in (record.get("benchmark") or {}).get("n_outputs") or [1]]
-    ys += [y for _, y in output_positions(record, max(n_outputs, default=1))]
-    x_max = n_hidden_layers(record) + 1
-    low, high = min(ys), max(ys)
+    ys += [slot_y(i, max(n_outputs, default=1)) for i in range(max(n_outputs, default=1))]
+    low, high = min(ys) - pitch / 2, max(ys) + pitch / 2
     pad = margin * max(high - low, LAYER_HEIGHT)
-    return (min(geometry.x0, -0.1) - 0.25, x_max + 0.35), (low - pad, high + 2.5 * pad)
+    return (min(geometry.x0, -0.1) - 0.2, head_x + 0.3), (low - pad, high + pad)

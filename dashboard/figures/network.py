@@ -1,59 +1,46 @@
-"""The network graph: one marker per unit at its stable position, edges by sign and size.
+"""The network graph: every unit at its stable place, painted by mode, with edges or bundles between layers.
 
-Pure: a record and one task's weights in, a plotly figure out.
+Pure: a record and one task's weights in, a plotly figure out. ``mode`` picks what the
+colours say (``growth``: birth task; ``changes``: what task t added, selected, split and how
+far old units drifted; ``diff``: what differs from task ``since``). ``edges`` picks single
+strongest weights or bundles between birth-task groups; ``focus`` (a unit id) draws that
+unit's own incoming and outgoing weights, and for a first-layer unit, its weights as an
+image of the input.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.base import (
-    NETWORK_HEIGHT,
-    _events,
-    _layout,
-    _no_tasks,
-    _num,
-    _tasks,
-    empty_figure,
-    is_active,
-)
-from dashboard.figures.colors import (
-    DUPLICATE_LINK,
-    GHOST,
-    HIGHLIGHT_RING,
-    SELECTED_RING,
-    task_color,
-    task_colorscale,
-)
-from dashboard.figures.edges import EdgeSet, as_array, edge_traces, segments
+from dashboard.figures.base import NETWORK_HEIGHT, _layout, _no_tasks, _tasks, empty_figure
+from dashboard.figures.edges import Bundle, EdgeSet, as_array, bundle_sums, bundle_traces, edge_traces, segments
+from dashboard.figures.encoding import DUPLICATE_LINK, task_color
 from dashboard.figures.frame import input_block_shape, input_traces, layer_labels
-from dashboard.figures.layout import (
-    axis_ranges,
-    hidden_base_sizes,
-    layer_spacing,
-    output_positions,
-    unit_positions,
-)
+from dashboard.figures.layout import input_geometry, output_positions, placement
+from dashboard.figures.scene import MODES, Scene, layer_counts, paint
+from dashboard.figures.units import KEEP, Palette, legend_traces, pixels_per_unit, unit_traces
 
-# --- the network --------------------------------------------------------------------------------
+EDGE_MODES = ("auto", "bundled", "strongest")
+MAX_LINKS = 40  # more duplicate-original links than this are a tangle: none are drawn
 
 
 def _drift_history(tasks: list[dict], upto: int) -> dict[int, list[tuple[int, float, float]]]:
     """unit id -> [(task, drift, sigma)] from the drift events of tasks 1..upto."""
     history: dict[int, list[tuple[int, float, float]]] = {}
     for snapshot in tasks[:upto]:
-        task = int(snapshot["task"])
-        for event in _events(snapshot, "drift"):
-            sigma = _num(event.get("split_threshold"))
+        for event in snapshot.get("events") or []:
+            if event.get("type") != "drift":
+                continue
+            sigma = event.get("split_threshold")
+            sigma = math.nan if sigma is None else float(sigma)
             for layer in event.get("drift") or []:
-                values = np.array([math.nan if v is None else v for v in layer.get("values") or []], dtype=float)
-                for uid, value in zip(layer.get("ids") or [], values.tolist(), strict=False):
-                    history.setdefault(uid, []).append((task, value, sigma))
+                for uid, value in zip(layer.get("ids") or [], layer.get("values") or [], strict=False):
+                    v = math.nan if value is None else float(value)
+                    history.setdefault(int(uid), []).append((int(snapshot["task"]), v, sigma))
     return history
 
 
@@ -71,7 +58,7 @@ def _hover(unit: Mapping, task: int, drift: list, zeros: tuple[int, int] | None,
         lines.append("retired: –")
     if drift:
         sigma = drift[-1][2]
-        parts = " · ".join(f"t{t}: {v:.3g}" if not math.isnan(v) else f"t{t}: –" for t, v, _ in drift)
+        parts = " · ".join(f"t{t}: {v:.3g}" if not math.isnan(v) else f"t{t}: –" for t, v, _ in drift[-4:])
         lines.append(f"drift {parts}" + (f" (σ = {sigma:.3g})" if not math.isnan(sigma) else ""))
     if zeros is not None:
         n_zero, n_in = zeros
@@ -81,65 +68,43 @@ def _hover(unit: Mapping, task: int, drift: list, zeros: tuple[int, int] | None,
     return "<br>".join(lines)
 
 
-def _marker_size(record: Mapping, layer_base: int, y_span: float) -> float:
-    pixels = (NETWORK_HEIGHT - 140) * layer_spacing(layer_base) / max(y_span, 1e-9)
-    return float(np.clip(0.85 * pixels, 5, 20))
+def _ghost_hover(g: Mapping) -> str:
+    return (
+        f"<b>unit {g['id']}</b> · layer {g['layer']}<br>born at task {g['born']} · {g['origin']}"
+        "<br>pruned by group sparsity at this task"
+    )
 
 
-def _title(snapshot: Mapping, task: int) -> str:
+def _title(snapshot: Mapping, task: int, mode: str, since: int | None) -> str:
     active = "-".join(str(s) for s in snapshot.get("active_sizes") or snapshot.get("layer_sizes") or [])
     stored = "-".join(str(s) for s in snapshot.get("layer_sizes") or [])
     name = snapshot.get("name") or f"task {task}"
-    extra = f" (stored {stored})" if stored and stored != active else ""
-    return f"After task {task}: {name} · units {active}{extra} → {snapshot.get('n_outputs', 1)} output(s)"
+    extra = f" ({stored} stored)" if stored and stored != active else ""
+    head = {"growth": f"After task {task}", "changes": f"What task {task} changed", "diff": f"Task {since} → {task}"}
+    return f"{head[mode]}: {name} · {active}{extra}"
 
 
-@dataclass
-class _Scene:
-    """One task's view of a record: its units by layer, which are active, and where they sit."""
+def _rows(scene: Scene) -> dict[int, int]:
+    """Rows of each block layer over the whole record (so the heatmap grid never changes size)."""
+    last: dict[int, int] = {}
+    for layer, slot in scene.slots.values():
+        last[layer] = max(last.get(layer, 0), slot)
+    return {g.layer: last.get(g.layer, 0) // g.columns + 1 for g in scene.geometries if g.kind == "grid"}
 
-    record: Mapping
-    snapshot: Mapping
-    task: int
-    n_tasks: int
-    positions: dict[int, tuple[float, float]]
-    bases: list[int]
-    y_span: float
-    units: list[dict]
-    layers: list[list[dict]]
-    active: list[np.ndarray]  # per layer, indices of the units active at this task
-    xy: list[np.ndarray]  # per layer, (n, 2) unit positions
-    out_xy: np.ndarray
 
-    @classmethod
-    def of(cls, record: Mapping, tasks: list[dict], task: int, positions: dict, y_span: float) -> _Scene:
-        """Lay out the units of task ``task``'s snapshot at their stable ``positions``."""
-        snapshot = tasks[task - 1]
-        bases = hidden_base_sizes(record)
-        units = list(snapshot.get("units") or [])
-        n_layers = max([len(bases)] + [int(u["layer"]) for u in units])
-        layers = [[u for u in units if int(u["layer"]) == layer] for layer in range(1, n_layers + 1)]
-        return cls(
-            record=record,
-            snapshot=snapshot,
-            task=task,
-            n_tasks=len(tasks),
-            positions=positions,
-            bases=bases,
-            y_span=y_span,
-            units=units,
-            layers=layers,
-            active=[np.array([i for i, u in enumerate(lu) if is_active(u, task)], dtype=int) for lu in layers],
-            xy=[
-                np.array([positions.get(int(u["id"]), (l + 1.0, 0.0)) for u in lu]).reshape(-1, 2)
-                for l, lu in enumerate(layers)
-            ],
-            out_xy=np.array(output_positions(record, int(snapshot.get("n_outputs") or 1))),
-        )
-
-    def marker_size(self, layer_base: int) -> float:
-        """Marker diameter (px) for a layer drawn at its base size ``layer_base``."""
-        return _marker_size(self.record, layer_base, self.y_span)
+def _zeros(scene: Scene, weights: Mapping) -> dict[int, tuple[int, int]]:
+    """unit id -> (incoming zeros, incoming weights) over the inputs this task's units read."""
+    zeros = {}
+    for l, lu in enumerate(scene.layers):
+        w = weights.get(f"hidden.{l + 1}.weight")
+        if w is None or w.ndim != 2 or w.shape[0] != len(lu):
+            continue
+        cols = np.arange(w.shape[1]) if l == 0 else np.array([c for c in scene.active_rows(l - 1) if c < w.shape[1]])
+        if cols.size == 0:
+            continue
+        nz = np.count_nonzero(w[:, cols] == 0, axis=1)
+        zeros.update({int(u["id"]): (int(nz[i]), len(cols)) for i, u in enumerate(lu)})
+    return zeros
 
 
 def network_figure(
@@ -148,216 +113,284 @@ def network_figure(
     weights: dict[str, np.ndarray] | None = None,
     *,
     max_edges: int = 300,
-    show_selected: bool = True,
+    edges: str = "auto",
+    mode: str = "growth",
+    since: int | None = None,
+    focus: int | None = None,
+    show_selected: bool = False,
     show_pruned: bool = True,
-    highlight: set[int] | None = None,
 ) -> go.Figure:
-    """The network after task ``task``: units by birth task, duplicates, ghosts, and the strongest edges."""
+    """The network after task ``task`` in ``mode``, with edges (``max_edges`` = 0 hides them)."""
     tasks = _tasks(record)
     if not tasks:
         return _no_tasks()
     if not 1 <= int(task) <= len(tasks):
         return empty_figure(f"Task {task} is not in this run: it has {len(tasks)} learned task(s).")
-    positions = unit_positions(record)
-    x_range, y_range = axis_ranges(record, positions)
-    scene = _Scene.of(record, tasks, int(task), positions, y_range[1] - y_range[0])
-    selected = {int(i) for ids in scene.snapshot.get("selected") or [] for i in ids or []} if show_selected else set()
+    if mode not in MODES or edges not in EDGE_MODES:
+        return empty_figure(f"Unknown drawing mode {mode!r} / edges {edges!r}.")
+    task = int(task)
+    since = max(1, min(int(since if since is not None else task - 1), task)) if mode == "diff" else None
+    where = placement(record)
+    scene = Scene.of(record, task, where)
+    positions, x_range, y_range = where.positions, where.x_range, where.y_range
+    px = pixels_per_unit(x_range, y_range)
     weights = {k: as_array(v) for k, v in (weights or {}).items()}
-
-    inputs, input_xy = input_traces(record, weights, scene.active[0] if scene.active else np.zeros(0, int))
-    edges, zeros = _edges(scene, weights, input_xy)
-    unit_traces, sizes = _unit_traces(scene, _drift_history(tasks, scene.task), zeros, selected)
-    traces = edge_traces(*edges.strongest(int(max_edges)))
-    traces += _duplicate_links(scene)
+    looks = paint(scene, mode, since=since, show_selected=show_selected)
+    if not show_pruned:
+        looks = {uid: lk for uid, lk in looks.items() if lk.shape != "x"}
+    history, zeros = _drift_history(tasks, task), _zeros(scene, weights)
+    hover = {
+        int(u["id"]): _hover(
+            u, task, history.get(int(u["id"]), []), zeros.get(int(u["id"])), int(u["id"]) in scene.selected
+        )
+        for lu in scene.layers
+        for u in lu
+    }
+    hover.update({int(g["id"]): _ghost_hover(g) for g in scene.ghosts})
+    focus_row = _focus_row(scene, focus)
+    first_active = np.array(scene.active_rows(0) if scene.layers else [], dtype=int)
+    inputs, input_xy = input_traces(
+        record, weights, first_active, focus_row if focus_row and focus_row[2] == 0 else None
+    )
+    out_xy = np.array(output_positions(record, int(scene.snapshot.get("n_outputs") or 1), where.head_x))
+    palette = Palette()
+    traces = _edge_layer(scene, weights, positions, input_xy, out_xy, edges, max_edges)
+    traces += _links(scene, positions, mode, since)
     traces += inputs
-    traces += unit_traces
-    traces += _ghosts(scene) if show_pruned else []
-    traces += _rings(scene.positions, sizes, selected, highlight or set())
-    traces.append(_outputs(scene.out_xy, scene.task))
-    traces += _birth_legend(scene.units)
+    traces += unit_traces(scene.geometries, scene.slots, looks, hover, _rows(scene), palette, px)
+    if focus_row is not None:
+        traces += _focus(scene, weights, positions, input_xy, out_xy, focus_row)
+    traces.append(_outputs(out_xy, task))
+    traces += legend_traces(looks)
+    palette.apply(traces)
+    extra = layer_counts(scene, mode, since)
     layout = _layout(
-        _title(scene.snapshot, scene.task),
+        _title(scene.snapshot, task, mode, since),
         height=NETWORK_HEIGHT,
         hovermode="closest",
         uirevision=str(record.get("run_id", "network")),
-        xaxis={"range": list(x_range), "visible": False, "fixedrange": False},
-        yaxis={"range": list(y_range), "visible": False},
-        margin={"l": 10, "r": 10, "t": 95, "b": 60},
-        legend={"font": {"size": 14}, "itemsizing": "constant"},
-        legend2={
+        xaxis={"range": list(x_range), "visible": False},
+        yaxis={"range": list(y_range), "visible": False, "scaleanchor": "x", "scaleratio": 1},
+        margin={"l": 10, "r": 10, "t": 125 if any(extra) else 95, "b": 10},
+        legend={
             "orientation": "h",
             "x": 0.0,
             "y": 0.0,
             "yanchor": "top",
-            "font": {"size": 14},
+            "font": {"size": 13},
             "itemsizing": "constant",
+            "entrywidthmode": "pixels",
         },
-        annotations=layer_labels(record, scene.snapshot, scene.task, len(scene.layers)),
+        annotations=layer_labels(
+            record,
+            scene.snapshot,
+            task,
+            [g.centre for g in scene.geometries],
+            where.head_x,
+            extra,
+            focus_row[0] if focus_row and focus_row[2] == 0 else None,
+        ),
         shapes=input_block_shape(record) if not inputs else [],
+        meta={"mode": mode, "task": task, "since": since, "focus": focus_row[0] if focus_row else None},
     )
     return go.Figure(data=traces, layout=layout)
 
 
-def _edges(scene: _Scene, weights: Mapping, input_xy: np.ndarray | None) -> tuple[EdgeSet, dict]:
-    """Every drawable edge between active units and the task's head, and each unit's incoming-zero count."""
-    edges, zeros = EdgeSet(), {}
-    active, xy = scene.active, scene.xy
+def _focus_row(scene: Scene, focus: int | None) -> tuple[int, int, int] | None:
+    """(unit id, weight row, layer index) of the unit in focus, or None."""
+    if focus is None:
+        return None
+    for l, lu in enumerate(scene.layers):
+        for i, u in enumerate(lu):
+            if int(u["id"]) == int(focus):
+                return int(focus), i, l
+    return None
+
+
+def _groups(scene: Scene, l: int, rows: list[int]) -> tuple[np.ndarray, list[int]]:
+    """Birth-task group index of each row, and the birth task of each group."""
+    borns = sorted({int(scene.layers[l][r]["born"]) for r in rows})
+    index = {b: i for i, b in enumerate(borns)}
+    return np.array([index[int(scene.layers[l][r]["born"])] for r in rows], dtype=int), borns
+
+
+def _anchor(scene: Scene, l: int, rows: list[int], group: np.ndarray, g: int, positions, side: str):
+    geometry = scene.geometries[l]
+    ys = [positions[int(scene.layers[l][r]["id"])][1] for r, gi in zip(rows, group, strict=True) if gi == g]
+    y = float(np.mean(ys))
+    if geometry.kind == "column":
+        return geometry.x0, y
+    pad = geometry.pitch
+    return (geometry.x1 + pad, y) if side == "src" else (geometry.x0 - pad, y)
+
+
+def _edge_layer(scene, weights, positions, input_xy, out_xy, edges, max_edges) -> list[dict]:
+    """Single strongest edges, or bundles between birth-task groups (``auto``: bundles once any layer is a block)."""
+    if not max_edges or not weights:
+        return []
+    blocky = input_xy is None or any(g.kind == "grid" for g in scene.geometries)
+    if edges == "strongest" or (edges == "auto" and not blocky):
+        return edge_traces(*_strongest(scene, weights, positions, input_xy, out_xy).strongest(int(max_edges)))
+    return _bundles(scene, weights, positions, input_xy, out_xy)
+
+
+def _xy(scene: Scene, l: int, rows, positions) -> np.ndarray:
+    return np.array([positions[int(scene.layers[l][r]["id"])] for r in rows], dtype=float).reshape(-1, 2)
+
+
+def _strongest(scene, weights, positions, input_xy, out_xy) -> EdgeSet:
+    edges = EdgeSet()
     for l, lu in enumerate(scene.layers):
         w = weights.get(f"hidden.{l + 1}.weight")
-        if w is None or w.ndim != 2 or w.shape[0] != len(lu):
+        if w is None or w.ndim != 2 or w.shape[0] != len(lu) or l >= len(scene.geometries):
             continue
-        cols = np.arange(w.shape[1]) if l == 0 else active[l - 1][active[l - 1] < w.shape[1]]
-        nz = np.count_nonzero(w[:, cols] == 0, axis=1)
-        zeros.update({int(u["id"]): (int(nz[i]), len(cols)) for i, u in enumerate(lu)})
-        src = input_xy if l == 0 else xy[l - 1][cols]
-        if src is not None and len(src) == len(cols):
-            edges.add(w[np.ix_(active[l], cols)], src, xy[l][active[l]])
+        rows = scene.active_rows(l)
+        if l == 0:
+            if input_xy is None or len(input_xy) != w.shape[1]:
+                continue
+            cols, src = list(range(w.shape[1])), input_xy
+        else:
+            cols = [c for c in scene.active_rows(l - 1) if c < w.shape[1]]
+            src = _xy(scene, l - 1, cols, positions)
+        edges.add(w[np.ix_(rows, cols)], src, _xy(scene, l, rows, positions))
     head = weights.get(f"head.{scene.task}.weight")
-    if head is not None and head.ndim == 2 and scene.layers and head.shape[0] == len(scene.out_xy):
-        cols = active[-1][active[-1] < head.shape[1]]
-        edges.add(head[:, cols], xy[-1][cols], scene.out_xy)
-    return edges, zeros
+    if head is not None and head.ndim == 2 and scene.layers and head.shape[0] == len(out_xy):
+        cols = [c for c in scene.active_rows(len(scene.layers) - 1) if c < head.shape[1]]
+        edges.add(head[:, cols], _xy(scene, len(scene.layers) - 1, cols, positions), out_xy)
+    return edges
 
 
-def _duplicate_links(scene: _Scene) -> list[dict]:
-    """One dashed trace linking every duplicate to the original it was split from."""
-    positions = scene.positions
-    links = [(positions[u["parent"]], positions[u["id"]]) for u in scene.units if u.get("parent") in positions]
-    if not links:
+def _bundles(scene, weights, positions, input_xy, out_xy) -> list[dict]:
+    bundles, pair_of = [], []
+    geometry = input_geometry(scene.record)
+    for l, lu in enumerate(scene.layers):
+        w = weights.get(f"hidden.{l + 1}.weight")
+        if w is None or w.ndim != 2 or w.shape[0] != len(lu) or l >= len(scene.geometries):
+            continue
+        rows = scene.active_rows(l)
+        rgroup, rborn = _groups(scene, l, rows)
+        if l == 0:
+            cols = list(range(w.shape[1]))
+            if input_xy is not None and len(input_xy) == w.shape[1]:
+                cgroup, canchor = np.arange(len(cols)), [tuple(p) for p in input_xy]
+                cname = [f"input x{c + 1}" for c in cols]
+            else:
+                cgroup, canchor, cname = np.zeros(len(cols), int), [(geometry.x1, 0.0)], ["the input"]
+        else:
+            cols = [c for c in scene.active_rows(l - 1) if c < w.shape[1]]
+            cgroup, cborn = _groups(scene, l - 1, cols)
+            canchor = [_anchor(scene, l - 1, cols, cgroup, g, positions, "src") for g in range(len(cborn))]
+            cname = [f"layer {l}, born at task {b}" for b in cborn]
+        if not rows or not cols:
+            continue
+        abs_, net, nonzero = bundle_sums(w[np.ix_(rows, cols)], rgroup, cgroup, len(rborn), len(canchor))
+        counts = np.bincount(rgroup, minlength=len(rborn))[:, None] * np.bincount(cgroup, minlength=len(canchor))
+        for g, born in enumerate(rborn):
+            dst = _anchor(scene, l, rows, rgroup, g, positions, "dst")
+            for c in range(len(canchor)):
+                if nonzero[g, c] > 0:
+                    bundles.append(
+                        Bundle(
+                            canchor[c],
+                            dst,
+                            float(abs_[g, c]),
+                            float(net[g, c]),
+                            int(counts[g, c]),
+                            int(nonzero[g, c]),
+                            f"{cname[c]} → layer {l + 1}, born at task {born}",
+                        )
+                    )
+                    pair_of.append(l)
+    head = weights.get(f"head.{scene.task}.weight")
+    last = len(scene.layers) - 1
+    if head is not None and head.ndim == 2 and scene.layers and head.shape[0] == len(out_xy):
+        cols = [c for c in scene.active_rows(last) if c < head.shape[1]]
+        if cols:
+            cgroup, cborn = _groups(scene, last, cols)
+            abs_, net, nonzero = bundle_sums(head[:, cols], np.arange(head.shape[0]), cgroup, head.shape[0], len(cborn))
+            counts = np.bincount(cgroup, minlength=len(cborn))
+            for o in range(head.shape[0]):
+                for g, born in enumerate(cborn):
+                    if nonzero[o, g] > 0:
+                        src = _anchor(scene, last, cols, cgroup, g, positions, "src")
+                        bundles.append(
+                            Bundle(
+                                src,
+                                tuple(out_xy[o]),
+                                float(abs_[o, g]),
+                                float(net[o, g]),
+                                int(counts[g]),
+                                int(nonzero[o, g]),
+                                f"layer {last + 1}, born at task {born} → output {o + 1}",
+                            )
+                        )
+                        pair_of.append(last + 1)
+    return bundle_traces(bundles, pair_of)
+
+
+def _focus(scene, weights, positions, input_xy, out_xy, focus_row) -> list[dict]:
+    """The focus unit's own incoming and outgoing weights, drawn over everything, and a ring around it."""
+    uid, row, l = focus_row
+    edges = EdgeSet()
+    me = np.array([positions[uid]])
+    w = weights.get(f"hidden.{l + 1}.weight")
+    if w is not None and w.ndim == 2 and row < w.shape[0]:
+        if l > 0:
+            cols = [c for c in scene.active_rows(l - 1) if c < w.shape[1]]
+            edges.add(w[row : row + 1, cols], _xy(scene, l - 1, cols, positions), me)
+        elif input_xy is not None and len(input_xy) == w.shape[1]:
+            edges.add(w[row : row + 1], input_xy, me)
+    nxt = (
+        weights.get(f"hidden.{l + 2}.weight") if l + 1 < len(scene.layers) else weights.get(f"head.{scene.task}.weight")
+    )
+    if nxt is not None and nxt.ndim == 2 and row < nxt.shape[1]:
+        if l + 1 < len(scene.layers):
+            rows = [r for r in scene.active_rows(l + 1) if r < nxt.shape[0]]
+            edges.add(nxt[rows, row : row + 1], me, _xy(scene, l + 1, rows, positions))
+        elif nxt.shape[0] == len(out_xy):
+            edges.add(nxt[:, row : row + 1], me, out_xy)
+    traces = edge_traces(*edges.strongest(200), kind="focus_edges", prefix=f"unit {uid}: ", wider=1.8)
+    traces.append(
+        dict(
+            type="scatter",
+            x=me[:, 0],
+            y=me[:, 1],
+            mode="markers",
+            name=f"unit {uid} (clicked)",
+            marker={"symbol": "circle-open", "size": 22, "color": "#111", "line": {"width": 3, "color": "#111"}},
+            hoverinfo="skip",
+            meta={"kind": "focus", "id": uid},
+        )
+    )
+    return traces
+
+
+def _links(scene: Scene, positions, mode: str, since: int | None) -> list[dict]:
+    """Dashed lines tying duplicates to their originals (only this task's, or the diff's, when there are many)."""
+    units = [u for lu in scene.layers for u in lu if u.get("parent") is not None and int(u["parent"]) in positions]
+    if mode == "diff":
+        units = [u for u in units if int(u["born"]) > int(since or 1)]
+    elif mode == "changes":
+        units = [u for u in units if int(u["born"]) == scene.task]
+    if len(units) > MAX_LINKS:  # a tangle: the outlines, diamonds and hover cards say it instead
+        units = []
+    if not units:
         return []
-    xs, ys = segments(np.array([a for a, _ in links]), np.array([b for _, b in links]))
+    src = np.array([positions[int(u["parent"])] for u in units])
+    dst = np.array([positions[int(u["id"])] for u in units])
+    xs, ys = segments(src, dst)
     return [
         dict(
             type="scatter",
             x=xs,
             y=ys,
             mode="lines",
-            line={"color": DUPLICATE_LINK, "width": 1.5, "dash": "dash"},
+            line={"color": DUPLICATE_LINK, "width": 1.3, "dash": "dot"},
             name="duplicate – original",
             hoverinfo="skip",
-            meta={"kind": "duplicate_links", "n": len(links)},
+            meta={"kind": "duplicate_links", "n": len(units)},
         )
     ]
-
-
-_CATEGORY_NAMES = {
-    "base": "base unit",
-    "expanded": "expanded unit",
-    "duplicate": "duplicate (split copy)",
-    "retired": "retired original (kept for old tasks)",
-}
-
-
-def _unit_traces(scene: _Scene, drift: dict, zeros: dict, selected: set[int]) -> tuple[list[dict], dict[int, float]]:
-    """A marker trace per kind of unit (base, expanded, duplicate, retired), and each unit's marker size."""
-    categories: dict[str, list] = {"base": [], "expanded": [], "duplicate": [], "retired": []}
-    for l, lu in enumerate(scene.layers):
-        size = scene.marker_size(scene.bases[l] if l < len(scene.bases) else len(lu))
-        for i, u in enumerate(lu):
-            kind = u["origin"] if is_active(u, scene.task) else "retired"
-            categories.setdefault(kind, []).append((u, scene.xy[l][i], size))
-    scale = task_colorscale(scene.n_tasks)
-    traces = []
-    for kind, items in categories.items():
-        if not items:
-            continue
-        born = np.array([int(u["born"]) for u, _, _ in items])
-        color = {"color": born, "colorscale": scale, "cmin": 0.5, "cmax": scene.n_tasks + 0.5}  # one colour per task
-        if kind == "retired":
-            symbol = np.array([("diamond-open" if u["origin"] == "duplicate" else "circle-open") for u, _, _ in items])
-        else:
-            symbol = "diamond" if kind == "duplicate" else "circle"
-        hover = [
-            _hover(u, scene.task, drift.get(int(u["id"]), []), zeros.get(int(u["id"])), int(u["id"]) in selected)
-            for u, _, _ in items
-        ]
-        traces.append(
-            dict(
-                type="scatter",
-                x=np.array([p[0] for _, p, _ in items]),
-                y=np.array([p[1] for _, p, _ in items]),
-                mode="markers",
-                marker={
-                    **color,
-                    "symbol": symbol,
-                    "size": np.array([s for _, _, s in items]) * (1.25 if kind == "duplicate" else 1.0),
-                    "line": {**color, "width": 1.5}
-                    if kind == "retired"
-                    else {"color": "#ffffff", "width": 0.6 if min(s for _, _, s in items) >= 8 else 0.0},
-                    "opacity": 0.45 if kind == "retired" else 1.0,
-                },
-                name=_CATEGORY_NAMES.get(kind, kind),
-                customdata=np.array([int(u["id"]) for u, _, _ in items]),
-                hovertext=np.array(hover, dtype=object),
-                hoverinfo="text",
-                meta={"kind": "units", "category": kind},
-            )
-        )
-    sizes = {int(u["id"]): size for items in categories.values() for u, _, size in items}
-    return traces, sizes
-
-
-def _ghosts(scene: _Scene) -> list[dict]:
-    """Grey crosses where units pruned at this task stood."""
-    positions = scene.positions
-    ghosts = [g for g in scene.snapshot.get("pruned") or [] if int(g["id"]) in positions]
-    if not ghosts:
-        return []
-    size = scene.marker_size(max(scene.bases or [len(scene.units)]))
-    return [
-        dict(
-            type="scatter",
-            x=[positions[int(g["id"])][0] for g in ghosts],
-            y=[positions[int(g["id"])][1] for g in ghosts],
-            mode="markers",
-            marker={
-                "symbol": "x-thin-open",
-                "size": max(size, 7),
-                "color": GHOST,
-                "line": {"width": 1.5, "color": GHOST},
-            },
-            opacity=0.6,
-            name="pruned at this task (ghost)",
-            customdata=[int(g["id"]) for g in ghosts],
-            hovertext=[
-                f"<b>unit {g['id']}</b> · layer {g['layer']}<br>born at task {g['born']} · {g['origin']}"
-                "<br>pruned by group sparsity at this task"
-                for g in ghosts
-            ],
-            hoverinfo="text",
-            meta={"kind": "ghosts"},
-        )
-    ]
-
-
-def _rings(positions: Mapping, sizes: dict[int, float], selected: set[int], highlight: set[int]) -> list[dict]:
-    """Open rings around the units selected for retraining, and around highlighted units."""
-    traces = []
-    for ids, color, name, grow, width in (
-        (selected, SELECTED_RING, "selected for retraining", 4, 1.0 if min(sizes.values(), default=8) >= 8 else 0.5),
-        (highlight, HIGHLIGHT_RING, "highlighted", 9, 2.5),
-    ):
-        ring = sorted(i for i in ids if i in positions)
-        if ring:
-            traces.append(
-                dict(
-                    type="scatter",
-                    x=np.array([positions[i][0] for i in ring]),
-                    y=np.array([positions[i][1] for i in ring]),
-                    mode="markers",
-                    name=name,
-                    hoverinfo="skip",
-                    marker={
-                        "symbol": "circle-open",
-                        "size": np.array([sizes.get(i, 8.0) + grow for i in ring]),
-                        "color": color,
-                        "line": {"width": width, "color": color},
-                    },
-                    opacity=0.7 if color == SELECTED_RING else 1.0,
-                    meta={"kind": "ring", "n": len(ring)},
-                )
-            )
-    return traces
 
 
 def _outputs(out_xy: np.ndarray, task: int) -> dict:
@@ -371,20 +404,6 @@ def _outputs(out_xy: np.ndarray, task: int) -> dict:
         marker={"symbol": "square", "size": 18, "color": task_color(task), "line": {"color": "#222", "width": 1}},
         hovertext=[f"output {j + 1} of task {task}'s head" for j in range(len(out_xy))],
         hoverinfo="text",
+        unselected=KEEP,
+        meta={"kind": "outputs"},
     )
-
-
-def _birth_legend(units: list[dict]) -> list[dict]:
-    """Legend-only swatches in the second legend: what each task colour means."""
-    return [
-        dict(
-            type="scatter",
-            x=[None],
-            y=[None],
-            mode="markers",
-            name=f"born at task {t}",
-            legend="legend2",
-            marker={"symbol": "square", "size": 12, "color": task_color(t)},
-        )
-        for t in sorted({int(u["born"]) for u in units})
-    ]

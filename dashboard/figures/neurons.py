@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from den_engine.core.network import ExpandableNet
 from den_engine.data.toy2d import TOY_2D_EXTENT
@@ -57,6 +58,37 @@ def unit_pictures(net: ExpandableNet, task: int, resolution: int = RESOLUTION) -
     return pictures
 
 
+def unit_fields(net: ExpandableNet, task: int, resolution: int = RESOLUTION) -> dict[int, np.ndarray]:
+    """id -> the unit's input before its ReLU over the grid (negative = silent there), as ``unit_pictures``.
+
+    The sign is what a diverging colour map shows: where the unit fires and where it is
+    off, with the white line between them the unit's own boundary. Its ReLU is
+    ``max(field, 0)``, the picture ``unit_pictures`` returns.
+    """
+    _, _, points = input_grid(resolution)
+    points = points.to(net.device, net.dtype)
+    passes: dict[int, list[torch.Tensor]] = {}
+
+    def fields(timestamp: int) -> list[torch.Tensor]:
+        if timestamp not in passes:
+            plan = net.plan(timestamp)
+            with torch.no_grad():
+                hidden = net.hidden(points, timestamp, plan)
+                inputs = [points] + hidden[:-1]
+                passes[timestamp] = [
+                    F.linear(inputs[layer], net.weights[layer][: p.n_out, : p.n_in], net.biases[layer][: p.n_out])
+                    for layer, p in enumerate(plan)
+                ]
+        return passes[timestamp]
+
+    result = {}
+    for layer in range(net.n_layers):
+        for i, unit in enumerate(net.units[layer][: net.visible(layer, task)]):
+            timestamp = task if unit.retired is None or unit.retired > task else unit.retired - 1
+            result[unit.id] = _as_picture(fields(timestamp)[layer][:, i], resolution)
+    return result
+
+
 def decision_region(net: ExpandableNet, task: int, resolution: int = RESOLUTION) -> np.ndarray:
     """(resolution, resolution) probability of the positive class under task ``task``'s head."""
     _, _, points = input_grid(resolution)
@@ -66,10 +98,11 @@ def decision_region(net: ExpandableNet, task: int, resolution: int = RESOLUTION)
 
 
 def frame(net: ExpandableNet, task: int, resolution: int = RESOLUTION) -> dict:
-    """Everything the Learn page draws after ``task``: unit pictures, every task's region, the weights."""
+    """Everything the Learn page draws after ``task``: unit pictures and fields, every task's region, the weights."""
     return {
         "task": task,
         "pictures": unit_pictures(net, task, resolution),
+        "fields": unit_fields(net, task, resolution),
         "regions": [decision_region(net, t, resolution) for t in range(1, task + 1)],
         "weights": {name: t.numpy() for name, t in net.state_tensors().items()},
     }

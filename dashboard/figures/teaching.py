@@ -1,11 +1,16 @@
-"""Pure figure builders of the Learn page: the network with every neuron drawn as its picture, decision regions.
+"""Pure figure builders of the Learn page: the network with every neuron drawn as its picture.
 
-Each hidden unit is a small PNG (its activation over the input plane, white to the colour
-of the task it was born in) placed at its stable position as a layout image: one image
-per unit costs far less than a heatmap trace per unit. Marks follow the main graph:
-border colour = birth task, a diamond and a dashed link for a duplicate, a faded dashed
-border for a retired original, a grey x for a unit pruned at this task, a black ring for
-a unit selected for retraining.
+Built for a projector. Layers are rows (inputs at the bottom, the task's answer on top),
+so a landscape screen's width holds a layer's units side by side. Each hidden unit is a
+small PNG of its field (its input before the ReLU) over the plane with a diverging map:
+blue where it fires, red where it is silent, white on its own boundary line. Everything
+else about a unit is drawn *around* its picture, never in its fill: the border's colour
+is the task it was born in (thicker when born at this task), a black "R" badge above it
+marks a unit retrained at this task, a diamond badge marks a split copy, with a dashed
+arc up to the original it was copied from; a retired original is faded with a dotted
+border, a pruned unit a grey x. Pictures are placed as layout images (one per unit, far
+cheaper than a heatmap trace per unit) on a fixed grid of slots with a gap between
+neighbours, so they never touch. Regions and the DEN/fine-tuning rows are in regions.py.
 """
 
 from __future__ import annotations
@@ -16,21 +21,31 @@ import zlib
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from dashboard.figures.colors import DUPLICATE_LINK, FONT_FAMILY, FONT_SIZE, GHOST, SELECTED_RING, TEMPLATE, task_color
+from dashboard.figures.colors import (
+    DUPLICATE_LINK,
+    EDGE_NEGATIVE,
+    EDGE_POSITIVE,
+    FONT_FAMILY,
+    FONT_SIZE,
+    GHOST,
+    SELECTED_RING,
+    TEMPLATE,
+    task_color,
+)
 from dashboard.figures.edges import EdgeSet, edge_traces
-from dashboard.figures.layout import input_geometry, layer_spacing, output_positions, unit_positions
-from den_engine.data.toy2d import TOY_2D_EXTENT
+from dashboard.figures.layout import hidden_base_sizes, layer_spacing, unit_positions
 
-X_GAP = 0.75
-"""Horizontal distance between layers, in units of the vertical layer height (axes are equal-scaled)."""
-PICTURE = 0.86
-"""A picture's side as a fraction of its layer's unit spacing."""
+SIDE = 0.86
+"""A picture's side, in slots (one slot per unit): the rest of the slot is the gap to its neighbour."""
+ROW = 1.5
+"""Vertical distance between layers, in slots: room above each picture for its badges."""
+OUT_SIDE = 1.6
+"""The output picture (the task's decision region) is bigger than a neuron."""
 CLASS_COLORS = ("#e9a23b", "#2a9d8f")
-"""Negative / positive class of a toy task (amber / teal: blue and red mean weight signs)."""
-REGION_SCALE = [[0.0, "#f4cf94"], [0.5, "#ffffff"], [1.0, "#9fd3cc"]]
-"""Pastel versions of the class colours, so the data points stand out on their region."""
+"""Negative / positive class of a toy task (amber / teal: blue and red mean sign)."""
+GAMMA = 0.6
+"""< 1 lifts weak values off white, so a unit's shape reads even where its field is small."""
 
 
 def png_data_uri(rgb: np.ndarray) -> str:
@@ -58,6 +73,17 @@ def tint(picture: np.ndarray, color: str) -> np.ndarray:
     return np.flipud(rgb).round().astype(np.uint8)
 
 
+def signed(field: np.ndarray, negative: str = EDGE_NEGATIVE, positive: str = EDGE_POSITIVE) -> np.ndarray:
+    """A signed picture (y up) as RGB: ``negative`` at -max|v|, white at 0, ``positive`` at +max|v|."""
+    top = float(np.max(np.abs(field))) if field.size else 0.0
+    level = np.clip(field / top, -1.0, 1.0) if top > 0 else np.zeros_like(field)
+    level = np.sign(level) * np.abs(level) ** GAMMA
+    low, high = _hex(negative), _hex(positive)
+    a = np.abs(level)[..., None]
+    rgb = 255.0 + a * (np.where(level[..., None] < 0, low, high) - 255.0)
+    return np.flipud(rgb).round().astype(np.uint8)
+
+
 def diverging(region: np.ndarray) -> np.ndarray:
     """A probability picture (y up) as RGB: amber below 0.5, white at 0.5, teal above."""
     p = np.clip(region, 0.0, 1.0)[..., None]
@@ -66,15 +92,29 @@ def diverging(region: np.ndarray) -> np.ndarray:
     return np.flipud(rgb).round().astype(np.uint8)
 
 
-def _xy(position: tuple[float, float]) -> tuple[float, float]:
-    return position[0] * X_GAP, position[1]
+def slots(record: dict) -> dict[int, tuple[float, float]]:
+    """id -> (x, y) of every hidden unit: x in slots (stable from birth, as layout.py places it), y its row."""
+    bases = hidden_base_sizes(record)
+    out = {}
+    for uid, (layer, y) in unit_positions(record).items():
+        spacing = layer_spacing(bases[int(layer) - 1] if 0 < layer <= len(bases) else 1)
+        out[uid] = (-round(y / spacing, 3), float(layer) * ROW)
+    return out
+
+
+def width_in_slots(record: dict) -> float:
+    """The x span every task of the run fits in (at least 2 x the widest base layer + 1, so task 2 rarely rescales)."""
+    xs = [x for x, _ in slots(record).values()] or [0.0]
+    widest = max(hidden_base_sizes(record) or [1])
+    half = max(max(abs(x) for x in xs), float(widest))
+    return 2 * half + SIDE + 0.2
 
 
 def _active(unit: dict, task: int) -> bool:
     return unit.get("retired") is None or int(unit["retired"]) > task
 
 
-def _picture_image(uri: str, x: float, y: float, side: float, opacity: float = 1.0) -> dict:
+def _image(uri: str, x: float, y: float, side: float, opacity: float = 1.0) -> dict:
     return dict(source=uri, xref="x", yref="y", x=x, y=y, sizex=side, sizey=side, xanchor="center",
                 yanchor="middle", sizing="stretch", layer="above", opacity=opacity)  # fmt: skip
 
@@ -85,34 +125,40 @@ def _box(x: float, y: float, side: float, color: str, width: float, dash: str = 
                 line={"color": color, "width": width, "dash": dash}, layer="above")  # fmt: skip
 
 
-def _inputs(record: dict, side: float, images: list, shapes: list) -> np.ndarray:
-    geometry = input_geometry(record)
-    xy = np.array([_xy(p) for p in geometry.positions]).reshape(-1, 2)
-    axis = np.linspace(0.0, 1.0, 24)
-    ramps = [np.tile(axis, (24, 1)), np.tile(axis[:, None], (1, 24))]  # x1 grows rightwards, x2 upwards
-    for (x, y), ramp in zip(xy, ramps, strict=False):
-        images.append(_picture_image(png_data_uri(tint(ramp, "#6b6b6b")), x, y, side))
-        shapes.append(_box(x, y, side, "#4a5a6a", 1.5))
-    return xy
+def _arc(a: tuple[float, float], b: tuple[float, float]) -> dict:
+    """A dashed arc from the top of picture ``a`` to the top of picture ``b`` (same row), over the pictures between."""
+    top = a[1] + SIDE / 2
+    lift = 0.22 + 0.04 * abs(b[0] - a[0])
+    path = f"M {a[0]} {top} Q {(a[0] + b[0]) / 2} {top + 2 * lift} {b[0]} {top}"
+    return dict(type="path", path=path, xref="x", yref="y", layer="above",
+                line={"color": DUPLICATE_LINK, "width": 1.6, "dash": "dash"})  # fmt: skip
 
 
 def _scatter(x, y, **kwargs) -> dict:
     return dict(type="scatter", x=np.asarray(x, dtype=float), y=np.asarray(y, dtype=float), **kwargs)
 
 
-def neuron_network_figure(record: dict, task: int, frame: dict, *, max_edges: int = 120) -> go.Figure:
-    """The network after ``task``: every hidden unit as its activation picture, the output as the task's region."""
-    snapshot = record["tasks"][task - 1]
-    positions = {uid: _xy(p) for uid, p in unit_positions(record).items()}
-    bases = [int(s) for s in record.get("base_sizes") or snapshot["layer_sizes"][1:]]
-    side = PICTURE * min(layer_spacing(b) for b in bases)
-    images, shapes, traces = [], [], []
-    input_xy = _inputs(record, side, images, shapes)
-    units = snapshot["units"]
-    selected = {int(i) for ids in snapshot.get("selected") or [] for i in ids or []}
-    pictures, weights = frame["pictures"], frame.get("weights") or {}
-    n_layers = len(bases)
-    layers = [[u for u in units if int(u["layer"]) == layer] for layer in range(1, n_layers + 1)]
+def _inputs(images: list, shapes: list) -> np.ndarray:
+    """The two inputs x1, x2 at the bottom row, as ramps in the same signed colours."""
+    axis = np.linspace(-1.0, 1.0, 24)
+    ramps = [np.tile(axis, (24, 1)), np.tile(axis[:, None], (1, 24))]  # x1 grows rightwards, x2 upwards
+    xy = np.array([[-0.6, 0.0], [0.6, 0.0]])
+    for (x, y), ramp in zip(xy, ramps, strict=True):
+        images.append(_image(png_data_uri(signed(ramp)), x, y, SIDE))
+        shapes.append(_box(x, y, SIDE, "#4a5a6a", 2.0))
+    return xy
+
+
+def _hover(u: dict, task: int, selected: set[int], field: np.ndarray) -> str:
+    state = "used by this task" if _active(u, task) else f"retired at task {u['retired']} (kept for older tasks)"
+    parent = f" of #{u['parent']}" if u.get("parent") is not None else ""
+    fires = float(np.mean(field > 0)) if field.size else 0.0
+    retrained = "<br>retrained at this task" if int(u["id"]) in selected else ""
+    return (f"<b>neuron {u['id']}</b> · layer {u['layer']} · born at task {u['born']} · {u['origin']}{parent}"
+            f"<br>{state}<br>fires on {fires:.0%} of the plane{retrained}")  # fmt: skip
+
+
+def _edges(layers, positions, task, pictures, weights, input_xy, out_xy):
     edges = EdgeSet()
     for l, lu in enumerate(layers):
         w = weights.get(f"hidden.{l + 1}.weight")
@@ -121,107 +167,110 @@ def neuron_network_figure(record: dict, task: int, frame: dict, *, max_edges: in
         if l == 0:
             cols, src = list(range(len(input_xy))), input_xy
         else:
-            prev = layers[l - 1]
-            cols = [i for i, u in enumerate(prev) if _active(u, task) and u["id"] in pictures]
-            src = np.array([positions[prev[i]["id"]] for i in cols]).reshape(-1, 2)
+            cols = [i for i, u in enumerate(layers[l - 1]) if _active(u, task) and u["id"] in pictures]
+            src = np.array([positions[layers[l - 1][i]["id"]] for i in cols]).reshape(-1, 2)
         if w is not None and rows and cols:
             edges.add(np.asarray(w, dtype=float)[np.ix_(rows, cols)], src, dst)
-    out_xy = np.array([_xy(p) for p in output_positions(record, 1)])
     head = weights.get(f"head.{task}.weight")
     if head is not None and layers:
         top = [i for i, u in enumerate(layers[-1]) if _active(u, task) and u["id"] in pictures and i < head.shape[1]]
         src = np.array([positions[layers[-1][i]["id"]] for i in top]).reshape(-1, 2)
-        edges.add(np.asarray(head, dtype=float)[:1, top], src, out_xy[:1])
-    traces += edge_traces(*edges.strongest(max_edges))
+        edges.add(np.asarray(head, dtype=float)[:1, top], src, out_xy)
+    return edges
 
-    links = [(positions[u["parent"]], positions[u["id"]]) for u in units if u.get("parent") in positions]
-    for a, b in links:
-        traces.append(_scatter([a[0], b[0]], [a[1], b[1]], mode="lines", hoverinfo="skip", showlegend=False,
-                               line={"color": DUPLICATE_LINK, "width": 1.2, "dash": "dash"}))  # fmt: skip
-    hover_x, hover_y, hover_text = [], [], []
+
+def neuron_network_figure(
+    record: dict, task: int, frame: dict, *, max_edges: int = 120, height: int = 430, font_size: int = FONT_SIZE
+) -> go.Figure:
+    """The network after ``task``: every hidden unit as its picture, the output as the task's decision region."""
+    snapshot = record["tasks"][task - 1]
+    positions = slots(record)
+    images, shapes, traces = [], [], []
+    input_xy = _inputs(images, shapes)
+    units = snapshot["units"]
+    selected = {int(i) for ids in snapshot.get("selected") or [] for i in ids or []}
+    fields = frame.get("fields") or frame["pictures"]
+    n_layers = len(hidden_base_sizes(record))
+    layers = [[u for u in units if int(u["layer"]) == layer] for layer in range(1, n_layers + 1)]
+    out_y = (n_layers + 1) * ROW + (OUT_SIDE - SIDE) / 2
+    out_xy = np.array([[0.0, out_y]])
+    edges = _edges(layers, positions, task, fields, frame.get("weights") or {}, input_xy, out_xy)
+    traces += edge_traces(*edges.strongest(max_edges))
+    hover_x, hover_y, hover_text, hover_ids = [], [], [], []
+    badges = {"R": [], "◇": []}
     for u in units:
         uid = int(u["id"])
-        if uid not in pictures or uid not in positions:
+        if uid not in fields or uid not in positions:
             continue
         x, y = positions[uid]
         active, color = _active(u, task), task_color(int(u["born"]))
-        images.append(_picture_image(png_data_uri(tint(pictures[uid], color)), x, y, side, 1.0 if active else 0.3))
+        images.append(_image(png_data_uri(signed(fields[uid])), x, y, SIDE, 1.0 if active else 0.35))
         fresh = int(u["born"]) == task
-        shapes.append(_box(x, y, side, color, 3.0 if fresh else 1.5, "solid" if active else "dot"))
+        shapes.append(_box(x, y, SIDE, color, 4.5 if fresh else 3.0, "solid" if active else "dot"))
         if uid in selected:
-            shapes.append(_box(x, y, side * 1.22, SELECTED_RING, 1.2))
-        peak = float(np.max(pictures[uid]))
+            badges["R"].append((x + SIDE / 2 - 0.14, y + SIDE / 2 + 0.17))
+        if u["origin"] == "duplicate":
+            badges["◇"].append((x - SIDE / 2 + 0.14, y + SIDE / 2 + 0.17))
+            if u.get("parent") in positions:
+                shapes.append(_arc(positions[u["parent"]], (x, y)))
         hover_x.append(x)
         hover_y.append(y)
-        state = "used by this task" if active else f"retired at task {u['retired']} (kept for older tasks)"
-        hover_text.append(f"<b>unit {uid}</b> · layer {u['layer']} · born at task {u['born']} · {u['origin']}"
-                          + (f" of #{u['parent']}" if u.get("parent") is not None else "")
-                          + f"<br>{state}<br>largest activation {peak:.3g}"
-                          + ("<br>selected for retraining" if uid in selected else ""))  # fmt: skip
-    dup = [positions[int(u["id"])] for u in units if u["origin"] == "duplicate" and int(u["id"]) in pictures]
-    if dup:
-        d = np.array(dup)
-        traces.append(_scatter(d[:, 0] + side / 2, d[:, 1] + side / 2, mode="markers", hoverinfo="skip",
-                               name="duplicate (split copy)", marker={"symbol": "diamond", "size": 11,
-                               "color": "#ffffff", "line": {"color": DUPLICATE_LINK, "width": 1.5}},
+        hover_ids.append(uid)
+        hover_text.append(_hover(u, task, selected, fields[uid]))
+    if badges["R"]:
+        b = np.array(badges["R"])
+        traces.append(_scatter(b[:, 0], b[:, 1], mode="markers+text", text=["R"] * len(b), hoverinfo="skip",
+                               textfont={"color": "#ffffff", "size": 10}, name="retrained at this task",
+                               marker={"size": 15, "color": SELECTED_RING}, meta={"kind": "retrained"}))  # fmt: skip
+    if badges["◇"]:
+        d = np.array(badges["◇"])
+        traces.append(_scatter(d[:, 0], d[:, 1], mode="markers", hoverinfo="skip", name="split copy",
+                               marker={"symbol": "diamond", "size": 14, "color": "#ffffff",
+                                       "line": {"color": DUPLICATE_LINK, "width": 2}},
                                meta={"kind": "duplicates"}))  # fmt: skip
     ghosts = [positions[int(g["id"])] for g in snapshot.get("pruned") or [] if int(g["id"]) in positions]
     if ghosts:
         g = np.array(ghosts)
         traces.append(_scatter(g[:, 0], g[:, 1], mode="markers", hoverinfo="text", name="pruned at this task",
                                hovertext=["pruned by group sparsity at this task"] * len(g),
-                               marker={"symbol": "x-thin-open", "size": 16, "color": GHOST,
-                                       "line": {"width": 2, "color": GHOST}}, meta={"kind": "ghosts"}))  # fmt: skip
+                               marker={"symbol": "x-thin-open", "size": 22, "color": GHOST,
+                                       "line": {"width": 3, "color": GHOST}}, meta={"kind": "ghosts"}))  # fmt: skip
     traces.append(_scatter(hover_x, hover_y, mode="markers", hoverinfo="text", hovertext=hover_text,
-                           marker={"size": 30, "opacity": 0}, showlegend=False, meta={"kind": "units"}))  # fmt: skip
+                           customdata=hover_ids, marker={"size": 40, "opacity": 0, "symbol": "square"},
+                           showlegend=False, meta={"kind": "units"}))  # fmt: skip
     region = frame["regions"][task - 1]
-    out_side = side * 1.6
-    images.append(_picture_image(png_data_uri(diverging(region)), *out_xy[0], out_side))
-    shapes.append(_box(*out_xy[0], out_side, task_color(task), 3.0))
-    all_y = [y for _, y in positions.values()] + list(input_xy[:, 1]) + [out_xy[0][1]]
-    y0, y1 = min(all_y) - side, max(all_y) + side
-    x0, x1 = -side * 1.5, out_xy[0][0] + out_side
+    images.append(_image(png_data_uri(diverging(region)), *out_xy[0], OUT_SIDE))
+    shapes.append(_box(*out_xy[0], OUT_SIDE, task_color(task), 4.5))
+    half = width_in_slots(record) / 2
+    y0, y1 = -SIDE / 2 - 0.1, out_y + OUT_SIDE / 2 + 0.1
     fig = go.Figure(traces)
     fig.update_layout(
         template=TEMPLATE, images=images, shapes=shapes, showlegend=False, hovermode="closest",
-        font={"size": FONT_SIZE, "family": FONT_FAMILY}, margin={"l": 6, "r": 6, "t": 52, "b": 6},
-        title={"text": f"After task {task}: {snapshot.get('name', '')} · units "
-               + "-".join(str(s) for s in snapshot.get("active_sizes", [])), "x": 0.01},
-        height=int(np.clip(380 * (y1 - y0) + 120, 520, 1000)),
-        xaxis={"range": [x0, x1], "visible": False}, uirevision=str(record.get("run_id", "learn")),
-        yaxis={"range": [y0, y1], "visible": False, "scaleanchor": "x", "scaleratio": 1},
-        meta={"pictures": len(images)},
+        font={"size": font_size, "family": FONT_FAMILY}, margin={"l": 2, "r": 2, "t": 44, "b": 2},
+        title={"text": f"After task {task}: {snapshot.get('name', '')} · neurons per layer "
+               + " · ".join(str(s) for s in snapshot.get("active_sizes", [])[1:]), "x": 0.01,
+               "font": {"size": font_size + 3}},
+        height=height, dragmode=False, clickmode="event+select",
+        xaxis={"range": [-half, half], "visible": False, "fixedrange": True, "constrain": "domain"},
+        yaxis={"range": [y0, y1], "visible": False, "scaleanchor": "x", "scaleratio": 1, "fixedrange": True,
+               "constrain": "domain"},
+        uirevision=str(record.get("run_id", "learn")), meta={"pictures": len(images)},
     )  # fmt: skip
     return fig
 
 
-def regions_figure(panels: list[dict], *, columns: int | None = None, height: int = 300) -> go.Figure:
-    """Decision regions side by side: each panel {title, region, points (n, 2), labels (n,)}."""
-    n = max(len(panels), 1)
-    columns = columns or n
-    rows = -(-n // columns)
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[p["title"] for p in panels],
-                        horizontal_spacing=0.03, vertical_spacing=0.12)  # fmt: skip
-    low, high = TOY_2D_EXTENT
-    for i, panel in enumerate(panels):
-        row, col = i // columns + 1, i % columns + 1
-        region = np.asarray(panel["region"])
-        axis = np.linspace(low, high, region.shape[0])
-        fig.add_trace(go.Heatmap(z=region, x=axis, y=axis, zmin=0, zmax=1, colorscale=REGION_SCALE, showscale=False,
-                                 hovertemplate="p = %{z:.2f}<extra></extra>"), row=row, col=col)  # fmt: skip
-        points, labels = np.asarray(panel["points"]), np.asarray(panel["labels"]).ravel()
-        for label in (0, 1):
-            pick = labels == label
-            marker = {"size": 6, "color": CLASS_COLORS[label], "line": {"width": 0.8, "color": "#ffffff"}}
-            dots = go.Scatter(x=points[pick, 0], y=points[pick, 1], mode="markers", hoverinfo="skip", marker=marker)
-            fig.add_trace(dots, row=row, col=col)
-    fig.update_xaxes(range=[low, high], visible=False, constrain="domain")
-    fig.update_yaxes(range=[low, high], visible=False, scaleratio=1)
-    for i in range(len(panels)):  # each panel square: its y axis scaled to its own x axis
-        fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=i // columns + 1, col=i % columns + 1)
-    fig.update_layout(template=TEMPLATE, showlegend=False, height=height * rows,
-                      font={"size": FONT_SIZE - 1, "family": FONT_FAMILY},
-                      margin={"l": 4, "r": 4, "t": 40, "b": 4})  # fmt: skip
-    for annotation in fig.layout.annotations:
-        annotation.font.size = FONT_SIZE - 2
+def field_figure(field: np.ndarray, extent: tuple[float, float], title: str, *, height: int = 320) -> go.Figure:
+    """One neuron's field, large, with a colour bar: the picture of the neuron card."""
+    axis = np.linspace(extent[0], extent[1], field.shape[0])
+    top = float(np.max(np.abs(field))) or 1.0
+    scale = [[0.0, EDGE_NEGATIVE], [0.5, "#ffffff"], [1.0, EDGE_POSITIVE]]
+    fig = go.Figure(go.Heatmap(z=field, x=axis, y=axis, zmin=-top, zmax=top, colorscale=scale,
+                               colorbar={"title": {"text": "input<br>to ReLU"}, "thickness": 14},
+                               hovertemplate="x1 %{x:.2f}, x2 %{y:.2f}: %{z:.3g}<extra></extra>"))  # fmt: skip
+    fig.add_trace(go.Contour(z=field, x=axis, y=axis, contours={"start": 0, "end": 0, "coloring": "none"},
+                             line={"color": "#111111", "width": 2}, showscale=False, hoverinfo="skip"))  # fmt: skip
+    fig.update_layout(template=TEMPLATE, height=height, title={"text": title, "x": 0.01},
+                      margin={"l": 4, "r": 4, "t": 40, "b": 4}, font={"family": FONT_FAMILY, "size": FONT_SIZE},
+                      xaxis={"visible": False, "constrain": "domain"},
+                      yaxis={"visible": False, "scaleanchor": "x"})  # fmt: skip
     return fig

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import torch
 
 from dashboard.figures import neurons
+from dashboard.state import custom_task
 from dashboard.state.session import TrainingSession
 from dashboard.state.url_state import LearnState
 from den_engine import Callbacks, DENConfig, Trainer, TrainingStopped
-from den_engine.core.config import preset
-from den_engine.data.benchmarks import load_benchmark
+from den_engine.core.config import ConfigError, preset
+from den_engine.data.benchmarks import Benchmark, load_benchmark
 from den_engine.methods import get_method, method_names
 
 PAUSES = {"slow": 4.0, "normal": 1.5, "fast": 0.0}
@@ -41,6 +42,8 @@ class LearnSpec:
     order: tuple[str, ...]
     method: str = "den"
     compare: str | None = "finetune"
+    custom: str = ""
+    """The class's own task as link text, used where ``order`` names custom_task.NAME."""
 
 
 def available_compare(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -65,7 +68,10 @@ def spec_from_state(state: LearnState) -> LearnSpec:
         preset="teaching",
     )
     compare = state.compare if state.compare in available_compare((state.compare,)) else None
-    return LearnSpec(config, tuple(state.tasks), state.method, None if compare == "none" else compare)
+    if custom_task.NAME in state.tasks and not state.custom:
+        raise ConfigError("tasks", f"the task “{custom_task.NAME}” has no points yet: draw some or upload a CSV")
+    custom = state.custom if custom_task.NAME in state.tasks else ""
+    return LearnSpec(config, tuple(state.tasks), state.method, None if compare == "none" else compare, custom)
 
 
 def comparison_config(config: DENConfig, method: str):
@@ -75,12 +81,25 @@ def comparison_config(config: DENConfig, method: str):
     return cls(**shared)
 
 
-def make_trainer(config, order: tuple[str, ...], method: str, callbacks: Callbacks | None = None) -> Trainer:
+def learn_benchmark(seed: int, order: tuple[str, ...], custom: str = "") -> Benchmark:
+    """The toy-2d tasks in ``order``, with the class's own task (``custom`` link text) where it is named."""
+    toy = tuple(n for n in order if n != custom_task.NAME)
+    bench = load_benchmark("toy-2d", seed=seed, order=toy or ("blobs",))
+    if custom_task.NAME not in order:
+        return bench
+    own = custom_task.task_data(custom_task.from_text(custom), seed)
+    by_name = {t.name: t for t in bench.tasks} | {custom_task.NAME: own}
+    return dataclasses.replace(bench, tasks=tuple(by_name[n] for n in order))
+
+
+def make_trainer(
+    config, order: tuple[str, ...], method: str, callbacks: Callbacks | None = None, custom: str = ""
+) -> Trainer:
     """A Trainer on the toy-2d tasks in ``order`` (kept in memory only)."""
     trainer = Trainer(config, "toy-2d", len(order), callbacks=callbacks, method=method)
     # The Trainer loads the benchmark's default order; swap in the chosen one before any
     # task trains (initial weights come from the seed alone, not from the data).
-    trainer.benchmark = load_benchmark("toy-2d", seed=config.seed, order=order)
+    trainer.benchmark = learn_benchmark(config.seed, order, custom)
     trainer.record["benchmark"]["task_names"] = list(order)
     return trainer
 
@@ -101,11 +120,11 @@ class PairTrainer:
 
     def __init__(self, spec: LearnSpec, den_callbacks: Callbacks, other_callbacks: Callbacks) -> None:
         self.spec = spec
-        self.den = make_trainer(spec.config, spec.order, spec.method, den_callbacks)
+        self.den = make_trainer(spec.config, spec.order, spec.method, den_callbacks, spec.custom)
         self.other = None
         if spec.compare:
             self.other = make_trainer(comparison_config(spec.config, spec.compare), spec.order, spec.compare,
-                                      other_callbacks)  # fmt: skip
+                                      other_callbacks, spec.custom)  # fmt: skip
         self.benchmark = self.den.benchmark
         self.frames: list[dict] = []
         self.other_regions: list[list] = []

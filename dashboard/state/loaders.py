@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -186,5 +187,6 @@ def edge_weights(run_dir, snapshot: dict, edges: int) -> dict | None:
     try:
         return load_weights(run_dir, run_mtime(run_dir), snapshot["weights"])
     except USER_ERRORS as exc:
+        logging.getLogger("dashboard").warning("edges not drawn for %s: %s", run_dir, exc)
         st.warning(f"Edges not drawn: {exc}")
         return None

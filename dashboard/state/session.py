@@ -11,18 +11,22 @@ click has finished training when the script run ends).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
-import traceback
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
+from dashboard.state import budget
+from dashboard.state.ownership import OwnerLock
 from den_engine import Callbacks, ConfigError, DENConfig, DENError, Trainer, TrainingDiverged, TrainingStopped
 from den_engine.core.config import PRESETS, parse_value, preset
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.methods import get_method, method_names
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = REPO_ROOT / "assets" / "runs"
@@ -39,6 +43,11 @@ STAGE_WORDS = {
     "expansion": "adding k units per layer, pruning them with group sparsity (Eq. 5)",
     "split_retraining": "splitting drifted units and retraining (Eq. 6)",
 }
+
+
+def preset_config(name: str, benchmark: str, config_class: type | None = None, **overrides):
+    """The preset's config for ``benchmark``: the one place the dashboard reads preset values."""
+    return preset(name, config_class, benchmark=benchmark, **overrides)
 
 
 def sync_training() -> bool:
@@ -61,7 +70,10 @@ def resolve_runs_dir(text: str, root: Path | None = None) -> Path:
     root = (root or runs_root()).resolve()
     text = (text or "").strip()
     path = Path(text).expanduser() if text else root
-    path = (path if path.is_absolute() else root / path).resolve()
+    path = path if path.is_absolute() else root / path
+    if len(str(path).encode()) > 4000 or any(len(part.encode()) > 255 for part in path.parts):
+        raise ValueError(f"runs folder: {text[:40]!r}… is too long; each folder name may have at most 255 characters")
+    path = path.resolve()
     if not path.is_relative_to(root):
         raise ValueError(f"runs folder: {text!r} is outside {root}; set DEN_RUNS_DIR to save elsewhere")
     return path
@@ -134,18 +146,38 @@ def build_spec(values: dict, runs_dir: Path) -> RunSpec:
         for field, text in values.get("params", {}).items()
         if field in known
     }
-    base = preset(base_name, config_class)
-    changed = any(getattr(base, field) != value for field, value in params.items())
     params["hidden_sizes"] = parse_value("hidden_sizes", str(values.get("hidden_sizes", "")))
-    config = preset(
+    base = preset_config(base_name, name, config_class)
+    changed = any(getattr(base, field) != value for field, value in params.items())
+    config = preset_config(
         base_name,
+        name,
         config_class,
         **params,
         seed=values.get("seed", 0),
         device=values.get("device", "auto"),
         preset=f"{base_name}-custom" if changed else base_name,
     )
+    input_dim = 1
+    for n in BENCHMARKS[name].input_shape:
+        input_dim *= n
+    device = config.device if config.device != "auto" else ("cuda" if _has_cuda() else "cpu")
+    budget.check_fits(config, input_dim, n_tasks, device)
     return RunSpec(config, name, n_tasks, Path(runs_dir), method)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def spec_of_record(record: dict, run_dir: str | Path) -> RunSpec:
+    """The RunSpec a saved run was trained with (for resuming it)."""
+    method = record.get("method", "den")
+    config = get_method(method).config_class.from_dict(record["config"])
+    bench = record["benchmark"]
+    return RunSpec(config, bench["name"], int(bench["n_tasks"]), Path(run_dir).parent, method)
 
 
 def _kept(n: int) -> str:
@@ -161,6 +193,7 @@ class TrainingSession:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.trainer: Trainer | None = None
+        self._owner: OwnerLock | None = None  # held while this session may write its run
         self._status = Status()
 
     # --- reading -----------------------------------------------------------------
@@ -176,6 +209,11 @@ class TrainingSession:
         """True while a training job is running."""
         with self._lock:
             return self._status.busy
+
+    @property
+    def stopping(self) -> bool:
+        """True between a Stop and the end of the job it stops."""
+        return self.busy and self._stop.is_set()
 
     def wait(self, timeout: float) -> bool:
         """Block until the running job ends (True) or ``timeout`` seconds pass (False)."""
@@ -216,7 +254,39 @@ class TrainingSession:
                 return False
             self.trainer = None
             self._status = Status(version=self._status.version + 1)
+        self._release()
         return True
+
+    def resume(self, run_dir: str | Path) -> int:
+        """Take over a saved, unfinished run nobody is training; returns its finished tasks.
+
+        Raises ValueError while a job runs or when another trainer holds the run.
+        """
+        if self.busy:
+            raise ValueError("a task is training; stop it before resuming another run")
+        owner = OwnerLock(run_dir)
+        if not owner.acquire():
+            raise ValueError(f"{Path(run_dir).name} is being trained by another session or process")
+        try:
+            callbacks = Callbacks(
+                on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._stop.is_set
+            )
+            trainer = Trainer.resume(run_dir, callbacks)
+            spec = spec_of_record(trainer.record, run_dir)
+        except BaseException:
+            owner.release()
+            raise
+        self._release()
+        with self._lock:
+            self.trainer, self._owner = trainer, owner
+            self._status = Status(version=self._status.version + 1, spec=spec, run_dir=str(run_dir))
+            self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), trainer.tasks_done
+        return trainer.tasks_done
+
+    def _release(self) -> None:
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
 
     # --- the job -----------------------------------------------------------------
 
@@ -240,11 +310,18 @@ class TrainingSession:
         callbacks = Callbacks(
             on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._stop.is_set
         )
-        trainer = Trainer(
-            spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=callbacks, method=spec.method
-        )
+        owner = OwnerLock(out_dir)
+        owner.acquire()  # a fresh folder: nobody else can hold it
+        try:
+            trainer = Trainer(
+                spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=callbacks, method=spec.method
+            )
+        except BaseException:
+            owner.release()
+            raise
+        self._release()
         with self._lock:
-            self.trainer = trainer
+            self.trainer, self._owner = trainer, owner
             self._status.spec, self._status.run_dir = spec, str(out_dir)
             self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), 0
             self._status.version += 1
@@ -273,11 +350,15 @@ class TrainingSession:
             n = self.trainer.tasks_done if self.trainer else 0
             message = ("warning", f"Stopped: task {n + 1} was dropped; {_kept(n)}.")
         except TrainingDiverged as exc:
+            log.warning("training diverged: %s", exc)
             message = ("error", f"Task dropped, finished tasks kept: {exc}")
         except (DENError, BenchmarkError, ValueError, OSError) as exc:
+            log.warning("training failed: %s: %s", type(exc).__name__, exc)
             message = ("error", str(exc))
         except Exception as exc:  # noqa: BLE001 - a worker thread must never die silently
-            message, details = ("error", f"Unexpected error while training: {exc}"), traceback.format_exc()
+            log.exception("unexpected error while training")
+            message = ("error", f"Unexpected error while training: {type(exc).__name__}: {exc}. "
+                                "Finished tasks are kept; the server log has the details.")  # fmt: skip
         with self._lock:
             s = self._status
             s.busy, s.message, s.details, s.stage = False, message, details, ""

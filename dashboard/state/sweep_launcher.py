@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from dashboard.state.ownership import OwnerLock
 from den_engine.core.config import parse_value
 from den_engine.core.errors import ConfigError
 from den_engine.experiments.sweep_jobs import SweepJob, expand_grid, parse_grid, parse_seeds
@@ -115,11 +116,19 @@ class SweepProcess:
         self.out.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "den_engine", "sweep", *request.arguments(), "--out", str(self.out)]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
-        with open(self.out / LOG_FILE, "ab") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        # The sweep process inherits the folder's owner lock and holds it as long as it (or a
+        # worker it forked) lives, so its runs read as abandoned once it is gone, however it ended.
+        owner = OwnerLock(self.out)
+        if not owner.acquire():
+            raise ValueError(f"{self.out.name} is being written by another sweep")
+        try:
+            with open(self.out / LOG_FILE, "ab") as log:
+                self.proc = subprocess.Popen(
+                    command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, pass_fds=(owner.fileno(),),
+                )  # fmt: skip
+        finally:
+            owner.release()  # this process's copy only; the child's copy keeps the lock
         self.stopped = False
 
     @property

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from dashboard.state import custom_task
 from den_engine.data.toy2d import TOY_2D_TASKS
 
 BENCHMARK = "toy-2d"
@@ -48,6 +49,8 @@ class LearnState:
     compare: str = "finetune"
     speed: str = "normal"
     presenter: bool = False
+    custom: str = ""
+    """The class's own task as link text (custom_task.to_text); "" = none."""
 
 
 KEYS = {
@@ -64,6 +67,7 @@ KEYS = {
     "compare": "compare",
     "speed": "speed",
     "presenter": "presenter",
+    "custom": "points",
 }
 """Field -> short query key (what a link shows)."""
 
@@ -86,6 +90,20 @@ def query_string(state: LearnState) -> str:
     return "?" + urlencode(encode(state), safe=",")
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"“{text}” is not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"“{text}” is not a number") from None
+
+
 def _in_range(field: str, value):
     low, high = LIMITS[field]
     if isinstance(value, float) and not math.isfinite(value) or not low <= value <= high:
@@ -102,18 +120,26 @@ def parse_field(field: str, text: str):
         return text
     if field == "tasks":
         names = tuple(t.strip() for t in text.split(",") if t.strip())
-        if not names or len(set(names)) != len(names) or any(n not in TOY_2D_TASKS for n in names):
-            raise ValueError(f"use distinct names from {', '.join(TOY_2D_TASKS)}")
+        known = (*TOY_2D_TASKS, custom_task.NAME)
+        if not names or len(set(names)) != len(names) or any(n not in known for n in names):
+            raise ValueError(f"pick one or more different tasks from {', '.join(known)}")
         return names
     if field == "hidden_sizes":
-        sizes = tuple(int(p) for p in text.split(",") if p.strip())
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            raise ValueError(f"“{text}” is not a list of whole numbers; write the units of each layer, e.g. 6,6")
+        sizes = tuple(int(p) for p in parts)
         if not 1 <= len(sizes) <= 3 or not all(1 <= s <= 32 for s in sizes):
-            raise ValueError("use 1 to 3 layers of 1 to 32 units, e.g. 6,6")
+            raise ValueError("use 1 to 3 layers of 1 to 32 units each, e.g. 6,6")
         return sizes
     if field in ("expand_units", "iterations", "seed"):
-        return _in_range(field, int(text))
+        return _in_range(field, _whole(text))
     if field in ("loss_threshold", "split_threshold", "group_lasso"):
-        return _in_range(field, float(text))
+        return _in_range(field, _number(text))
+    if field == "custom":
+        if text:
+            custom_task.from_text(text)  # CustomTaskError is a ValueError naming the bad point
+        return text
     choices = {"method": METHODS, "compare": COMPARE, "speed": SPEEDS}.get(field)
     if choices is not None:
         if text not in choices:
@@ -138,4 +164,9 @@ def decode(params: Mapping[str, str | list[str]]) -> tuple[LearnState, list[str]
             values[field] = parse_field(field, str(text))
         except ValueError as exc:
             warnings.append(f"{key}={text!r} ignored: {exc}")
+    tasks = values.get("tasks", LearnState.tasks)
+    if custom_task.NAME in tasks and not values.get("custom"):
+        kept = tuple(t for t in tasks if t != custom_task.NAME) or LearnState.tasks
+        warnings.append(f"tasks: “{custom_task.NAME}” needs the points of your task, which the link lacks; left out")
+        values["tasks"] = kept
     return LearnState(**values), warnings

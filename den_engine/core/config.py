@@ -232,7 +232,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 # gets the preset as it is.
 BENCHMARK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {
+        "permuted-mnist": dict(l1_strength=1e-4),
+        "rotated-mnist": dict(l1_strength=1e-4),
         "mnist-variation": dict(l1_strength=1e-4, group_lasso=1e-3),
+        "digits-one-vs-rest": dict(l1_strength=1e-4),
+        "permuted-digits": dict(l1_strength=1e-4, group_lasso=1e-3),
     },
 }
 
@@ -295,6 +299,8 @@ def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
         if isinstance(default, str):
             return text
         if isinstance(default, bool):
+            if text.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(text)
             return text.lower() in ("1", "true", "yes", "on")
         if _is_int(default):
             return int(text)

@@ -117,7 +117,11 @@ def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | 
     bench = run.data["benchmark"]
     expected = clean_json(get_method(method).prepare(config).to_dict())
     expected.pop("device", None)
-    recorded = {k: v for k, v in run.config.items() if k != "device"}
+    # A field added to the config after the record was written counts as its default there.
+    defaults = clean_json(type(config)().to_dict())
+    recorded = {k: v for k, v in {**defaults, **run.config}.items() if k in expected}
+    if set(run.config) - set(expected) - {"device"}:
+        return None  # a field this config no longer has: not the same method
     same = run.data["method"] == method and recorded == expected and bench["name"] == benchmark
     return run if same and (n_tasks is None or bench["n_tasks"] == n_tasks) else None
 

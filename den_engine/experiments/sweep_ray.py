@@ -7,6 +7,11 @@ started (and stopped at the end); with one, the sweep joins that cluster and shi
 gets it: the driver sends the files of a partial run (to resume it) and writes the
 files the task sends back into the sweep directory, weights before ``run.json``, each
 atomically; so the sweep directory needs to exist only on the driver's machine.
+
+A task whose worker or node dies is run again (``MAX_RETRIES``): every job starts from the files
+the driver sent, in a fresh scratch directory, and a run is deterministic, so a retry gives the
+record the lost attempt would have given. An exception raised by the job itself is not retried
+(``run_job`` turns a failed run into a row; anything else is a bug to report, not to repeat).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from den_engine.experiments.sweep_jobs import WORKER_THREADS, ProgressFn, SweepJ
 from den_engine.records.store import RUN_FILE
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # den_engine/
+MAX_RETRIES = 3
+"""Attempts after a lost worker or node (Ray's system failures), per job."""
 
 
 def read_files(run_dir: Path) -> dict[str, bytes]:
@@ -86,7 +93,7 @@ def run_ray(jobs: list[SweepJob], address: str | None = None, progress: Progress
     progress = progress or (lambda event: None)
     ray, started = _start_ray(address)
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(ray_task)
+        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(ray_task)
         pending = {}
         for job in jobs:
             files = read_files(Path(job.run_dir)) if plan(job) == "resume" else {}
@@ -99,7 +106,7 @@ def run_ray(jobs: list[SweepJob], address: str | None = None, progress: Progress
             try:
                 row, files = ray.get(ready[0])
                 write_files(Path(job.run_dir), files)
-            except Exception as exc:  # noqa: BLE001 - a lost task fails its job, not the sweep
+            except Exception as exc:  # noqa: BLE001 - a task lost past its retries fails its job, not the sweep
                 row = outcome_row(job, None, f"failed: {type(exc).__name__}: {exc}")
             row["run"] = job.name
             rows.append(row)

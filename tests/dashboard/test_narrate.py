@@ -76,3 +76,20 @@ def test_log_of_a_real_run_matches_its_events(tmp_path):
     assert any("> τ = 0, so added 10 units per layer" in line for line in second)  # tau = 0 always expands
     sizes = record["tasks"][1]["layer_sizes"][1:]
     assert any(f"hold {sizes[0]} and {sizes[1]} units" in line for line in second)
+
+
+def test_auroc_reads_as_a_number_with_decimals_and_task_one_is_not_a_range():
+    first = {**_snapshot(), "task": 1, "events": [], "metrics": {"average_auroc": 1.0}}
+    text = " ".join(narrate_task({"config": {}, "tasks": [first]}, 1))
+    assert "AUROC on task 1 is 1.000." in text and "1–1" not in text
+    assert "average AUROC over tasks 1–4 is 0.987." in " ".join(narrate_task(_record(_snapshot()), 4))
+
+
+@pytest.mark.parametrize(("pairs", "said"), [([], "nothing split"), ([{"layer": 1, "parent": 2, "duplicate": 40,
+                                                                      "drift": 0.09}], "after the split")])  # fmt: skip
+def test_eq6_retraining_is_told_whether_or_not_a_unit_split(pairs, said):
+    snapshot = _snapshot(expand=False, pairs=pairs)
+    snapshot["events"].append({"type": "stage_end", "stage": "split_retraining", "iterations": 150, "loss": 0.04})
+    text = " ".join(narrate_task(_record(snapshot), 4))
+    assert said in text and "Eq. 6" in text
+    assert ("after the split" in text) == bool(pairs)

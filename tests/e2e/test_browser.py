@@ -66,7 +66,7 @@ def test_first_screen_screenshot(app_url, page):
     """The default first screen renders its network; saved for the README with DEN_UPDATE_SCREENSHOT=1."""
     from playwright.sync_api import expect
 
-    page.set_viewport_size({"width": 1440, "height": 1200})
+    page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(app_url + "/")
     expect(page.get_by_role("button", name="Next task")).to_be_visible()
     _wait_idle(page)

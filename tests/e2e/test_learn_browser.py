@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from dashboard.state import url_state
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-LINK = url_state.LearnState(tasks=("moons", "circles", "xor"), seed=1)
+LINK = url_state.LearnState(tasks=("moons", "circles", "xor"), seed=1, iterations=60)
 TRAIN_TIMEOUT_MS = 120_000
 
 pytestmark = pytest.mark.browser
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 def _pictures(page):
     """The neuron pictures: PNG images inside the network chart's SVG."""
-    return page.locator('[data-testid="stPlotlyChart"]').first.locator("svg image")
+    return page.locator(".st-key-learn_network svg image")
 
 
 def test_classroom_link_trains_two_tasks_and_draws_every_neuron(app_url, page):
@@ -36,12 +37,12 @@ def test_classroom_link_trains_two_tasks_and_draws_every_neuron(app_url, page):
         expect(next_task).to_be_enabled(timeout=TRAIN_TIMEOUT_MS)
         next_task.click()
         expect(page.get_by_text(f"Learned task {task} of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
-    expect(page.get_by_text("Task 2: circles").first).to_be_visible()
+    expect(page.get_by_text("After task 2: circles").first).to_be_visible()
     expect(_pictures(page).first).to_be_attached()
     count = _pictures(page).count()
     assert count >= 2 + 12 + 1, count  # two inputs, at least the 6 + 6 base neurons, the output region
     box = _pictures(page).nth(3).bounding_box()
-    assert box is not None and box["width"] > 8 and box["height"] > 8  # drawn at a visible size
+    assert box is not None and box["width"] >= 40 and box["height"] >= 40  # readable at 1440 px wide
     source = _pictures(page).nth(3).get_attribute("href") or _pictures(page).nth(3).get_attribute("xlink:href")
     assert source.startswith("data:image/png;base64,")
     assert "tau=0.15" in page.url and "seed=1" in page.url  # the page keeps its state in its address
@@ -51,3 +52,26 @@ def test_classroom_link_trains_two_tasks_and_draws_every_neuron(app_url, page):
         targets.append(ROOT / "assets" / "screenshot-learn.png")
     for target in targets:
         page.screenshot(path=str(target), full_page=False)
+
+
+def test_points_drawn_by_clicking_become_a_task_in_the_link(app_url, page):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)
+    page.goto(app_url + "/learn" + url_state.query_string(LINK))
+    page.get_by_text("Your own task").click()
+    plane = page.locator(".st-key-learn_draw .nsewdrag").first
+    expect(plane).to_be_visible()
+    plane.scroll_into_view_if_needed()  # the sidebar scrolls on its own; a click lands only where it is shown
+    count = page.get_by_text("point(s) drawn")
+    for n, (fx, fy) in enumerate(((0.25, 0.25), (0.75, 0.75), (0.25, 0.75), (0.75, 0.25)), start=1):
+        if n == 3:
+            page.get_by_text("1 (teal)").click()
+        plane.scroll_into_view_if_needed()
+        box = plane.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        expect(count).to_contain_text(f"{n} point(s) drawn")
+    page.get_by_role("button", name="Use as a task").click()
+    expect(page.locator('[data-testid="stMultiSelect"]').first).to_contain_text("yours")
+    near = r"0\.[6-8]\d"  # a click lands on the nearest point of a 0.1 grid
+    expect(page).to_have_url(re.compile(f"points=-{near}~{near}~0_{near}~-{near}~0_-{near}~-{near}~1_{near}~{near}~1"))

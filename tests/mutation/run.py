@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from variants import VARIANTS, Variant  # noqa: E402
 
 COPIED = ("den_engine", "tests/engine/core", "pyproject.toml")
-TIMEOUT_S = 300
+TIMEOUT_S = 600  # per pytest run; a quiet machine needs seconds, a crowded one minutes
 
 
 def _copy_tree(dest: Path) -> None:
@@ -60,8 +60,9 @@ def _pytest(root: Path, tests: tuple[str, ...]) -> tuple[int, str]:
         done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return -1, f"timed out after {TIMEOUT_S} s"
-    tail = (done.stdout + done.stderr).strip().splitlines()
-    return done.returncode, tail[-1] if tail else ""
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    failed = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]  # pytest's -ra summary
+    return done.returncode, (failed or lines or [""])[0]
 
 
 def check(variant: Variant | None, tests: tuple[str, ...]) -> dict:
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="variants checked at once (default 2)")
     parser.add_argument("--only", nargs="*", default=None, help="names of the variants to check")
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    parser.add_argument("--why", action="store_true", help="also show the first failing test of each variant")
     args = parser.parse_args(argv)
     chosen = [v for v in VARIANTS if args.only is None or v.name in args.only]
     if args.list or not chosen:
@@ -107,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'variant':{width}}  {'result':8}  {'s':>5}  file / what it breaks")
     for v, r in zip(chosen, results, strict=True):
         print(f"{v.name:{width}}  {r['result']:8}  {r['seconds']:5.1f}  {Path(v.path).name}: {v.description}")
-        if r["result"] != "caught":
-            print(f"{'':{width}}  -> {r['detail']}")
+        if r["result"] != "caught" or args.why:
+            print(f"{'':{width}}  -> {r['detail'][:150]}")
     caught = sum(r["result"] == "caught" for r in results)
     total = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

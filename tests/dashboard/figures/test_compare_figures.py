@@ -119,3 +119,15 @@ def test_decision_table_and_grid_highlight_the_first_difference(digits):
     assert sum(map(sum, z)) == 1 and z[cf.DECISIONS.index("split")][2] == 1
     box = fig.layout.shapes[0]
     assert (box.x0, box.x1) == (2.5, 3.5)
+
+
+def test_capacity_is_a_percentage_on_both_views_and_legends_sit_below_the_plots(sweep):
+    scatter = cf.capacity_scatter(sweep)
+    parcoords = cf.parallel_coordinates(sweep)
+    axis = next(d for d in parcoords.data[0].dimensions if d.label == "% of STL")
+    xs = sorted(x for tr in scatter.data if tr.mode == "markers" for x in tr.x)
+    assert sorted(axis.values) == pytest.approx(xs)
+    assert xs == pytest.approx([50, 70, 80, 90])
+    for fig in (cf.units_overlay(sweep), cf.params_overlay(sweep), cf.auroc_overlay(sweep), scatter):
+        assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0  # long names never squeeze
+        assert fig.layout.height >= 380 + 26 * len(sweep)

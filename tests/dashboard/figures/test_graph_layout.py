@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
-from dashboard.figures.layout import axis_ranges, input_geometry, output_positions, slot_y, unit_positions
+from dashboard import synthetic
+from dashboard.figures.layout import (
+    axis_ranges,
+    input_geometry,
+    layer_geometries,
+    output_positions,
+    slot_y,
+    unit_positions,
+    unit_slots,
+)
+from dashboard.figures.units import REFERENCE_PLOT
 from den_engine.core.config import preset
 from den_engine.core.runner import Trainer
 
@@ -78,7 +89,7 @@ def test_units_sit_at_their_layer_and_base_units_are_centred():
     positions = unit_positions(record)
     for snapshot in record["tasks"]:
         for u in snapshot["units"] + snapshot["pruned"]:
-            assert positions[u["id"]][0] == u["layer"]
+            assert positions[u["id"]][0] == u["layer"]  # a network of columns only: layer l at x = l
     assert positions[0][1] == -positions[1][1] > 0  # base units of layer 1, top to bottom, around y = 0
     assert positions[2][1] == -positions[3][1] > 0
     # task 2's kept unit takes the first new slot (below), its ghost the next one (above)
@@ -112,3 +123,50 @@ def test_empty_record_has_no_positions_but_ranges():
     assert unit_positions({"tasks": []}) == {}
     (x0, x1), (y0, y1) = axis_ranges({"tasks": [], "base_sizes": [4], "benchmark": {"input_dim": 2}})
     assert x0 < 0 < x1 and y0 < 0 < y1
+
+
+# --- blocks at MNIST scale ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mnist_like() -> dict:
+    """A synthetic record grown to 784-1029-459 stored units over 10 tasks."""
+    return synthetic.grown_record()
+
+
+def test_large_layers_are_blocks_filled_in_birth_order_and_shaped_by_the_base_only(mnist_like):
+    full = layer_geometries(mnist_like)
+    assert [g.kind for g in full] == ["grid", "grid"]
+    first = layer_geometries(truncated(mnist_like, 1))
+    for a, b in zip(first, full, strict=True):  # a new task only appends cells: the block's frame is fixed
+        assert (a.columns, a.pitch, a.x0, a.top) == (b.columns, b.pitch, b.x0, b.top)
+    slots = unit_slots(mnist_like)
+    units = {u["id"]: u for s in mnist_like["tasks"] for u in s["units"]}
+    rank = {"base": 0, "expanded": 1, "duplicate": 2}
+    for layer in (1, 2):
+        order = sorted((slot, uid) for uid, (l, slot) in slots.items() if l == layer and uid in units)
+        keys = [(units[uid]["born"], rank[units[uid]["origin"]]) for _, uid in order]
+        assert keys == sorted(keys), "cells must be filled by birth task, then origin"
+        assert [slot for slot, _ in order] == list(range(len(order)))  # no hole, no shared cell
+
+
+def test_no_two_units_overlap_and_cells_stay_visible_at_mnist_scale(mnist_like):
+    positions = unit_positions(mnist_like)
+    geometries = {g.layer: g for g in layer_geometries(mnist_like)}
+    (x0, x1), (y0, y1) = axis_ranges(mnist_like, positions)
+    px = min(REFERENCE_PLOT[0] / (x1 - x0), REFERENCE_PLOT[1] / (y1 - y0))  # the smallest plot it is made for
+    for snapshot in (mnist_like["tasks"][0], mnist_like["tasks"][-1]):
+        for layer, g in geometries.items():
+            ids = [u["id"] for u in snapshot["units"] if u["layer"] == layer]
+            xy = np.array([positions[i] for i in ids])
+            gaps = np.abs(xy[:, None, :] - xy[None, :, :]).max(axis=2)  # Chebyshev distance between cells
+            np.fill_diagonal(gaps, np.inf)
+            assert gaps.min() >= g.pitch * (1 - 1e-9)
+            assert g.pitch * px >= 4, "a cell must stay at least 4 px wide"
+            assert (x0 < xy[:, 0]).all() and (xy[:, 0] < x1).all() and (y0 < xy[:, 1]).all() and (xy[:, 1] < y1).all()
+    assert 1.4 < (x1 - x0) / (y1 - y0) < 3.5, "the picture should have about the plot's shape"
+
+
+def test_small_layers_stay_columns_of_nodes(toy_record):
+    assert [g.kind for g in layer_geometries(toy_record)] == ["column", "column"]
+    assert input_geometry(toy_record).kind == "nodes"

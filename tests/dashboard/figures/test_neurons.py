@@ -88,3 +88,12 @@ def test_frame_holds_pictures_regions_and_weights(trained):
     assert frame["task"] == 2 and len(frame["regions"]) == 2
     assert frame["weights"]["hidden.1.weight"].shape == tuple(trained.weights[0].shape)
     assert all(p.shape == (RES, RES) for p in frame["pictures"].values())
+
+
+def test_each_field_is_the_input_of_its_relu(trained):
+    """max(field, 0) is the picture, and the field goes negative where the unit is silent."""
+    pictures, fields = neurons.unit_pictures(trained, 2, RES), neurons.unit_fields(trained, 2, RES)
+    assert set(fields) == set(pictures)
+    for uid, field in fields.items():
+        np.testing.assert_allclose(np.maximum(field, 0.0), pictures[uid], rtol=1e-5, atol=1e-5)
+    assert any(float(f.min()) < 0 for f in fields.values())  # the silent side is kept, not clipped

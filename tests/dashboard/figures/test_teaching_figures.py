@@ -61,7 +61,21 @@ def test_tint_is_white_at_zero_and_the_colour_at_the_peak_with_y_up():
     assert region[0, 1].tolist() == [255, 255, 255] and region[0, 0].tolist() != region[0, 2].tolist()
 
 
-def test_every_unit_is_drawn_as_its_own_picture(run):
+def test_signed_is_white_on_the_boundary_blue_where_it_fires_red_where_silent():
+    field = np.array([[-2.0, 0.0], [0.0, 1.0]])  # row 1 = larger y: drawn at the top
+    rgb = tf.signed(field)
+    assert rgb[1, 1].tolist() == [255, 255, 255]  # zero: white
+    assert rgb[1, 0].tolist() == [0xC0, 0x39, 0x2B]  # the most negative value: full red, bottom-left
+    top_right = rgb[0, 1].astype(int)
+    assert top_right[2] > top_right[0]  # positive half of the range: blue, lifted off white by the gamma
+    assert (tf.signed(np.zeros((3, 3))) == 255).all()  # a dead unit is blank, not an error
+
+
+def _neuron_images(fig):
+    return [im for im in fig.layout.images][2:-1]
+
+
+def test_every_unit_is_drawn_as_its_own_field_picture(run):
     record, frames = run
     for task in (1, 2):
         fig = tf.neuron_network_figure(record, task, frames[task - 1])
@@ -69,14 +83,29 @@ def test_every_unit_is_drawn_as_its_own_picture(run):
         images = fig.layout.images
         assert len(images) == 2 + len(snapshot["units"]) + 1  # inputs, every hidden unit, the output region
         uid = snapshot["units"][-1]["id"]
-        color = {1: "#4a5a6a", 2: "#f28e2b"}[snapshot["units"][-1]["born"]]
-        expected = tf.png_data_uri(tf.tint(frames[task - 1]["pictures"][uid], color))
-        assert expected in [im.source for im in images]  # the picture is the unit's own activation
+        expected = tf.png_data_uri(tf.signed(frames[task - 1]["fields"][uid]))
+        assert expected in [im.source for im in images]  # the picture is the unit's own field, not a task tint
         hover = next(t for t in fig.data if (t.meta or {}).get("kind") == "units")
-        assert len(hover.x) == len(snapshot["units"])
+        assert len(hover.x) == len(snapshot["units"]) and sorted(hover.customdata) == sorted(
+            u["id"] for u in snapshot["units"]
+        )
 
 
-def test_split_and_growth_marks_follow_the_main_graph(run):
+def test_pictures_never_touch_and_keep_their_place_as_the_network_grows(run):
+    record, frames = run
+    placed = {}
+    for task in (1, 2):
+        fig = tf.neuron_network_figure(record, task, frames[task - 1])
+        boxes = [(im.x, im.y) for im in _neuron_images(fig)]
+        for i, (x, y) in enumerate(boxes):
+            for x2, y2 in boxes[i + 1 :]:
+                assert abs(x - x2) >= tf.SIDE + 0.1 or abs(y - y2) >= tf.SIDE + 0.1  # a visible gap
+        units = record["tasks"][task - 1]["units"]
+        for u, box in zip(units, boxes, strict=True):
+            assert placed.setdefault(u["id"], box) == box  # stable from birth
+
+
+def test_birth_retraining_and_split_are_drawn_around_the_picture(run):
     record, frames = run
     snapshot = record["tasks"][1]
     fig = tf.neuron_network_figure(record, 2, frames[1])
@@ -84,11 +113,20 @@ def test_split_and_growth_marks_follow_the_main_graph(run):
     duplicates = [u for u in snapshot["units"] if u["origin"] == "duplicate"]
     assert retired and len(duplicates) == len(retired)
     assert sum(1 for im in fig.layout.images if im.opacity < 1) == len(retired)  # originals faded
-    assert sum(1 for s in fig.layout.shapes if s.line.dash == "dot") == len(retired)
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert sum(1 for s in rects if s.line.dash == "dot") == len(retired)
+    assert sum(1 for s in fig.layout.shapes if s.type == "path") == len(duplicates)  # an arc to each original
     marks = next(t for t in fig.data if (t.meta or {}).get("kind") == "duplicates")
     assert len(marks.x) == len(duplicates)
     fresh = sum(1 for u in snapshot["units"] if u["born"] == 2)
-    assert sum(1 for s in fig.layout.shapes if s.line.width == 3.0) == fresh + 1  # + the output
+    assert sum(1 for s in rects if s.line.width == 4.5) == fresh + 1  # + the output
+    born_one = [s for s in rects if s.line.color == "#4a5a6a" and s.line.width == 3.0]
+    assert len(born_one) == sum(1 for u in snapshot["units"] if u["born"] == 1)  # border = birth task
+    selected = {i for ids in snapshot["selected"] for i in ids}
+    badges = next(t for t in fig.data if (t.meta or {}).get("kind") == "retrained")
+    assert len(badges.x) == len([u for u in snapshot["units"] if u["id"] in selected])
+    for bx, by in zip(badges.x, badges.y, strict=True):  # above a picture's top edge, outside its fill
+        assert any(abs(bx - im.x) < tf.SIDE / 2 and by > im.y + tf.SIDE / 2 for im in _neuron_images(fig))
 
 
 def test_pruned_units_are_ghosts(run):
@@ -98,15 +136,3 @@ def test_pruned_units_are_ghosts(run):
     fig = tf.neuron_network_figure(record, 2, frames[1])
     ghosts = next(t for t in fig.data if (t.meta or {}).get("kind") == "ghosts")
     assert len(ghosts.x) == 1 and ghosts.marker.color == GHOST
-
-
-def test_regions_figure_draws_each_region_with_its_points():
-    region = np.linspace(0, 1, 16).reshape(4, 4)
-    points, labels = np.array([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]]), np.array([[0.0], [1.0], [1.0]])
-    panels = [{"title": f"after {t}", "region": region, "points": points, "labels": labels} for t in (1, 2, 3)]
-    fig = tf.regions_figure(panels, columns=2)
-    heatmaps = [t for t in fig.data if t.type == "heatmap"]
-    dots = [t for t in fig.data if t.type == "scatter"]
-    assert len(heatmaps) == 3 and np.array_equal(heatmaps[0].z, region)
-    assert sorted(len(d.x) for d in dots[:2]) == [1, 2]
-    assert [a.text for a in fig.layout.annotations] == ["after 1", "after 2", "after 3"]

@@ -36,19 +36,34 @@ def _downloads(at: AppTest) -> list[str]:
     return [d.proto.label for d in at.get("download_button")]
 
 
-def test_two_shipped_runs_show_every_view(env):
+SWEEP = SHIPPED / "sweeps" / "digits-tau-sigma"
+
+
+def test_the_page_opens_on_the_shipped_threshold_sweep(env):
     at = _compare_page()
     _ok(at)
     picked = at.multiselect(key="cmp_runs").value
-    assert len(picked) == 2 and all(Path(p).parent == SHIPPED for p in picked)
-    # units, parameters, AUROC; capacity, parallel coordinates; two small networks; the diff grid
-    assert len(at.get("plotly_chart")) == 8
+    assert len(picked) == 4 and all(Path(p).parent == SWEEP for p in picked)  # one benchmark, tau x sigma
+    assert at.selectbox(key="cmp_sweep_pick").value == str(SWEEP)
+    # units, parameters, AUROC; capacity, parallel coordinates; four small networks; the diff grid
+    assert len(at.get("plotly_chart")) == 10
     labels = _downloads(at)
     for name in ("Outcomes (CSV)", "Per-task curves (CSV)", "Capacity and AUROC (CSV)", "Decision diff (CSV)"):
         assert name in labels
     outcomes = at.dataframe[0].value
-    assert len(outcomes) == 2 and {"average_auroc", "relative_to_stl", "benchmark"} <= set(outcomes.columns)
-    assert any("First difference: task" in w.value for w in at.warning)  # different benchmarks, different choices
+    assert len(outcomes) == 4
+    assert {"average_auroc", "relative_to_stl"} <= set(outcomes.columns)
+    assert not any("differ in more than" in w.value for w in at.warning)
+
+
+def test_runs_of_different_benchmarks_are_named_as_such(env):
+    at = _compare_page()
+    at.multiselect(key="cmp_runs").set_value([str(SHIPPED / "toy2d-den-fast"), str(SHIPPED / "mnist-den-fast")])
+    at.run()
+    _ok(at)
+    notes = [w.value for w in at.warning if "differ in more than" in w.value]
+    assert len(notes) == 2  # above the views, and again above the decision diff of the two
+    assert "benchmark: toy-2d, mnist-one-vs-rest" in notes[0] and "starting hidden sizes: 8-8, 100-50" in notes[0]
 
 
 def test_decision_diff_of_a_run_with_itself_is_empty_and_the_first_difference_is_marked(env):
@@ -69,6 +84,9 @@ def test_fewer_than_two_runs_asks_for_more(env):
     at.multiselect(key="cmp_runs").set_value([str(SHIPPED / "toy2d-den-fast")]).run()
     _ok(at)
     assert any("at least two runs" in i.value for i in at.info)
+    keys = {c.key for c in at.get("plotly_chart")}
+    assert keys == {"compare_capacity", "compare_parcoords"}  # only the sweep's own views remain
+    at.selectbox(key="cmp_sweep_pick").set_value("").run()
     assert len(at.get("plotly_chart")) == 0
 
 

@@ -55,7 +55,9 @@ def test_link_seeds_controls_and_next_trains_a_network_of_pictures():
     at.button(key="learn_next").click().run()
     _ok(at)
     assert any("Learned task 1 of 2" in s.value for s in at.success)
-    assert "Task 1: moons" in _text(at) and "from scratch" in _text(at)
+    assert "from scratch" in _text(at)
+    assert "After task 1: moons" in _chart(at, "learn_network")["layout"]["title"]["text"]
+    assert "Task 1: moons" in [a["text"] for a in _chart(at, "learn_region")["layout"]["annotations"]]
     network = _chart(at, "learn_network")
     assert len(network["layout"]["images"]) == 2 + 8 + 1  # two inputs, 4 + 4 hidden pictures, the output region
     assert network["layout"]["images"][2]["source"].startswith("data:image/png;base64,")
@@ -70,7 +72,10 @@ def test_play_trains_the_rest_and_shows_forgetting_side_by_side():
     compare = _chart(at, "learn_compare_chart")
     assert sum(1 for t in compare["data"] if t["type"] == "heatmap") == 4  # DEN and fine-tuning after tasks 1, 2
     assert "Task 1's test accuracy after learning it and 1 more task: DEN" in _text(at)
-    assert "fine-tuning" in _text(at) and "Task 2: blobs" in _text(at)
+    assert (
+        "fine-tuning" in _text(at) and "After task 2: blobs" in _chart(at, "learn_network")["layout"]["title"]["text"]
+    )
+    assert compare["layout"]["meta"]["rows"] == ["DEN", "fine-tuning"]  # two labelled rows, never wrapped
     at.button(key="learn_reset").click().run()
     _ok(at)
     assert any("Press **Next task**" in i.value for i in at.info)
@@ -109,3 +114,45 @@ def test_a_broken_link_warns_and_uses_defaults():
     warnings = [w.value for w in at.warning]
     assert any("k='many' ignored" in w for w in warnings) and any("tasks=" in w for w in warnings)
     assert at.slider(key="learn_expand_units").value == url_state.LearnState().expand_units
+
+
+def test_a_bad_value_is_explained_beside_its_field_and_blocks_training():
+    at = _learn()
+    at.text_input(key="learn_hidden_sizes").set_value("abc").run()
+    assert not at.exception
+    beside = [e.value for e in at.sidebar.error]
+    assert any("Hidden units per layer: “abc” is not a list of whole numbers" in e for e in beside), beside
+    assert all("invalid literal" not in e for e in beside)
+    assert at.button(key="learn_next").disabled and at.button(key="learn_play").disabled
+    at.text_input(key="learn_hidden_sizes").set_value("3,3").run()
+    _ok(at)
+    assert not at.button(key="learn_next").disabled
+    at.button(key="learn_next").click().run()
+    assert _chart(at, "learn_network")["layout"]["title"]["text"].endswith("3 · 3")  # the fixed value trained
+
+
+def test_ask_the_class_then_reveal_with_the_numbers_and_explain_a_neuron():
+    at = _learn()
+    at.toggle(key="learn_ask").set_value(True).run()
+    assert at.radio(key="learn_guess_1_grow")
+    at.radio(key="learn_guess_1_grow").set_value("yes").run()
+    at.button(key="learn_next").click().run()
+    _ok(at)
+    story = _text(at)
+    assert "Will the network need new neurons? **No**" in story and "✗ the class said yes" in story
+    assert at.radio(key="learn_guess_2_split")  # the question about the next task
+    at.selectbox(key="learn_neuron").set_value(2).run()
+    _ok(at)
+    assert "Born at task 1 (moons): one of the first network's neurons." in _text(at)
+    assert _chart(at, "learn_card")["data"][0]["type"] == "heatmap"
+
+
+def test_drawn_points_become_a_task_and_ride_in_the_link():
+    at = _learn()
+    at.session_state["learn_drawn"] = [(0.5, 0.5, 1), (-0.5, -0.5, 1), (0.5, -0.5, 0), (-0.5, 0.5, 0)]
+    at.run()
+    at.button(key="learn_draw_use").click().run()
+    _ok(at)
+    assert at.multiselect(key="learn_tasks").value == ["moons", "blobs", "yours"]
+    state, warnings = url_state.decode({k: at.query_params[k] for k in at.query_params})
+    assert warnings == [] and state.tasks[-1] == "yours" and state.custom.count("_") == 3

@@ -71,3 +71,22 @@ def test_background_session_narrates_live_and_a_stop_keeps_finished_tasks():
     pair = session.trainer
     assert pair.tasks_done == 1 and len(pair.den.record["tasks"]) == 1 and len(pair.other_regions) == 1
     assert session.status().message[0] == "warning"
+
+
+def test_your_own_task_takes_its_place_in_the_sequence():
+    from dashboard.state import custom_task
+
+    own = "0.50~0.50~1_-0.50~-0.50~1_0.50~-0.50~0_-0.50~0.50~0"
+    state = url_state.LearnState(tasks=("moons", "yours"), hidden_sizes=(3,), iterations=20, custom=own, seed=2)
+    spec = spec_from_state(state)
+    pair = PairTrainer(spec, Callbacks(), Callbacks())
+    assert [t.name for t in pair.benchmark.tasks] == ["moons", "yours"]
+    expected = custom_task.task_data(custom_task.from_text(own), 2)
+    assert torch.equal(pair.benchmark.tasks[1].x_train, expected.x_train)
+    assert [t.name for t in pair.other.benchmark.tasks] == ["moons", "yours"]  # the comparison learns it too
+    try:
+        spec_from_state(url_state.LearnState(tasks=("yours",)))
+    except ValueError as exc:
+        assert "has no points yet" in str(exc)
+    else:
+        raise AssertionError("a custom task without points was accepted")

@@ -56,3 +56,26 @@ def test_bad_values_fall_back_to_defaults_with_a_warning_each():
     assert state == LearnState()
     assert len(warnings) == len(bad)
     assert any(w.startswith("k='99' ignored") and "between 1 and 8" in w for w in warnings)
+
+
+def test_your_own_task_travels_in_the_link_and_needs_its_points():
+    points = "0.10~0.20~0_-0.50~1.00~1_1.20~-1.10~0_0.00~0.00~1"
+    state = LearnState(tasks=("moons", "yours"), custom=points)
+    back, warnings = decode(parse_qs(urlsplit(query_string(state)).query))
+    assert back == state and warnings == []
+    lost, warnings = decode({"tasks": "moons,yours"})
+    assert lost.tasks == ("moons",) and any("needs the points" in w for w in warnings)
+    broken, warnings = decode({"tasks": "moons,yours", "points": "0.1~abc~0"})
+    assert broken.custom == "" and any("Row 1, column x2" in w for w in warnings)
+
+
+def test_bad_values_are_explained_in_plain_words():
+    for field, text, words in (("hidden_sizes", "abc", "“abc” is not a list of whole numbers"),
+                               ("expand_units", "two", "“two” is not a whole number"),
+                               ("loss_threshold", "x", "“x” is not a number")):  # fmt: skip
+        try:
+            url_state.parse_field(field, text)
+        except ValueError as exc:
+            assert words in str(exc) and "invalid literal" not in str(exc)
+        else:
+            raise AssertionError(f"{field}={text!r} was accepted")

@@ -135,3 +135,11 @@ def test_settings_that_would_silently_do_nothing_are_refused_with_the_reason(fie
     with pytest.raises(ConfigError) as info:
         preset("fast", **{field: value})
     assert info.value.field == field and why in str(info.value)
+
+
+def test_switches_parse_from_the_command_line_or_are_refused():
+    assert parse_value("prox_scale_with_lr", "true") is True
+    assert parse_value("prox_scale_with_lr", "off") is False
+    with pytest.raises(ConfigError) as info:
+        parse_value("prox_scale_with_lr", "maybe")
+    assert info.value.field == "prox_scale_with_lr"

@@ -113,3 +113,18 @@ def test_budget_method_keeps_each_methods_own_steps_and_a_bad_budget_is_named(tm
     with pytest.raises(ConfigError) as info:
         run_compare(tmp_path, ["stl"], seeds=(0,), budget="same")
     assert info.value.field == "budget"
+
+
+def test_a_record_without_a_field_added_later_is_reused_when_that_field_is_at_its_default(tmp_path):
+    import json
+
+    run_compare(tmp_path, ["l2"], seeds=(0,))
+    path = tmp_path / "l2-seed0" / "run.json"
+    data = json.loads(path.read_text())
+    del data["config"]["l2_transfer"]  # as written before the field existed; 0.5 is its default
+    path.write_text(json.dumps(data))
+    lines = []
+    run_compare(tmp_path, ["l2"], seeds=(0,), log=lines.append)
+    assert ": reused," in lines[0]
+    run_compare(tmp_path, ["l2"], seeds=(0,), sets={**SETS, "l2_transfer": "2.5"}, log=lines.append)
+    assert ": trained," in lines[1]  # not at the default: a different config

@@ -1,0 +1,173 @@
+"""The network picture in headless Chromium at MNIST scale: read the drawn units back from the page.
+
+A synthetic 10-task record grown to 784-1029-459 stored units is written into the app's runs
+folder and loaded through the Runs page. The unit positions come from the plotly graph div:
+its data converted to pixels with the axes' own data-to-pixel functions.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dashboard.bench import write_synthetic
+from dashboard.figures.encoding import task_color
+from dashboard.synthetic import grown_record
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+RUN = "mnist-synthetic"
+EXPECT_TIMEOUT_MS = 90_000  # loading a 1,500-unit record on a busy 2-core machine
+
+# Every unit of the network chart in page pixels, each block layer's cell pitch, and the plot area.
+READ_UNITS = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta
+                                                                        && g.layout.meta.mode);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const px = x => box.left + xa._offset + xa.l2p(x), py = y => box.top + ya._offset + ya.l2p(y);
+  const units = [], cells = {}, colours = {};
+  for (const t of gd._fullData) {
+    const meta = t.meta || {};
+    if (meta.kind === 'cells') cells[meta.layer] = t;
+  }
+  for (const t of gd._fullData) {
+    const meta = t.meta || {};
+    if (meta.kind !== 'units') continue;
+    const xs = Array.from(t.x), ys = Array.from(t.y), ids = Array.from(t.customdata);
+    const heat = cells[meta.layer];
+    ids.forEach((id, i) => {
+      units.push({id: Number(id), layer: meta.layer, form: meta.form, x: px(xs[i]), y: py(ys[i]),
+                  size: meta.form === 'column' ? Number(Array.isArray(t.marker.size) ? t.marker.size[i]
+                                                                                    : t.marker.size) : 0});
+      if (heat) {
+        const hx = Array.from(heat.x), hy = Array.from(heat.y);
+        const c = hx.reduce((b, v, j) => Math.abs(v - xs[i]) < Math.abs(hx[b] - xs[i]) ? j : b, 0);
+        const r = hy.reduce((b, v, j) => Math.abs(v - ys[i]) < Math.abs(hy[b] - ys[i]) ? j : b, 0);
+        const code = heat.z[r][c];
+        colours[id] = heat.colorscale[2 * Math.round(code)][1];  // two stops per colour
+      }
+    });
+  }
+  const pitch = {};
+  for (const [layer, t] of Object.entries(cells)) pitch[layer] = Math.abs(xa.l2p(t.x[1]) - xa.l2p(t.x[0]));
+  return {units, pitch, colours, title: gd._fullLayout.title.text,
+          plot: [box.left + xa._offset, box.left + xa._offset + xa._length,
+                 box.top + ya._offset, box.top + ya._offset + ya._length]};
+}"""
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
+@pytest.fixture(scope="module")
+def grown_run(app_url, tmp_path_factory) -> str:
+    """The synthetic grown run, written into the app's runs folder (the app_url fixture's e2e-runs*)."""
+    folder = sorted(tmp_path_factory.getbasetemp().glob("e2e-runs*"))[0]
+    if not (folder / RUN).exists():
+        write_synthetic(folder / RUN)
+    return RUN
+
+
+def _wait_idle(page) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=EXPECT_TIMEOUT_MS)
+
+
+def _open(page, app_url: str, run: str) -> None:
+    """Load ``run`` through the Runs page; the Train page then shows its last task."""
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/runs")
+    picker = page.get_by_role("combobox", name="Run", exact=True)
+    expect(picker).to_be_visible()
+    _wait_idle(page)
+    picker.click()
+    page.get_by_role("option", name=re.compile(rf"^{run} ")).first.click()
+    page.get_by_role("button", name="Load into every view").click()
+    expect(page.locator('[data-testid="stPlotlyChart"] .gtitle').first).to_contain_text(
+        "784-", timeout=EXPECT_TIMEOUT_MS
+    )
+    _wait_idle(page)
+
+
+def _read(page) -> dict:
+    page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
+    return page.evaluate(READ_UNITS)
+
+
+@pytest.mark.parametrize("viewport", [(1440, 900), (1024, 768)], ids=["1440x900", "1024x768"])
+def test_no_two_units_overlap_at_mnist_scale_and_every_layer_is_inside_the_plot(app_url, grown_run, page, viewport):
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    _open(page, app_url, grown_run)
+    drawn = _read(page)
+    units = drawn["units"]
+    expected = {u["id"] for u in grown_record()["tasks"][-1]["units"]}
+    assert {u["id"] for u in units} >= expected
+    x0, x1, y0, y1 = drawn["plot"]
+    assert x1 <= viewport[0]
+    for layer in (1, 2):
+        mine = [u for u in units if u["layer"] == layer]
+        pitch = drawn["pitch"][str(layer)]
+        assert pitch >= 3.5, f"layer {layer}: cells of {pitch:.1f} px cannot be told apart"
+        xy = np.array([(u["x"], u["y"]) for u in mine])
+        gaps = np.abs(xy[:, None, :] - xy[None, :, :]).max(axis=2)
+        np.fill_diagonal(gaps, np.inf)
+        assert gaps.min() >= 0.99 * pitch, f"layer {layer}: two cells overlap ({gaps.min():.2f} px apart)"
+        half = pitch / 2
+        assert xy[:, 0].min() - half >= x0 and xy[:, 0].max() + half <= x1, f"layer {layer} leaves the plot"
+        assert xy[:, 1].min() - half >= y0 and xy[:, 1].max() + half <= y1, f"layer {layer} leaves the plot"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"graph-mnist-{viewport[0]}.png"))
+
+
+def test_hovering_a_unit_names_it(app_url, grown_run, page):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    _open(page, app_url, grown_run)
+    drawn = _read(page)
+    for chosen in (
+        sorted((u for u in drawn["units"] if u["layer"] == 1), key=lambda u: u["id"])[400],
+        sorted((u for u in drawn["units"] if u["layer"] == 2), key=lambda u: u["id"])[150],
+    ):
+        page.mouse.move(chosen["x"], chosen["y"])
+        label = page.locator(".hoverlayer .hovertext").first
+        label.wait_for(state="visible", timeout=20_000)
+        text = label.text_content()  # the card's lines run together: "unit 580 · layer 1born at task 3 ..."
+        assert re.match(rf"unit {chosen['id']} · layer {chosen['layer']}(?!\d)", text), (chosen, text)
+        page.mouse.move(5, 5)
+
+
+def test_scrubbing_the_timeline_in_change_mode_marks_the_units_added_at_that_task(app_url, grown_run, page):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1440, "height": 900})
+    _open(page, app_url, grown_run)
+    page.get_by_text("Changes", exact=True).click()
+    title = page.locator('[data-testid="stPlotlyChart"] .gtitle').first
+    expect(title).to_contain_text("What task 10 changed")
+    thumb = page.get_by_role("slider", name="Task timeline")
+    record = grown_record()
+    for task in (3, 4):
+        thumb.focus()
+        thumb.press("Home")
+        expect(title).to_contain_text("What task 1 changed")
+        for _ in range(task - 1):
+            thumb.press("ArrowRight")
+        expect(title).to_contain_text(f"What task {task} changed")
+        _wait_idle(page)
+        colours = {int(k): v for k, v in _read(page)["colours"].items()}
+        snapshot = record["tasks"][task - 1]
+        added = {u["id"] for u in snapshot["units"] if u["born"] == task}
+        marked = {uid for uid, colour in colours.items() if colour == task_color(task)}
+        assert marked == added, (task, len(marked), len(added))
+        before = {u["id"] for u in record["tasks"][task - 2]["units"] if u["born"] == task - 1}
+        assert not {uid for uid in before if colours.get(uid) == task_color(task - 1)}, "last task's units stay marked"
