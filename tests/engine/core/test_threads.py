@@ -23,9 +23,14 @@ def test_the_config_overrides_and_the_run_records_the_choice():
     seen = []
     trainer = Trainer(config, "toy-2d", 1)
     trainer.callbacks.on_progress = lambda *args: seen.append(torch.get_num_threads())
-    trainer.run()
+    torch.set_num_threads(3)  # the caller's own setting, unlike the run's
+    try:
+        trainer.run()
+        assert torch.get_num_threads() == 3  # restored after the run
+    finally:
+        torch.set_num_threads(before)
     assert trainer.record["compute"] == {"threads": 2, "threads_chosen_by": "config"}
-    assert set(seen) == {2} and torch.get_num_threads() == before  # set while training, restored after
+    assert set(seen) == {2}  # the run's choice while it trains
     assert Trainer(config.replace(threads=0), "toy-2d", 1).record["compute"]["threads"] == 1
 
 
