@@ -14,6 +14,11 @@ from dashboard.state.session import STAGE_WORDS, build_spec, examples_dir, prese
 
 POLL_SECONDS = 0.5
 PLAY_SECONDS = 1.2
+# The first screen's job is the network: a shorter top margin and tighter title bring it above the fold.
+TOP_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding-top: 3.6rem;}
+[data-testid="stMainBlockContainer"] h3 {padding-top: 0.25rem; padding-bottom: 0.1rem;}
+</style>"""
 
 
 def _quiet_record(run_dir: str | None) -> dict | None:
@@ -145,13 +150,12 @@ def _about_run(run_dir: str, record: dict) -> str:
     default = "-".join(str(n) for n in preset_config("fast", bench["name"]).hidden_sizes)
     hidden = f"starts with {sizes} hidden units"
     if sizes != default:  # say so when a run is not at the scale a new run gets
-        hidden += f" (a new fast run starts with {default}" + ("; smaller here to keep the shipped files small)"
-                                                               if shipped else ")")  # fmt: skip
+        hidden += f" (a new fast run: {default}" + ("; kept small to ship)" if shipped else ")")
     return (
         f"{'Shipped example' if shipped else 'Run'} **{Path(run_dir).name}** — "
         f"{bench['name']}, {len(record['tasks'])} of {bench['n_tasks']} tasks learned, "
         f"status {ui.shown_state(run_dir, record)}, method {record['method'].upper()}, preset {record['preset']}, "
-        f"{hidden}." + (" Press **Next task** to train your own with the settings on the left." if shipped else "")
+        f"{hidden}." + (" **Next task** trains your own with the settings on the left." if shipped else "")
     )
 
 
@@ -170,14 +174,14 @@ def main() -> None:
         st.caption("Add this to the app's address to open it with the same settings.")
 
     _act(session, ui.take_action(), spec, config_error)
-    st.header("Dynamically Expandable Networks: watch a network grow", anchor=False)
-    st.markdown(
+    st.html(TOP_CSS)  # a style element only: it takes no room on the page
+    st.subheader("Dynamically Expandable Networks: watch a network grow", anchor=False)
+    about_den, learn = st.columns([3, 1.5], vertical_alignment="center")
+    about_den.markdown(
         "DEN learns tasks one after another and grows its own network: it retrains only what a new task needs, "
         "adds units when that is not enough, and splits units that drifted so old tasks keep theirs."
     )
-    st.page_link(
-        "app_pages/learn.py", label="New to DEN? The Learn page shows it step by step", icon=":material/school:"
-    )
+    learn.page_link("app_pages/learn.py", label="Learn DEN first", icon=":material/school:", width="stretch")
     ui.query_warnings_ui(st.session_state.get("url_warnings", []))
     status = session.status()
     finished = session.trainer is not None and session.trainer.finished

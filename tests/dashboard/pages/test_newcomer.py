@@ -181,4 +181,4 @@ def test_the_first_screen_says_what_den_is_and_labels_its_example(env):
     at.run()
     (caption,) = [c.value for c in at.caption if "mnist-den-fast" in c.value]
     expected = "-".join(map(str, preset_config("fast", "mnist-one-vs-rest").hidden_sizes))
-    assert "starts with 100-50 hidden units" in caption and f"a new fast run starts with {expected}" in caption
+    assert "starts with 100-50 hidden units" in caption and f"a new fast run: {expected}" in caption

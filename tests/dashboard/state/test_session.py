@@ -31,8 +31,8 @@ def test_build_spec_applies_preset_and_overrides(tmp_path):
     assert spec.config.hidden_sizes == (8, 8) and spec.config.iterations == 20
     assert spec.config.l1_strength == preset("fast").l1_strength
     assert spec.config.preset == "fast-custom"
-    assert build_spec(_values(params={}), tmp_path).config.preset == "fast-custom"  # other hidden sizes
-    untouched = build_spec(_values(params={}, hidden_sizes="312,128"), tmp_path).config
+    assert build_spec(_values(params={}, hidden_sizes="16,16"), tmp_path).config.preset == "fast-custom"
+    untouched = build_spec(_values(params={}), tmp_path).config  # toy-2d's fast sizes are 8,8
     assert untouched.preset == "fast" and untouched == preset("fast", benchmark="toy-2d", device="cpu")
 
 
