@@ -104,6 +104,7 @@ def _fmt(value) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from den_engine.core.runner import Callbacks, Trainer
     from den_engine.methods import get_method
+    from den_engine.records.owner import OwnerLock
 
     method = get_method(args.method)
     overrides = _parse_sets(args.set or [], method.config_class)
@@ -120,6 +121,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = preset(args.preset, method.config_class, args.benchmark, **overrides)
         out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-{method.name}-{config.run_id()}"
         trainer = Trainer(config, args.benchmark, args.tasks, out, callbacks, method=method.name)
+    owner = OwnerLock(trainer.out_dir)  # held until this process ends: a killed run reads "interrupted"
+    if not owner.acquire():
+        print(f"error: another process is training {trainer.out_dir}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     try:
         while not trainer.finished:

@@ -70,7 +70,8 @@ def _metrics_row(record: dict, task: int) -> None:
     params = snap.get("params", {})
     cols[2].metric("Parameters (non-zero)", f"{params.get('nonzero', 0):,}")
     avg = snap.get("metrics", {}).get("average_auroc")
-    cols[3].metric(f"Average AUROC, tasks 1–{task}", "n/a" if avg is None else f"{avg:.3f}")
+    label = "AUROC on task 1" if task == 1 else f"Average AUROC, tasks 1–{task}"  # never "tasks 1–1"
+    cols[3].metric(label, "n/a" if avg is None else f"{avg:.3f}")
 
 
 @ui.guarded

@@ -27,6 +27,7 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.methods import get_method
+from den_engine.records.owner import OwnerLock
 from den_engine.records.store import RUN_FILE, clean_json, load_run
 
 WORKER_THREADS = 1
@@ -193,10 +194,15 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
             else:
                 shutil.rmtree(job.run_dir, ignore_errors=True)  # only temporary files of a run killed at birth
                 trainer = Trainer(job.config, job.benchmark, job.n_tasks, job.run_dir, callbacks, method=job.method)
+            owner = OwnerLock(job.run_dir)  # a killed sweep's runs read "interrupted", not "running"
+            if not owner.acquire():
+                raise DENError(f"another process is training {job.run_dir}")
             try:
                 record = trainer.run()
             except TrainingDiverged:
                 record = trainer.record
+            finally:
+                owner.release()
             how = {"train": "trained", "resume": "resumed"}[how]
         row = outcome_row(job, record, "reused" if how == "reuse" else how)
     except (DENError, BenchmarkError, ValueError, OSError) as exc:

@@ -14,6 +14,7 @@ import pytest
 from den_engine.core.config import preset
 from den_engine.core.errors import TrainingDiverged
 from den_engine.core.runner import Trainer
+from den_engine.records.owner import OWNER_FILE, is_held
 from den_engine.records.store import load_run, strip_timings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -62,8 +63,10 @@ def test_a_killed_run_loads_and_resumes_to_the_same_record(tmp_path):
             except json.JSONDecodeError:
                 pytest.fail("run.json was observed half-written")
         time.sleep(0.05)
+    assert is_held(victim / OWNER_FILE), "a training `den run` holds its run's owner lock"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    assert (victim / OWNER_FILE).is_file() and not is_held(victim / OWNER_FILE)  # so the run reads "interrupted"
     killed = load_run(victim)
     assert 2 <= len(killed.tasks) < 4, "the kill should land before the run finishes"
     killed.network(len(killed.tasks))
