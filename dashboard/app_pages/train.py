@@ -148,7 +148,10 @@ def _about_run(run_dir: str, record: dict) -> str:
     bench = record["benchmark"]
     shipped = examples_dir() in Path(run_dir).resolve().parents
     sizes = "-".join(str(n) for n in record.get("base_sizes") or record["config"].get("hidden_sizes", []))
-    default = "-".join(str(n) for n in preset_config("fast", bench["name"]).hidden_sizes)
+    try:
+        default = "-".join(str(n) for n in preset_config("fast", bench["name"]).hidden_sizes)
+    except ui.USER_ERRORS:  # a record of a benchmark this version does not know: nothing to compare with
+        default = sizes
     hidden = f"starts with {sizes} hidden units"
     if sizes != default:  # say so when a run is not at the scale a new run gets
         hidden += f" (a new fast run: {default}" + ("; kept small to ship)" if shipped else ")")

@@ -182,3 +182,19 @@ def test_the_first_screen_says_what_den_is_and_labels_its_example(env):
     (caption,) = [c.value for c in at.caption if "mnist-den-fast" in c.value]
     expected = "-".join(map(str, preset_config("fast", "mnist-one-vs-rest").hidden_sizes))
     assert "starts with 100-50 hidden units" in caption and f"a new fast run: {expected}" in caption
+
+
+def test_a_run_of_a_benchmark_this_version_does_not_know_still_draws(env, example, tmp_path):
+    """The run caption compares sizes with the preset's only when the benchmark is known; it never errors."""
+    import shutil
+
+    renamed = tmp_path / "runs" / "renamed"
+    shutil.copytree(example, renamed)
+    data = json.loads((renamed / "run.json").read_text())
+    data["benchmark"]["name"] = "toy-2d (from another version)"
+    (renamed / "run.json").write_text(json.dumps(data))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["view_path"] = str(renamed)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("starts with 8-8 hidden units." in c.value for c in at.caption)
