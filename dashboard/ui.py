@@ -335,14 +335,6 @@ def buttons_ui(busy: bool, finished: bool, valid: bool = True, stopping: bool = 
                    help="Start over with the current settings (saved runs stay on disk)")  # fmt: skip
 
 
-def edge_count_ui(key: str) -> int:
-    """How many edges the network drawing shows (strongest first)."""
-    return st.select_slider(
-        "Edges drawn (strongest first)", options=[0, 50, 100, 300, 1000, 3000], value=300, key=key,
-        help="Fewer edges draw faster; 0 hides them.",
-    )  # fmt: skip
-
-
 def task_label(record: dict, task: int) -> str:
     """'Task 3 — digit 2 vs rest' for pickers."""
     names = record.get("benchmark", {}).get("task_names") or []
