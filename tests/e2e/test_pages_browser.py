@@ -15,7 +15,7 @@ EXPECT_TIMEOUT_MS = 60_000  # a page's first script run imports torch: seconds o
 TRAIN_TIMEOUT_MS = 120_000
 TOY = "?benchmark=toy-2d&tasks=3&hidden_sizes=8,8&head_iterations=10&group_lasso=0"
 QUICK = TOY + "&iterations=20"  # a task in a few seconds
-SLOW = TOY + "&iterations=250"  # long enough to press Stop while task 2 trains
+SLOW = TOY + "&iterations=5000"  # long enough to press Stop while task 2 trains, even on the dense path
 DEFAULT_RUN = "digits-den-fast"  # the shipped run of the first screen: 48 hidden units after task 1, 149 after 10
 
 
