@@ -5,7 +5,9 @@ By default measures a synthetic 10-task record grown to 784-1029-459 stored unit
 numbers need no training; ``--run DIR`` measures a real run's last task instead. Reports the
 median time to build the figure (growth view with bundled edges; the change view; 300
 strongest edges), its size as sent to the browser, a timeline rerun (load the run, read one
-task's weights, build the figure) and the growth film with every task's frames.
+task's weights, build the figure), a step forward along the timeline (the same, plus the two
+in-between pictures of the arriving units, without the pauses between them) and the growth film
+with every task's frames.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from dashboard.figures import network_figure
+from dashboard.figures import arrival, network_figure
 from dashboard.figures.animation import growth_animation
 from dashboard.synthetic import grown_record, grown_weights
 from den_engine.core.errors import RunFileError
@@ -33,6 +35,8 @@ TARGETS = {
     "json_bytes": 2_000_000,
     "rerun_ms": 300.0,
     "film_bytes": 5_000_000,
+    "step_ms": 300.0,
+    "step_bytes": 5_000_000,
 }
 LABELS = {
     "build_ms": "build the figure: growth view, bundled edges (median, ms)",
@@ -42,6 +46,8 @@ LABELS = {
     "rerun_ms": "timeline rerun: load run + weights + figure (median, ms)",
     "film_bytes": "growth film, every task's frames (bytes)",
     "film_ms": "build the growth film (ms, cached per run by the app)",
+    "step_ms": "timeline step: rerun + 2 in-between pictures (median, ms)",
+    "step_bytes": "timeline step: its 3 pictures' JSON (bytes)",
 }
 
 
@@ -87,6 +93,15 @@ def measure(run_dir: Path, repeats: int = 7) -> dict:
         network_figure(fresh.data, t, _weights(fresh, t))
 
     result["rerun_ms"] = _median_ms(rerun, repeats)
+
+    def step() -> list:  # one step forward: what the app builds, without its 0.2 s pauses
+        fresh = load_run(run_dir)
+        w = _weights(fresh, task)
+        shown = [network_figure(fresh.data, task, w, arrive=a) for a in arrival.amounts()]
+        return [*shown, network_figure(fresh.data, task, w)]
+
+    result["step_ms"] = _median_ms(step, repeats)
+    result["step_bytes"] = sum(len(f.to_json()) for f in step())
     start = time.perf_counter()
     film = growth_animation(run.data)
     result["film_ms"] = 1000 * (time.perf_counter() - start)

@@ -8,9 +8,12 @@ in layer 1, its incoming weights as an image of the input) until another click o
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from dashboard import figures
+from dashboard.figures import arrival
 from dashboard.figures.animation import growth_animation
 from dashboard.state import loaders
 
@@ -23,16 +26,27 @@ _VIEW_HELP = (
 )
 
 
-def graph_controls_ui(prefix: str, n_tasks: int, task: int | None = None, default_view: str = "growth") -> dict:
-    """The task timeline (when ``task`` is None), then the view, the edge mode and its option; returns them."""
+def graph_controls_ui(
+    prefix: str, n_tasks: int, task: int | None = None, default_view: str = "growth", beside=None
+) -> dict:
+    """The task timeline (when ``task`` is None; ``beside`` draws into a narrow column at its right),
+    then the view, the edge mode and its option; returns them."""
     if st.session_state.get(f"{prefix}_view") not in VIEWS:
         st.session_state[f"{prefix}_view"] = default_view
     if st.session_state.get(f"{prefix}_edges") not in EDGES:
         st.session_state[f"{prefix}_edges"] = "auto"
-    if task is None:
+    if task is None and n_tasks > 1 and beside is not None:
+        left, right = st.columns([6, 1.25], vertical_alignment="bottom")
+        task = left.slider("Task timeline", 1, n_tasks, key="timeline")
+        with right:
+            beside()
+    elif task is None:
         task = st.slider("Task timeline", 1, n_tasks, key="timeline") if n_tasks > 1 else 1
-    cols = st.columns([6.2, 2.0, 1.6], vertical_alignment="bottom")
     task = int(task or 1)
+    view_now, edges_now = st.session_state[f"{prefix}_view"], st.session_state[f"{prefix}_edges"]
+    option = view_now == "diff" or (edges_now == "strongest" and view_now != "film")
+    # the edge box gets the option's room when there is none, so "Automatic" reads whole at 1024 px
+    cols = st.columns([6.2, 2.0, 1.6] if option else [6.2, 2.6, 1.0], vertical_alignment="bottom")
     view = (
         cols[0].segmented_control("View", list(VIEWS), format_func=VIEWS.get, key=f"{prefix}_view", help=_VIEW_HELP)
         or default_view
@@ -93,17 +107,21 @@ def network_chart_ui(run_dir: str, record: dict, task: int, controls: dict, key:
     need = controls["max_edges"] or focus is not None
     weights = loaders.edge_weights(run_dir, snapshot, 1) if need else None
     mode = controls["view"]
-    fig = figures.network_figure(
-        record,
-        task,
-        weights,
+    options = dict(
         max_edges=controls["max_edges"],
         edges=controls["edges"] if controls["edges"] != "none" else "auto",
         mode=mode,
         since=controls["since"],
         focus=focus,
     )
-    st.plotly_chart(fig, key=key, config={"displaylogo": False}, on_select="rerun", selection_mode="points")
+    slot = st.empty()
+    if _arrives(key, run_dir, task, mode, focus):  # one step on: the new units come in over a few pictures
+        for k, amount in enumerate(arrival.amounts()):
+            step = figures.network_figure(record, task, weights, arrive=amount, **options)
+            slot.plotly_chart(step, key=f"{key}_arrive{k}", config={"displaylogo": False})
+            time.sleep(arrival.FRAME_SECONDS)
+    fig = figures.network_figure(record, task, weights, **options)
+    slot.plotly_chart(fig, key=key, config={"displaylogo": False}, on_select="rerun", selection_mode="points")
     shown = (fig.layout.meta or {}).get("focus")
     if shown is not None:
         image = any(
@@ -117,6 +135,13 @@ def network_chart_ui(run_dir: str, record: dict, task: int, controls: dict, key:
         )
     else:
         st.caption("Hover a unit for its story; click it to see its own weights.")
+
+
+def _arrives(key: str, run_dir: str, task: int, view: str, focus: int | None) -> bool:
+    """Whether this drawing is one step on from the last one of chart ``key`` (growth or changes, no focus)."""
+    shown = st.session_state.get(f"{key}_shown")
+    st.session_state[f"{key}_shown"] = (run_dir, task)
+    return view in ("growth", "changes") and focus is None and shown == (run_dir, task - 1)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

@@ -18,6 +18,11 @@ PLAY_SECONDS = 1.2
 TOP_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding-top: 3.6rem;}
 [data-testid="stMainBlockContainer"] h3 {padding-top: 0.25rem; padding-bottom: 0.1rem;}
+@media (max-width: 1100px) {  /* a projector at 1024x768: the title on one line, the network higher up */
+  [data-testid="stMainBlockContainer"] h3 {font-size: 1.3rem;}
+  .st-key-den_intro p {font-size: 0.9rem; line-height: 1.35;}
+  section[data-testid="stSidebar"] {width: 272px !important; min-width: 272px !important;}
+}
 </style>"""
 
 
@@ -55,8 +60,24 @@ def _toggle_play(n_tasks: int) -> None:
     playing = not st.session_state.get("playing", False)
     st.session_state["playing"] = playing
     st.session_state["play_hold"] = playing  # show the first frame for a whole tick
+    st.session_state["play_toggled"] = True  # the play timer belongs to the whole page: rerun it
     if playing and st.session_state.get("timeline", n_tasks) >= n_tasks:
         st.session_state["timeline"] = 1
+
+
+def _play_button(n_tasks: int) -> None:
+    """Play / Pause, beside the timeline."""
+    playing = bool(st.session_state.get("playing"))
+    label, icon = ("Pause", ":material/pause:") if playing else ("Play", ":material/play_arrow:")
+    st.button(
+        label,
+        key="play",
+        icon=icon,
+        on_click=_toggle_play,
+        args=(n_tasks,),
+        help="Play the growth: step through the tasks, each task's new units coming in",
+        width="stretch",
+    )
 
 
 def _metrics_row(record: dict, task: int) -> None:
@@ -75,24 +96,28 @@ def _metrics_row(record: dict, task: int) -> None:
 
 
 @ui.guarded
-def _network_body(run_dir: str, record: dict) -> None:
+def _network_body(run_dir: str, record: dict, about: str) -> None:
     n = len(record["tasks"])
+    if st.session_state.pop("play_toggled", False):
+        st.rerun()  # Play or Pause was pressed in this fragment: start or drop the page's play timer
     if st.session_state.get("playing") and not st.session_state.pop("play_hold", False):
         if st.session_state.get("timeline", n) >= n:
             st.session_state["playing"] = False
             st.rerun()  # the end: a full run drops the play timer
         st.session_state["timeline"] = st.session_state.get("timeline", 0) + 1
-    controls = graph_ui.graph_controls_ui("graph", n)  # the timeline, then the view and the edges
+    # the timeline (with Play beside it), then the view and the edges
+    controls = graph_ui.graph_controls_ui("graph", n, beside=lambda: _play_button(n))
     task = controls["task"]
     graph_ui.network_chart_ui(run_dir, record, task, controls, "network")
     _metrics_row(record, task)  # under the picture: the network is what the first screen shows
+    st.caption(about)
     with st.expander("How to read the drawing"):
         st.markdown(legend_markdown())
     with st.expander(f"What happened at task {task}", expanded=True):
         st.markdown("\n".join(f"- {line}" for line in narrate_task(record, task)))
 
 
-def network_panel(run_dir: str, record: dict, play_slot) -> None:
+def network_panel(run_dir: str, record: dict) -> None:
     """The growing network with its task timeline, play button and graph controls."""
     n = len(record["tasks"])
     seen = st.session_state.get("timeline_seen")
@@ -102,10 +127,8 @@ def network_panel(run_dir: str, record: dict, play_slot) -> None:
         st.session_state["timeline_seen"] = (run_dir, n)
     st.session_state["timeline"] = max(1, min(int(st.session_state.get("timeline", n)), n))
     playing = bool(st.session_state.get("playing")) and n > 1
-    if n > 1:
-        label, icon = ("Pause", ":material/pause:") if playing else ("Play the growth", ":material/play_arrow:")
-        play_slot.button(label, key="play", icon=icon, on_click=_toggle_play, args=(n,), help="Step through the tasks")
-    st.fragment(_network_body, run_every=PLAY_SECONDS if playing else None)(run_dir, record)
+    body = st.fragment(_network_body, run_every=PLAY_SECONDS if playing else None)
+    body(run_dir, record, _about_run(run_dir, record))
 
 
 def charts_panel(record: dict) -> None:
@@ -180,7 +203,7 @@ def main() -> None:
     _act(session, ui.take_action(), spec, config_error)
     st.html(TOP_CSS)  # a style element only: it takes no room on the page
     st.subheader("Dynamically Expandable Networks: watch a network grow", anchor=False)
-    about_den, learn = st.columns([3, 1.5], vertical_alignment="center")
+    about_den, learn = st.container(key="den_intro").columns([3, 1.5], vertical_alignment="center")
     about_den.markdown(
         "DEN learns tasks one after another and grows its own network: it retrains only what a new task needs, "
         "adds units when that is not enough, and splits units that drifted so old tasks keep theirs."
@@ -206,9 +229,7 @@ def main() -> None:
         st.info("No network to show yet. Pick a benchmark on the left (toy-2d and the 8×8 digits train in about "
                 "a second per task) and press **Next task** to learn task 1.")  # fmt: skip
         return
-    about, play = st.columns([5, 1.2], vertical_alignment="center")
-    about.caption(_about_run(run_dir, record))
-    network_panel(run_dir, record, play)
+    network_panel(run_dir, record)
     st.subheader("The whole run")
     charts_panel(record)
 

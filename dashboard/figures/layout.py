@@ -7,7 +7,12 @@ base, expanded, duplicate, then id), so the block grows downwards task by task.
 
 A unit's place is fixed at birth: it depends only on its layer's base (task-1) size and on
 the units born before it, never on later ones, so nothing moves when the timeline is
-scrubbed, and a new task only appends cells. The axes are drawn equal-scaled, so cells and
+scrubbed, and a new task only appends cells. One exception keeps a heavily grown layer
+readable: a block is shaped for its base size until the layer stores more than
+``GROWTH_ROOM`` (6) times that, then for twice the base, and so on (the paper preset's
+σ = 0.002 grows layer 2 ninefold). The shape comes from the whole record, so a finished
+run never moves while scrubbed; a run that is still training is re-laid only at the task
+where a layer first passes 6, 12, 24 … times its base. The axes are drawn equal-scaled, so cells and
 input images are square on screen; the horizontal gaps are chosen so the whole picture has
 about the shape of the plot and fills its width.
 
@@ -29,6 +34,7 @@ MIN_SLOTS = 6
 COLUMN_MAX = 12  # a layer whose base (task-1) size is larger is drawn as a block of cells
 GRID_WIDENESS = 2.0  # a base block has about sqrt(2 * base) columns: wider than tall, like the plot
 GRID_BASE_HEIGHT = 0.45  # height of a layer's base block; later rows extend it downwards
+GROWTH_ROOM = 6  # a block is re-shaped (twice as wide) only when its layer outgrows this many times its shape
 MAX_PITCH = 0.12
 MAX_INPUT_NODES = 16  # inputs wider than this are drawn as one image block
 BLOCK_HEIGHT = 0.6
@@ -148,8 +154,17 @@ def unit_slots(record: dict) -> dict[int, tuple[int, int]]:
     return slots
 
 
+def block_capacity(base: int, stored: int) -> int:
+    """The size a block is shaped for: its base size, doubled while the layer stores more than
+    ``GROWTH_ROOM`` times that (so a layer grown ninefold is not a thin tower)."""
+    capacity = max(int(base), 1)
+    while stored > GROWTH_ROOM * capacity:
+        capacity *= 2
+    return capacity
+
+
 def _grid_shape(base: int) -> tuple[int, float, float]:
-    """(columns, pitch, top) of a block layer from its base size alone."""
+    """(columns, pitch, top) of a block layer shaped for ``base`` units."""
     columns = max(2, math.ceil(math.sqrt(GRID_WIDENESS * max(base, 1))))
     rows = max(1, math.ceil(base / columns))
     pitch = min(GRID_BASE_HEIGHT / rows, MAX_PITCH)
@@ -179,7 +194,7 @@ def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = No
         if kind == "column":
             out.append(LayerGeometry(l, "column", base, left, left))
         else:
-            columns, pitch, top = _grid_shape(base)
+            columns, pitch, top = _grid_shape(block_capacity(base, counts[l]))
             out.append(LayerGeometry(l, "grid", base, left, left + columns * pitch, columns, pitch, top))
         right = out[-1].x1
     return out

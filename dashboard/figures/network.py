@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.figures.arrival import arriving_looks, move_copies, travel
 from dashboard.figures.base import NETWORK_HEIGHT, _layout, _no_tasks, _tasks, empty_figure
 from dashboard.figures.edges import Bundle, EdgeSet, as_array, bundle_sums, bundle_traces, edge_traces, segments
 from dashboard.figures.encoding import DUPLICATE_LINK, task_color
@@ -119,8 +120,13 @@ def network_figure(
     focus: int | None = None,
     show_selected: bool = False,
     show_pruned: bool = True,
+    arrive: float | None = None,
 ) -> go.Figure:
-    """The network after task ``task`` in ``mode``, with edges (``max_edges`` = 0 hides them)."""
+    """The network after task ``task`` in ``mode``, with edges (``max_edges`` = 0 hides them).
+
+    ``arrive`` (0..1) draws an in-between picture of the step from task-1: the units born at
+    ``task`` only that far in (see ``arrival``); None is the finished picture.
+    """
     tasks = _tasks(record)
     if not tasks:
         return _no_tasks()
@@ -138,15 +144,20 @@ def network_figure(
     looks = paint(scene, mode, since=since, show_selected=show_selected)
     if not show_pruned:
         looks = {uid: lk for uid, lk in looks.items() if lk.shape != "x"}
-    history, zeros = _drift_history(tasks, task), _zeros(scene, weights)
-    hover = {
-        int(u["id"]): _hover(
-            u, task, history.get(int(u["id"]), []), zeros.get(int(u["id"])), int(u["id"]) in scene.selected
-        )
-        for lu in scene.layers
-        for u in lu
-    }
-    hover.update({int(g["id"]): _ghost_hover(g) for g in scene.ghosts})
+    # an in-between picture (``arrive``) stays 0.2 s: it carries no hover cards
+    history, zeros = (_drift_history(tasks, task), _zeros(scene, weights)) if arrive is None else ({}, {})
+    hover = (
+        {}
+        if arrive is not None
+        else {
+            int(u["id"]): _hover(
+                u, task, history.get(int(u["id"]), []), zeros.get(int(u["id"])), int(u["id"]) in scene.selected
+            )
+            for lu in scene.layers
+            for u in lu
+        }
+    )
+    hover.update({int(g["id"]): _ghost_hover(g) for g in scene.ghosts} if arrive is None else {})
     focus_row = _focus_row(scene, focus)
     first_active = np.array(scene.active_rows(0) if scene.layers else [], dtype=int)
     inputs, input_xy = input_traces(
@@ -157,7 +168,11 @@ def network_figure(
     traces = _edge_layer(scene, weights, positions, input_xy, out_xy, edges, max_edges)
     traces += _links(scene, positions, mode, since)
     traces += inputs
-    traces += unit_traces(scene.geometries, scene.slots, looks, hover, _rows(scene), palette, px)
+    drawn = looks if arrive is None else arriving_looks(scene, looks, arrive)
+    units = unit_traces(scene.geometries, scene.slots, drawn, hover, _rows(scene), palette, px)
+    if arrive is not None:
+        move_copies(units, travel(scene, positions, arrive))
+    traces += units
     if focus_row is not None:
         traces += _focus(scene, weights, positions, input_xy, out_xy, focus_row)
     traces.append(_outputs(out_xy, task))
@@ -170,7 +185,14 @@ def network_figure(
         hovermode="closest",
         uirevision=str(record.get("run_id", "network")),
         xaxis={"range": list(x_range), "visible": False},
-        yaxis={"range": list(y_range), "visible": False, "scaleanchor": "x", "scaleratio": 1},
+        yaxis={
+            "range": list(y_range),
+            "visible": False,
+            "scaleanchor": "x",
+            "scaleratio": 1,
+            "constrain": "domain",
+            "constraintoward": "top",
+        },  # spare height goes under the drawing, not over it
         margin={"l": 10, "r": 10, "t": 125 if any(extra) else 95, "b": 10},
         legend={
             "orientation": "h",
@@ -191,7 +213,13 @@ def network_figure(
             focus_row[0] if focus_row and focus_row[2] == 0 else None,
         ),
         shapes=input_block_shape(record) if not inputs else [],
-        meta={"mode": mode, "task": task, "since": since, "focus": focus_row[0] if focus_row else None},
+        meta={
+            "mode": mode,
+            "task": task,
+            "since": since,
+            "focus": focus_row[0] if focus_row else None,
+            "arrive": arrive,
+        },
     )
     return go.Figure(data=traces, layout=layout)
 

@@ -13,6 +13,7 @@ average it was taken under.
 from __future__ import annotations
 
 import resource
+import statistics
 import sys
 import time
 
@@ -26,6 +27,7 @@ from den_engine.core.threads import torch_threads
 from den_engine.experiments.bench_load import load_average, paper_step_times, under_load
 
 TARGET_RATIO = 1.0
+ROUNDS = 3  # DEN and the bare MLP take turns this many times; each figure is a median
 PARTS = ("throughput", "paper", "load", "full")
 
 
@@ -76,26 +78,34 @@ def stage_throughput(benchmark: str, iterations: int, device: str) -> dict:
         device=device,
     )
     Trainer(config.replace(iterations=20, head_iterations=20), benchmark, 2).run()  # warm-up, untimed
-    stages: list[dict] = []
-    trainer = Trainer(config, benchmark, 2, callbacks=Callbacks(on_event=_collect(stages)))
-    data = trainer.benchmark.tasks[0]
-    x = data.x_train.to(trainer.device)
-    y = data.y_train.to(trainer.device)
-    trainer.run()
-    # A bare MLP of the shape each stage computes (the task's active units: expansion
-    # widens it, retired originals drop out), timed right after DEN in the same process
-    # with the same thread count, twice, and averaged.
-    bare: dict[tuple, float] = {}
-    with torch_threads(trainer.compute["threads"]):
-        for _, event in stages:
-            shape = tuple(event["active_shape"][1:])
-            if shape not in bare:
-                bare_mlp_throughput(x, y, shape, 20, config.batch_size)  # warm-up
-                runs = [bare_mlp_throughput(x, y, shape, iterations, config.batch_size) for _ in range(2)]
-                bare[shape] = sum(runs) / len(runs)
+    # DEN's two tasks and a bare MLP of the shape each stage computes (the task's active units:
+    # expansion widens it, retired originals drop out) take turns, ROUNDS times, in the same
+    # process with the same thread count; each figure is the median of its rounds, so a burst of
+    # load from elsewhere lands on one round of one side, not on the ratio.
+    rounds: list[list[tuple[int, dict]]] = []
+    bare: dict[tuple, list[float]] = {}
+    for r in range(ROUNDS):
+        stages: list[tuple[int, dict]] = []
+        trainer = Trainer(config, benchmark, 2, callbacks=Callbacks(on_event=_collect(stages)))
+        data = trainer.benchmark.tasks[0]
+        x, y = data.x_train.to(trainer.device), data.y_train.to(trainer.device)
+        trainer.run()
+        rounds.append(stages)
+        with torch_threads(trainer.compute["threads"]):
+            for _, event in stages:
+                shape = tuple(event["active_shape"][1:])
+                if r == 0 and shape not in bare:
+                    bare_mlp_throughput(x, y, shape, 20, config.batch_size)  # warm-up
+                if len(bare.setdefault(shape, [])) <= r:
+                    bare[shape].append(bare_mlp_throughput(x, y, shape, iterations, config.batch_size))
+    stages = [
+        (task, {**event, "samples_per_s": statistics.median(rnd[i][1]["samples_per_s"] for rnd in rounds)})
+        for i, (task, event) in enumerate(rounds[0])
+    ]
+    bare_median = {shape: statistics.median(values) for shape, values in bare.items()}
     rows = []
     for task, e in stages:
-        reference = bare[tuple(e["active_shape"][1:])]
+        reference = bare_median[tuple(e["active_shape"][1:])]
         rows.append(
             {
                 "stage": e["stage"],
@@ -113,6 +123,7 @@ def stage_throughput(benchmark: str, iterations: int, device: str) -> dict:
         "batch_size": config.batch_size,
         "iterations": iterations,
         "threads": trainer.compute["threads"],
+        "rounds": ROUNDS,
         "stages": rows,
     }
 
@@ -187,7 +198,7 @@ def format_table(results: dict) -> str:
         lines += [
             "",
             f"device {t['device']}, {t['threads']} threads, base shape {base}, "
-            f"batch {t['batch_size']}, {t['iterations']} steps per stage",
+            f"batch {t['batch_size']}, {t['iterations']} steps per stage, median of {t.get('rounds', 1)} rounds",
             f"{'stage':<22} {'task':>4} {'active':<12} {'stored':<12} {'DEN samples/s':>13} {'bare MLP':>10} "
             f"{'ratio':>6}  target {TARGET_RATIO}",
         ]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from page_watch import WATCH_ARRIVALS
 
 from dashboard.bench import write_synthetic
 from dashboard.figures.encoding import task_color
@@ -100,7 +101,14 @@ def _open(page, app_url: str, run: str) -> None:
     _wait_idle(page)
 
 
+FINISHED_PICTURE = """() => [...document.querySelectorAll('.js-plotly-plot')].some(
+  g => g.layout && g.layout.meta && g.layout.meta.mode && g.layout.meta.arrive == null)"""
+
+
 def _read(page) -> dict:
+    """The drawn units of the finished picture (a step's in-between pictures come and go first)."""
+    page.wait_for_function(FINISHED_PICTURE, timeout=EXPECT_TIMEOUT_MS)
+    _wait_idle(page)
     page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
     return page.evaluate(READ_UNITS)
 
@@ -171,3 +179,31 @@ def test_scrubbing_the_timeline_in_change_mode_marks_the_units_added_at_that_tas
         assert marked == added, (task, len(marked), len(added))
         before = {u["id"] for u in record["tasks"][task - 2]["units"] if u["born"] == task - 1}
         assert not {uid for uid in before if colours.get(uid) == task_color(task - 1)}, "last task's units stay marked"
+
+
+def test_one_step_along_the_timeline_brings_the_new_units_in_and_a_jump_does_not(app_url, grown_run, page):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1440, "height": 900})
+    _open(page, app_url, grown_run)
+    title = page.locator('[data-testid="stPlotlyChart"] .gtitle').first
+    thumb = page.get_by_role("slider", name="Task timeline")
+    thumb.focus()
+    thumb.press("Home")
+    expect(title).to_contain_text("After task 1:")
+    _wait_idle(page)
+    page.evaluate(WATCH_ARRIVALS)
+    thumb.focus()
+    thumb.press("ArrowRight")
+    expect(title).to_contain_text("After task 2:")
+    page.wait_for_function("window.__pictures.includes('2:done')", timeout=EXPECT_TIMEOUT_MS)
+    pictures = page.evaluate("window.__pictures")
+    # the step from task 1 to 2 shows task 2 a third and two thirds of the way in, then finished
+    assert [p for p in pictures if p.startswith("2:")] == ["2:0.33", "2:0.67", "2:done"], pictures
+    thumb.focus()
+    thumb.press("End")  # a jump of eight tasks is drawn at once
+    expect(title).to_contain_text("After task 10:")
+    page.wait_for_function("window.__pictures.at(-1) === '10:done'", timeout=EXPECT_TIMEOUT_MS)
+    _wait_idle(page)
+    pictures = page.evaluate("window.__pictures")
+    assert pictures[-1] == "10:done" and not [p for p in pictures if p.startswith("10:0")], pictures

@@ -36,7 +36,8 @@ WATCH_STALE_BUTTONS = """() => {
     if (stop && stop.disabled) window.__staleButtons += 1;
     if (stop && !stop.disabled) window.__stopEnabledWhileTraining += 1;
   };
-  new MutationObserver(check).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  const what = {subtree: true, childList: true, attributes: true, characterData: true};
+  new MutationObserver(check).observe(document.body, what);
 }"""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from page_watch import WATCH_ARRIVALS
 
 from dashboard.state import url_state
 
@@ -127,6 +128,31 @@ def test_scrub_the_timeline_of_the_shipped_run(app_url, page):
     expect(thumb).to_have_value("10")
     expect(_chart_title(page)).to_contain_text("After task 10:")
     expect(_metric(page, "Hidden units")).to_have_text("149")
+    _no_traceback(page)
+
+
+def test_play_steps_through_the_tasks_bringing_each_one_in_and_pause_stops_it(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/")
+    expect(_chart_title(page)).to_contain_text("After task 10:")
+    _wait_idle(page)
+    thumb = page.get_by_role("slider", name="Task timeline")
+    page.evaluate(WATCH_ARRIVALS)
+    page.get_by_role("button", name="Play", exact=True).click()  # at the last task: Play starts from task 1
+    page.wait_for_function("window.__pictures.includes('3:done')", timeout=TRAIN_TIMEOUT_MS)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    expect(page.get_by_role("button", name="Play", exact=True)).to_be_visible()
+    pictures = page.evaluate("window.__pictures")
+    for task in (2, 3):  # each step of the play shows its task coming in before the finished picture
+        mine = [p for p in pictures if p.startswith(f"{task}:")]
+        assert mine[:3] == [f"{task}:0.33", f"{task}:0.67", f"{task}:done"], pictures
+    _wait_idle(page)
+    stopped = int(thumb.input_value())
+    assert 3 <= stopped < 10
+    page.wait_for_timeout(2500)  # two play ticks: a paused timeline stays where it is
+    assert int(thumb.input_value()) == stopped
+    expect(_chart_title(page)).to_contain_text(f"After task {stopped}:")
     _no_traceback(page)
 
 

@@ -11,6 +11,7 @@ import torch
 from dashboard import synthetic
 from dashboard.figures.layout import (
     axis_ranges,
+    block_capacity,
     input_geometry,
     layer_geometries,
     output_positions,
@@ -170,3 +171,29 @@ def test_no_two_units_overlap_and_cells_stay_visible_at_mnist_scale(mnist_like):
 def test_small_layers_stay_columns_of_nodes(toy_record):
     assert [g.kind for g in layer_geometries(toy_record)] == ["column", "column"]
     assert input_geometry(toy_record).kind == "nodes"
+
+
+def test_a_layer_grown_ninefold_is_widened_only_where_it_passes_six_times_its_base():
+    record = synthetic.grown_record(final=(1300, 1138))  # the paper preset's growth: layer 2 grows ~9x
+    positions = unit_positions(record)
+    (x0, x1), (y0, y1) = axis_ranges(record, positions)
+    assert 1.4 < (x1 - x0) / (y1 - y0) < 3.5, "a ninefold layer must not make the picture a tower"
+    px = min(REFERENCE_PLOT[0] / (x1 - x0), REFERENCE_PLOT[1] / (y1 - y0))
+    assert all(g.pitch * px >= 4 for g in layer_geometries(record)), "cells stay visible"
+    bases = record["base_sizes"]
+
+    def capacities(n):
+        part = truncated(record, n)
+        slots = unit_slots(part)
+        return [block_capacity(bases[l - 1], 1 + max(s for (ly, s) in slots.values() if ly == l)) for l in (1, 2)]
+
+    moved_at = []
+    for t in range(1, len(record["tasks"])):
+        before, after = unit_positions(truncated(record, t)), unit_positions(truncated(record, t + 1))
+        if any(before[uid] != after[uid] for uid in before):
+            moved_at.append(t + 1)
+            assert capacities(t) != capacities(t + 1), f"units moved at task {t + 1} with no layer re-shaped"
+        else:
+            assert capacities(t) == capacities(t + 1)
+    assert len(moved_at) == 1, moved_at  # re-laid once, where layer 2 passed 6 times its base
+    assert capacities(len(record["tasks"])) == [312, 256]  # layer 2 passed 6 x 128, layer 1 never 6 x 312

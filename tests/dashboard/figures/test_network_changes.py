@@ -7,7 +7,7 @@ import pytest
 from figure_reading import drawn_units, is_diamond, traces
 
 from dashboard import bench, synthetic
-from dashboard.figures import network_figure
+from dashboard.figures import arrival, network_figure
 from dashboard.figures.animation import STEPS, growth_animation
 from dashboard.figures.encoding import DIFF_SAME, drift_shade, fade, mix, task_color
 from dashboard.figures.layout import unit_positions
@@ -168,3 +168,34 @@ def test_compare_small_multiples_keep_one_line_titles_and_drop_the_input_note(gr
     texts = [a.text for a in fig.layout.annotations]
     assert texts == ["input", "layer 1", "layer 2", "head"]  # no two-line title to collide, no clipped Σ|w| note
     assert fig.layout.margin.t >= 70 and "after task 10: 784-384-200" in fig.layout.title.text
+
+
+@pytest.mark.parametrize("mode", ["growth", "changes"])
+def test_a_timeline_step_brings_the_new_units_in_and_changes_nothing_else(grown, mode):
+    t = 5
+    units = {u["id"]: u for u in grown["tasks"][t - 1]["units"] + grown["tasks"][t - 1]["pruned"]}
+    final = network_figure(grown, t, mode=mode)
+    done = drawn_units(final)
+    new = [uid for uid, u in units.items() if u["born"] == t]
+    old = [uid for uid, u in units.items() if u["born"] < t]
+    copies = [(u["parent"], uid) for uid, u in units.items() if u["born"] == t and u["origin"] == "duplicate"]
+    assert new and old and copies
+    positions = unit_positions(grown)
+    for amount in arrival.amounts():
+        step = network_figure(grown, t, mode=mode, arrive=amount)
+        assert step.layout.meta["arrive"] == amount and final.layout.meta["arrive"] is None
+        seen = drawn_units(step)
+        for uid in new:  # part of the way in from white (a pruned one is its grey x from the start)
+            if "pruned" not in done[uid]["glyphs"]:
+                assert seen[uid]["colour"] == mix("#ffffff", done[uid]["colour"], amount) != done[uid]["colour"]
+        for uid in old:
+            assert seen[uid] == done[uid]
+        diamonds = [tr for tr in traces(step, "glyphs") if tr.meta["glyph"] == "diamond"]
+        where = {uid: (x, y) for tr in diamonds for uid, x, y in zip(tr.meta["ids"], tr.x, tr.y, strict=True)}
+        for parent, copy in copies:  # a split's copy travels from its original to its own cell
+            expected = np.array(positions[parent]) + amount * (np.array(positions[copy]) - np.array(positions[parent]))
+            assert np.allclose(where[copy], expected)
+        # edges, inputs, the head and the legend are the finished picture's: only arriving units change
+        for kind in ("bundles", "edges", "input", "outputs", "legend"):
+            same = [tr.to_plotly_json() for tr in traces(final, kind)]
+            assert [tr.to_plotly_json() for tr in traces(step, kind)] == same

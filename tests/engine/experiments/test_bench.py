@@ -1,0 +1,21 @@
+"""The engine's bench: its throughput part on a tiny benchmark (its figures are timings: only their shape is tested)."""
+
+from __future__ import annotations
+
+from den_engine.experiments import bench
+
+
+def test_throughput_compares_every_stage_with_a_bare_mlp_of_its_active_shape_over_rounds():
+    results = bench.run_bench("toy-2d", iterations=5, device="cpu", parts=("throughput",))
+    result = results["throughput"]
+    assert result["rounds"] == bench.ROUNDS >= 3
+    stages = [row["stage"] for row in result["stages"]]
+    assert stages == ["sparse_training", "train_head", "selective_retraining", "expansion", "split_retraining"]
+    for row in result["stages"]:
+        assert row["samples_per_s"] > 0 and row["bare_mlp_samples_per_s"] > 0
+        assert abs(row["ratio_to_bare_mlp"] - row["samples_per_s"] / row["bare_mlp_samples_per_s"]) < 1e-12
+        assert row["shape"][0] == 2  # the active shape starts at the input
+    split = result["stages"][-1]
+    assert split["stored_shape"] != split["shape"]  # split retraining computes fewer units than are stored
+    table = bench.format_table(results)
+    assert f"median of {bench.ROUNDS} rounds" in table and "split_retraining" in table
