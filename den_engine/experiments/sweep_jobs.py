@@ -132,7 +132,7 @@ def expand_grid(
     axes = list(grid)
     for combo in itertools.product(*(grid[a] for a in axes), seeds):
         values = dict(zip([*axes, "seed"], combo, strict=True))
-        config = preset(preset_name, config_class, **fixed, **values)
+        config = preset(preset_name, config_class, benchmark, **fixed, **values)  # the benchmark's own values
         name = run_name(method, benchmark, n_tasks, config)
         if name in names:  # e.g. an axis value equal to a fixed one: the same run twice
             continue

@@ -194,3 +194,16 @@ def test_sweep_imports_neither_ray_nor_a_ui_library_until_asked():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == ""
+
+
+def test_a_sweep_starts_from_the_benchmarks_own_fast_values(tmp_path):
+    # mnist-variation's fast preset has its own mu and gamma (chosen on validation data):
+    # a sweep over tau keeps them, and a grid axis or --set still wins over them
+    jobs = sweep_jobs.expand_grid("mnist-variation", 2, {"loss_threshold": [0.01, 0.1]}, [0], tmp_path)
+    own = preset("fast", benchmark="mnist-variation")
+    assert own.group_lasso != preset("fast").group_lasso  # the benchmark really has its own value
+    assert {(j.config.l1_strength, j.config.group_lasso) for j in jobs} == {(own.l1_strength, own.group_lasso)}
+    jobs = sweep_jobs.expand_grid(
+        "mnist-variation", 2, {"group_lasso": [0.05]}, [0], tmp_path, fixed={"l1_strength": 3e-3}
+    )
+    assert (jobs[0].config.l1_strength, jobs[0].config.group_lasso) == (3e-3, 0.05)
