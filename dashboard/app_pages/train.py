@@ -21,7 +21,7 @@ TOP_CSS = """<style>
 @media (max-width: 1100px) {  /* a projector at 1024x768: the title on one line, the network higher up */
   [data-testid="stMainBlockContainer"] h3 {font-size: 1.3rem;}
   .st-key-den_intro p {font-size: 0.9rem; line-height: 1.35;}
-  section[data-testid="stSidebar"] {width: 272px !important; min-width: 272px !important;}
+  section[data-testid="stSidebar"][data-collapsed="false"] {width: 272px !important; min-width: 272px !important;}
 }
 </style>"""
 
