@@ -114,3 +114,31 @@ def test_other_pages_do_not_inherit_the_train_address(app_url, page):
     expect(page.get_by_role("heading", name="Runs")).to_be_visible()
     _wait_idle(page)
     expect(page.get_by_text("From the address")).to_have_count(0)
+
+
+# The drawing's box (plot area) of the network chart, in page pixels.
+PLOT_BOX = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')]
+    .find(g => g.layout && g.layout.meta && g.layout.meta.mode);
+  const ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  return {top: box.top + ya._offset, bottom: box.top + ya._offset + ya._length};
+}"""
+
+
+def test_the_first_screen_shows_the_network_on_a_projector_and_the_sidebar_still_collapses(app_url, page):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(app_url)
+    expect(page.get_by_role("button", name="Next task")).to_be_enabled()
+    _wait_idle(page)
+    page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')].some(g => g.layout && g.layout.meta)")
+    box = page.evaluate(PLOT_BOX)
+    assert box["top"] + 150 <= 768, f"the network starts at y = {box['top']:.0f}: not on the first screen"
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert sidebar.bounding_box()["width"] < 300  # narrower at projector widths, to give the network room
+    sidebar.hover()
+    page.locator('button[aria-label="Collapse sidebar"]').click()
+    expect(sidebar).to_have_attribute("data-collapsed", "true")
+    page.wait_for_timeout(600)  # the slide-out
+    assert sidebar.bounding_box() is None or sidebar.bounding_box()["x"] + sidebar.bounding_box()["width"] <= 1
