@@ -3,7 +3,9 @@ decision, load a shipped run, compare two runs, presenter mode, and two users tr
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from page_watch import WATCH_ARRIVALS
@@ -17,7 +19,8 @@ TRAIN_TIMEOUT_MS = 120_000
 TOY = "?benchmark=toy-2d&tasks=3&hidden_sizes=8,8&head_iterations=10&group_lasso=0"
 QUICK = TOY + "&iterations=20"  # a task in a few seconds
 SLOW = TOY + "&iterations=5000"  # long enough to press Stop while task 2 trains, even on the dense path
-DEFAULT_RUN = "digits-den-fast"  # the shipped run of the first screen: 48 hidden units after task 1, 149 after 10
+SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "runs"
+DEFAULT_RUN = "digits-den-fast"  # the shipped run of the first screen
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +69,16 @@ def _pick(page, combobox, option: str | re.Pattern) -> None:
     choice.first.click()
 
 
+def _shipped(name: str = DEFAULT_RUN) -> dict:
+    """A shipped run's record: the pages must show what it says."""
+    return json.loads((SHIPPED / name / "run.json").read_text())
+
+
+def _hidden_units(record: dict, task: int) -> str:
+    """The "Hidden units" metric after ``task``: every stored unit of the hidden layers."""
+    return str(sum(record["tasks"][task - 1]["layer_sizes"][1:]))
+
+
 def _run_caption(page):
     return page.locator('[data-testid="stCaptionContainer"]').filter(has_text="tasks learned")
 
@@ -108,10 +121,12 @@ def test_stop_during_training_keeps_the_finished_task(app_url, page):
 def test_scrub_the_timeline_of_the_shipped_run(app_url, page):
     from playwright.sync_api import expect
 
+    record = _shipped()
+    assert len(record["tasks"]) == 10
     page.goto(app_url + "/")
     expect(_run_caption(page)).to_contain_text(f"Shipped example {DEFAULT_RUN}")
     expect(_chart_title(page)).to_contain_text("After task 10:")
-    expect(_metric(page, "Hidden units")).to_have_text("149")
+    expect(_metric(page, "Hidden units")).to_have_text(_hidden_units(record, 10))
     _wait_idle(page)
     thumb = page.get_by_role("slider", name="Task timeline")
     expect(thumb).to_have_value("10")
@@ -120,14 +135,14 @@ def test_scrub_the_timeline_of_the_shipped_run(app_url, page):
     thumb.press("Home")
     expect(thumb).to_have_value("1")
     expect(_chart_title(page)).to_contain_text("After task 1:")
-    expect(_metric(page, "Hidden units")).to_have_text("48")
+    expect(_metric(page, "Hidden units")).to_have_text(_hidden_units(record, 1))
     expect(page.get_by_text("What happened at task 1")).to_be_visible()
 
     thumb.focus()
     thumb.press("End")
     expect(thumb).to_have_value("10")
     expect(_chart_title(page)).to_contain_text("After task 10:")
-    expect(_metric(page, "Hidden units")).to_have_text("149")
+    expect(_metric(page, "Hidden units")).to_have_text(_hidden_units(record, 10))
     _no_traceback(page)
 
 
@@ -162,20 +177,29 @@ def test_play_steps_through_the_tasks_bringing_each_one_in_and_pause_stops_it(ap
 def test_inspector_names_the_decision_and_draws_the_drift(app_url, page):
     from playwright.sync_api import expect
 
+    record = _shipped()
+    events = [{e["type"]: e for e in snap["events"]} for snap in record["tasks"]]
+    # the first task after task 2 that both expanded and split, as the record says
+    n, split = next(
+        (i, ev["split"]) for i, ev in enumerate(events, 1)
+        if i >= 3 and ev["expansion_decision"]["expand"] and ev["split"]["pairs"]
+    )  # fmt: skip
+    name = f"Task {n} — {record['benchmark']['task_names'][n - 1]}"
     page.goto(app_url + "/inspect")
     expect(page.get_by_role("heading", name="Inspect a task")).to_be_visible()
     expect(page.get_by_text(re.compile(r"^Run digits-one-vs-rest · 10 tasks"))).to_be_visible()
     task = page.get_by_role("combobox", name="Task", exact=True)
     expect(task).to_have_value("Task 10 — digit 9 vs rest")
     _wait_idle(page)
-    _pick(page, task, "Task 3 — digit 2 vs rest")
-    expect(task).to_have_value("Task 3 — digit 2 vs rest")
+    _pick(page, task, name)
+    expect(task).to_have_value(name)
 
     log = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="Loss after selective retraining")
     expect(log.first).to_contain_text(re.compile(r"> τ = 0\.01, so added \d+ units per layer"))
-    expect(page.get_by_text(re.compile(r"^Task 3 expanded"))).to_be_visible()
-    expect(page.get_by_text(re.compile(r"Split \(Eq\. 6\): 2 units drifted"))).to_be_visible()
-    drift = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Drift of layer 1's old units at task 3")
+    expect(page.get_by_text(re.compile(rf"^Task {n} expanded"))).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"Split \(Eq\. 6\): {len(split['pairs'])} units drifted"))).to_be_visible()
+    expect(log.first).to_contain_text(re.compile(r"Retrained after the split for \d+ steps \(Eq\. 6\)"))
+    drift = page.locator('[data-testid="stPlotlyChart"]').filter(has_text=f"Drift of layer 1's old units at task {n}")
     expect(drift).to_be_visible()
     expect(drift.locator("g.bars path, g.trace.bars").first).to_be_attached()  # the histogram has bars
     _no_traceback(page)
@@ -198,7 +222,8 @@ def test_runs_page_loads_a_shipped_run_into_every_view(app_url, page):
 
     expect(page).to_have_url(re.compile(r"/(\?.*)?$"))  # switched to the Train page
     expect(_run_caption(page)).to_contain_text("Shipped example mnist-den-fast — mnist-one-vs-rest, 10 of 10")
-    expect(_metric(page, "Layer sizes")).to_have_text("784 · 215 · 59")
+    sizes = _shipped("mnist-den-fast")["tasks"][-1]["layer_sizes"]
+    expect(_metric(page, "Layer sizes")).to_have_text(" · ".join(map(str, sizes)))
     expect(_chart_title(page)).to_contain_text("After task 10: digit 9 vs rest")
 
     page.get_by_role("link", name="Inspect a task").click()  # "every view": the inspector shows it too
@@ -297,7 +322,7 @@ def test_two_users_keep_their_own_runs(app_url, new_page):
 
     bob.reload()
     expect(_run_caption(bob)).to_contain_text(f"Shipped example {DEFAULT_RUN}")
-    expect(_metric(bob, "Hidden units")).to_have_text("149")
+    expect(_metric(bob, "Hidden units")).to_have_text(_hidden_units(_shipped(), 10))
     _wait_idle(bob)
     assert alice_run not in bob.content()
     expect(bob.get_by_text("Learned task 1 of 3")).to_have_count(0)
