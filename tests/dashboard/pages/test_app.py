@@ -102,8 +102,9 @@ def test_next_task_trains_and_every_view_updates(env):
     assert _charts(at) == 7
     at.button(key="next_task").click().run()
     _ok(at)
-    assert int(_metric(at, "Hidden units")) >= 16 + 20  # tau = 0.01 fires, group lasso 0 keeps all 20
-    assert "Task 2: moons" in _text(at) and "so added 10 units per layer" in _text(at)
+    k = preset("fast", benchmark="toy-2d").expand_units  # toy-2d's fast value
+    assert int(_metric(at, "Hidden units")) >= 16 + 2 * k  # tau = 0.01 fires, group lasso 0 keeps all 2k
+    assert "Task 2: moons" in _text(at) and f"so added {k} units per layer" in _text(at)
     saved = list(env.iterdir())
     assert len(saved) == 1 and saved[0].name.startswith("toy-2d-den-")
     assert len(json.loads((saved[0] / "run.json").read_text())["tasks"]) == 2
