@@ -27,7 +27,7 @@ TIMEOUT = 60
 def example(tmp_path_factory) -> Path:
     """A shipped-style example whose settings differ from the fast preset (they must not leak)."""
     folder = tmp_path_factory.mktemp("examples") / "toy-example"
-    config = preset("fast", hidden_sizes=(8, 8), iterations=20, head_iterations=10, expand_units=4)
+    config = preset("fast", hidden_sizes=(8, 8), iterations=20, head_iterations=10, expand_units=6)
     Trainer(config, "toy-2d", 3, out_dir=folder).run()
     return folder
 
@@ -74,7 +74,8 @@ def test_the_first_run_records_preset_fast_and_its_values(env):
     assert not at.exception and not at.error
     (run_dir,) = env.iterdir()
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["preset"] == "fast" and record["config"]["expand_units"] == 10  # the example's k = 4 did not leak
+    k = _expected_fast("toy-2d").expand_units
+    assert record["preset"] == "fast" and record["config"]["expand_units"] == k != 6  # the example's k did not leak
     assert record["config"] == {**_expected_fast("toy-2d").to_dict(), "device": "auto"}
 
 
