@@ -36,12 +36,13 @@ def _inside(box: dict, width: int, height: int) -> bool:
     return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
 
 
-def _stable(page, selector: str) -> list[dict]:
-    """The boxes of ``selector`` once two reads a frame apart agree (plotly redraws after a resize)."""
+def _stable(page, selector: str, pictures: bool = False) -> list[dict]:
+    """The boxes of ``selector`` once two reads a frame apart agree (plotly redraws after a resize);
+    for ``pictures``, also once the last redraw has let go of the old figure's (zero-size) images."""
     before = None
     for _ in range(100):
         boxes = page.evaluate(BOXES, selector)
-        if boxes and boxes == before:
+        if boxes and boxes == before and (not pictures or all(b["width"] > 0 for b in boxes)):
             return boxes
         before = boxes
         page.wait_for_timeout(100)  # one poll of a bounded wait for the redraw to settle
@@ -77,7 +78,7 @@ def test_presenter_mode_fits_the_projector(trained, size):
     region = _stable(page, ".st-key-learn_region")[0]
     assert _inside(network, width, height), network
     assert _inside(region, width, height), region
-    pictures = _stable(page, ".st-key-learn_network svg image")
+    pictures = _stable(page, ".st-key-learn_network svg image", pictures=True)
     neurons = pictures[2:-1]  # the two inputs first, the output region last
     assert len(neurons) >= 12
     for i, a in enumerate(pictures):
