@@ -35,13 +35,12 @@ def graph_controls_ui(
         st.session_state[f"{prefix}_view"] = default_view
     if st.session_state.get(f"{prefix}_edges") not in EDGES:
         st.session_state[f"{prefix}_edges"] = "auto"
-    if task is None and n_tasks > 1 and beside is not None:
-        left, right = st.columns([6, 1.25], vertical_alignment="bottom")
+    if task is None and n_tasks > 1:
+        left, right = st.columns([6, 1.25], vertical_alignment="bottom") if beside else (st, None)
         task = left.slider("Task timeline", 1, n_tasks, key="timeline")
-        with right:
-            beside()
-    elif task is None:
-        task = st.slider("Task timeline", 1, n_tasks, key="timeline") if n_tasks > 1 else 1
+        if right is not None:
+            with right:
+                beside()
     task = int(task or 1)
     view_now, edges_now = st.session_state[f"{prefix}_view"], st.session_state[f"{prefix}_edges"]
     option = view_now == "diff" or (edges_now == "strongest" and view_now != "film")
