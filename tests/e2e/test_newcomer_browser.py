@@ -133,7 +133,13 @@ def test_the_first_screen_shows_the_network_on_a_projector_and_the_sidebar_still
     expect(page.get_by_role("button", name="Next task")).to_be_enabled()
     _wait_idle(page)
     page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')].some(g => g.layout && g.layout.meta)")
-    box = page.evaluate(PLOT_BOX)
+    # plotly settles its equal-axes domain after the first draw: read the box once it stops moving
+    box, before = page.evaluate(PLOT_BOX), None
+    for _ in range(40):
+        if box == before:
+            break
+        page.wait_for_timeout(250)
+        before, box = box, page.evaluate(PLOT_BOX)
     assert box["top"] + 150 <= 768, f"the network starts at y = {box['top']:.0f}: not on the first screen"
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert sidebar.bounding_box()["width"] < 300  # narrower at projector widths, to give the network room
