@@ -5,8 +5,9 @@ hidden layer is gathered down to the units the task uses (retired originals and 
 born later drop out), its rows ordered *trainable first*: a row is trainable when any
 of its entries or its bias is. The trainable rows are then a contiguous prefix of the
 dense copy, and the optimiser holds exactly that prefix (a view), so the backward pass
-computes weight gradients for those rows only (``_PrefixLinear``); frozen rows cost a
-forward pass and nothing more. After the stage the trainable rows are written back;
+computes weight gradients for those rows only (``_PrefixLinear``; a layer trained
+whole takes autograd's own linear, which skips a Python call per step); frozen rows
+cost a forward pass and nothing more. After the stage the trainable rows are written back;
 every other stored entry is never touched, so frozen means bit-identical.
 
 Entries a stage trains outside the dense block get no data gradient (their input is a
@@ -284,10 +285,10 @@ class DenseStage:
         """Logits of ``task`` through the dense sub-network; gradients reach trainable rows only."""
         h = x
         for weight, bias, n, w_param, b_param in self.layers:
-            if w_param is not None or b_param is not None:
-                z = _PrefixLinear.apply(h, w_param, b_param, weight, bias, n)
+            if n == 0 or n == weight.shape[0]:  # no row trainable, or every row: autograd's own linear
+                z = F.linear(h, weight if w_param is None else w_param, bias if b_param is None else b_param)
             else:
-                z = F.linear(h, weight, bias)
+                z = _PrefixLinear.apply(h, w_param, b_param, weight, bias, n)
             h = F.relu(z)
         head_w, head_b = self.heads[task]
         return F.linear(h, head_w, head_b)

@@ -27,7 +27,7 @@ from den_engine.core.threads import torch_threads
 from den_engine.experiments.bench_load import load_average, paper_step_times, under_load
 
 TARGET_RATIO = 1.0
-ROUNDS = 3  # DEN and the bare MLP take turns this many times; each figure is a median
+ROUNDS = 5  # DEN and the bare MLP take turns this many times; each figure is a median
 PARTS = ("throughput", "paper", "load", "full")
 
 

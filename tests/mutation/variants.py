@@ -103,12 +103,24 @@ VARIANTS = [
        "grad.mul_(item.mask)  # frozen entries", "pass  # frozen entries",
        f"{CORE}::test_frozen_entries_are_bit_identical_after_a_masked_stage"),
     _v("optimizer-not-rebuilt", "one Adam kept across stages and shape changes", TRAIN,
-       "    optimizer = torch.optim.Adam(tensors, lr=settings.learning_rate, fused=_fused_ok(tensors))",
+       "    optimizer = torch.optim.Adam(param_groups, lr=settings.learning_rate, fused=_fused_ok(tensors))",
        "    global _OPT\n"
-       '    if "_OPT" not in globals() or len(_OPT.param_groups[0]["params"]) != len(tensors):\n'
-       "        _OPT = torch.optim.Adam(tensors, lr=settings.learning_rate, fused=_fused_ok(tensors))\n"
+       '    if "_OPT" not in globals() or sum(len(g["params"]) for g in _OPT.param_groups) != len(tensors):\n'
+       "        _OPT = torch.optim.Adam(param_groups, lr=settings.learning_rate, fused=_fused_ok(tensors))\n"
        "    optimizer = _OPT",
        f"{CORE}::test_optimizer_holds_exactly_the_trainable_tensors"),
+    _v("decay-dropped-for-whole-tensors", "weight decay handed to Adam's kernel at 0 for tensors trained whole", TRAIN,
+       '[{"params": in_adam, "weight_decay": settings.weight_decay}]',
+       '[{"params": in_adam, "weight_decay": 0.0}]',
+       f"{CORE}::test_weight_decay_acts_on_every_trained_tensor_as_in_plain_adam"),
+    _v("decay-in-adam-for-masked-tensors", "Adam's kernel decays a masked tensor, frozen entries included", TRAIN,
+       "if mask is None and not pulled and item.extra_grad is None:",
+       "if not pulled and item.extra_grad is None:",
+       f"{CORE}::test_frozen_entries_are_bit_identical_after_a_masked_stage"),
+    _v("l1-hard-threshold", "the L1 step zeroes small weights but leaves the rest unshrunk (hard threshold)", TRAIN,
+       "torch.ops.aten.softshrink.out(t, amount, out=t)",
+       "torch.ops.aten.hardshrink.out(t, amount, out=t)",
+       f"{STAGES}::test_proximal_thresholds_follow_the_step_size_when_asked"),
     _v("prune-keeps-outgoing", "pruning leaves a dead unit's outgoing weights in the next layer", NET,
        "self.weights[layer + 1] = self.weights[layer + 1].index_select(1, idx)", "pass",
        f"{STAGES}::test_eq5_prunes_every_unit_whose_group_reached_zero"),

@@ -64,11 +64,12 @@ def test_eq3_trains_only_the_new_head():
     assert torch.count_nonzero(net.heads[2][0]) > 0
 
 
-def test_frozen_entries_are_bit_identical_after_a_masked_stage():
+@pytest.mark.parametrize("pull", [True, False])
+def test_frozen_entries_are_bit_identical_after_a_masked_stage(pull):
     config = tiny_config(weight_decay=1e-2, l1_strength=1e-3, l2_transfer=1.0)
     net = ExpandableNet(5, (12, 8), torch.Generator().manual_seed(0))
     net.add_head(1, 1)
-    anchor = [w.clone() + 0.1 for w in net.weights]
+    anchor = [w.clone() + 0.1 if pull else None for w in net.weights]
     masks = [torch.rand(w.shape, generator=torch.Generator().manual_seed(i)) > 0.5 for i, w in enumerate(net.weights)]
     before = [w.clone() for w in net.weights]
     items = [Trainable(w, m, a, None, l1=True) for w, m, a in zip(net.weights, masks, anchor, strict=True)]
@@ -78,6 +79,29 @@ def test_frozen_entries_are_bit_identical_after_a_masked_stage():
     for w, b, m in zip(net.weights, before, masks, strict=True):
         assert torch.equal(w[~m], b[~m])  # frozen: bit-identical
         assert not torch.equal(w[m], b[m])  # trainable: moved
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_weight_decay_acts_on_every_trained_tensor_as_in_plain_adam(masked):
+    # A whole tensor leaves its decay to Adam's kernel; a masked one adds it itself. Both must
+    # match Adam(weight_decay) on a bare copy, full batch (so only summation order differs).
+    config = tiny_config(weight_decay=0.05, l1_strength=0.0, batch_size=96, lr_decay=1.0)
+    net = ExpandableNet(5, (12, 8), torch.Generator().manual_seed(0))
+    net.add_head(1, 1)
+    tensors = [*net.weights, *net.biases, *net.heads[1]]
+    copies = [t.clone().requires_grad_(True) for t in tensors]
+    items = [Trainable(t, torch.ones_like(t, dtype=torch.bool) if masked else None) for t in tensors]
+    x, y = make_task(3)
+    train_stage("test", net, 1, x, y, items, ctx_for(1, config).settings, 5, torch.Generator().manual_seed(0))
+    w1, w2, b1, b2, hw, hb = copies
+    optimizer = torch.optim.Adam(copies, lr=config.learning_rate, weight_decay=0.05)
+    for _ in range(5):
+        logits = torch.relu(torch.relu(x @ w1.T + b1) @ w2.T + b2) @ hw.T + hb
+        optimizer.zero_grad()
+        torch.nn.functional.binary_cross_entropy_with_logits(logits, y).backward()
+        optimizer.step()
+    for t, c in zip(tensors, copies, strict=True):
+        torch.testing.assert_close(t, c.detach(), rtol=0, atol=1e-6)
 
 
 def test_selection_follows_nonzero_weights_breadth_first():
@@ -206,7 +230,7 @@ def test_optimizer_holds_exactly_the_trainable_tensors(monkeypatch):
 
     def spy(params, *args, **kwargs):
         params = list(params)
-        seen.append(params)
+        seen.append([p for g in params for p in g["params"]] if params and isinstance(params[0], dict) else params)
         return original(params, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim, "Adam", spy)

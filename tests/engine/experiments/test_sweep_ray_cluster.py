@@ -37,9 +37,19 @@ RAY = str(Path(sys.executable).with_name("ray"))
 START_TIMEOUT_S = 120
 SWEEP_TIMEOUT_S = 240
 BENCH = "toy-2d"
-FIXED = ["--set", "hidden_sizes=8x8", "--set", "iterations=12", "--set", "head_iterations=8", "--set", "device=cpu"]
-SWEEP_A = ["--tasks", "2", "--grid", "loss_threshold=0.01,inf", *FIXED]  # one run resumed, one trained
-SWEEP_B = ["--tasks", "3", "--grid", "split_threshold=0.05,inf", *FIXED]  # long enough to lose a node mid-run
+FIXED = {"hidden_sizes": (8, 8), "iterations": 12, "head_iterations": 8, "device": "cpu"}
+# Sweep B's runs must outlast the kill: after a job's first task is seen, its other tasks
+# take about a second (12-step stages finished them before node 2 was down).
+LONG = {**FIXED, "iterations": 150, "head_iterations": 100}
+
+
+def _args(tasks: int, grid: str, fixed: dict) -> list[str]:
+    sets = [f"{k}={'x'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in fixed.items()]
+    return ["--tasks", str(tasks), "--grid", grid, *[a for s in sets for a in ("--set", s)]]
+
+
+SWEEP_A = _args(2, "loss_threshold=0.01,inf", FIXED)  # one run resumed, one trained
+SWEEP_B = _args(4, "split_threshold=0.05,inf", LONG)  # long enough to lose a node mid-run
 # Ports inside the private namespace: fixed, distinct per node (the namespace has no one else).
 PORTS = {
     "head": {"--port": 6380, "--node-manager-port": 7101, "--object-manager-port": 7102,
@@ -95,6 +105,16 @@ class Cluster:
         root_user = os.geteuid() == 0
         holder = ["unshare", "--net"] if root_user else ["unshare", "--net", "--map-root-user"]
         self.holder = subprocess.Popen([*holder, "sh", "-c", "ip link set lo up && exec sleep 3600"])
+        # Popen returns before unshare has made the namespace: a node entering the holder's
+        # namespace too early would land in the machine's own network. The holder becomes
+        # ``sleep`` only once the namespace exists and its loopback is up.
+        deadline = time.monotonic() + 30
+        while self.holder.poll() is None and Path(f"/proc/{self.holder.pid}/comm").read_text().strip() != "sleep":
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # poll interval of a bounded wait
+        if self.holder.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("could not make the private network namespace (unshare --net)")
         self.enter = ["nsenter", "-t", str(self.holder.pid), "--net"]
         if not root_user:
             self.enter += ["--user", "--preserve-credentials"]
@@ -126,7 +146,8 @@ class Cluster:
         deadline = time.monotonic() + START_TIMEOUT_S
         while "Ray runtime started" not in log.read_text():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ray start ({name}) did not come up:\n{log.read_text()[-3000:]}")
+                head = "" if name == "head" else f"\nthe head's log:\n{(self.root / 'head.log').read_text()[-3000:]}"
+                raise RuntimeError(f"ray start ({name}) did not come up:\n{log.read_text()[-3000:]}{head}")
             time.sleep(0.2)  # poll interval of a bounded wait
 
     def sweep(self, out: Path, args: list[str], wait: bool = True):
@@ -200,7 +221,7 @@ def _jobs(out: Path, args: list[str]) -> list[sweep_jobs.SweepJob]:
     tasks = int(args[args.index("--tasks") + 1])
     axis, values = args[args.index("--grid") + 1].split("=")
     grid = {axis: [math.inf if v == "inf" else float(v) for v in values.split(",")]}
-    fixed = {"hidden_sizes": (8, 8), "iterations": 12, "head_iterations": 8, "device": "cpu"}
+    fixed = LONG if args == SWEEP_B else FIXED
     return sweep_jobs.expand_grid(BENCH, tasks, grid, [0], out, fixed=fixed)
 
 
