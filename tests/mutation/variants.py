@@ -109,6 +109,10 @@ VARIANTS = [
        "        _OPT = torch.optim.Adam(param_groups, lr=settings.learning_rate, fused=_fused_ok(tensors))\n"
        "    optimizer = _OPT",
        f"{CORE}::test_optimizer_holds_exactly_the_trainable_tensors"),
+    _v("loss-on-stored-network", "a stage's loss computed over every stored unit (masked), not the active ones", TRAIN,
+       "logits = net.forward(x[start : start + chunk], task)",
+       "logits = net.forward(x[start : start + chunk], task, net.plan(task))",
+       "tests/engine/core/test_dense_path.py::test_a_stages_loss_costs_the_active_units_not_the_stored_ones"),
     _v("decay-dropped-for-whole-tensors", "weight decay handed to Adam's kernel at 0 for tensors trained whole", TRAIN,
        '[{"params": in_adam, "weight_decay": settings.weight_decay}]',
        '[{"params": in_adam, "weight_decay": 0.0}]',

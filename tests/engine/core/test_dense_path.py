@@ -135,6 +135,26 @@ def test_dense_forward_equals_the_masked_forward(grown):
         torch.testing.assert_close(trainer.net.forward(x, task), masked, rtol=1e-5, atol=1e-6)
 
 
+def test_a_stages_loss_costs_the_active_units_not_the_stored_ones(grown, monkeypatch):
+    trainer, _ = grown
+    net = trainer.net
+    widths = []
+    linear = torch.nn.functional.linear
+
+    def spy(h, weight, bias=None):
+        widths.append(weight.shape[0])
+        return linear(h, weight, bias)
+
+    monkeypatch.setattr(torch.nn.functional, "linear", spy)
+    data = trainer.benchmark.tasks[2]
+    loss = training.data_loss(net, 3, data.x_train, data.y_train)
+    active = [len(net.active_ids(layer, 3)) for layer in range(net.n_layers)]
+    assert widths[: net.n_layers] == active and active != net.sizes()  # retired units are not computed
+    monkeypatch.setattr(torch.nn.functional, "linear", linear)
+    with masked_compute():
+        assert loss == pytest.approx(training.data_loss(net, 3, data.x_train, data.y_train), rel=1e-5)
+
+
 def test_a_stage_the_dense_path_cannot_express_falls_back():
     net = ExpandableNet(5, (6, 4), torch.Generator().manual_seed(0))
     net.add_head(1, 1)
