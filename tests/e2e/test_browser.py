@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from widgets import wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -31,9 +32,7 @@ def _hidden_units(page):
 
 
 def _wait_idle(page) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=TRAIN_TIMEOUT_MS)
+    wait_idle(page, TRAIN_TIMEOUT_MS)
 
 
 def test_two_tasks_grow_the_network(app_url, page):

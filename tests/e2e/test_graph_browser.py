@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from page_watch import WATCH_ARRIVALS
+from widgets import pick, wait_idle
 
 from dashboard.bench import write_synthetic
 from dashboard.figures.encoding import task_color
@@ -79,9 +80,7 @@ def grown_run(app_url, tmp_path_factory) -> str:
 
 
 def _wait_idle(page) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=EXPECT_TIMEOUT_MS)
+    wait_idle(page, EXPECT_TIMEOUT_MS)
 
 
 def _open(page, app_url: str, run: str) -> None:
@@ -92,8 +91,7 @@ def _open(page, app_url: str, run: str) -> None:
     picker = page.get_by_role("combobox", name="Run", exact=True)
     expect(picker).to_be_visible()
     _wait_idle(page)
-    picker.click()
-    page.get_by_role("option", name=re.compile(rf"^{run} ")).first.click()
+    pick(page, picker, re.compile(rf"^{re.escape(run)} "), search=run)
     page.get_by_role("button", name="Load into every view").click()
     expect(page.locator('[data-testid="stPlotlyChart"] .gtitle').first).to_contain_text(
         "784-", timeout=EXPECT_TIMEOUT_MS

@@ -7,6 +7,7 @@ import time
 from urllib.parse import urlparse
 
 import pytest
+from widgets import wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -42,9 +43,7 @@ WATCH_STALE_BUTTONS = """() => {
 
 
 def _wait_idle(page, timeout: int = 120_000) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=timeout)
+    wait_idle(page, timeout)
 
 
 def _is_probe(url: str, path: str) -> bool:

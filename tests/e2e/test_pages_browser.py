@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from page_watch import WATCH_ARRIVALS
+from widgets import pick, wait_idle
 
 from dashboard.state import url_state
 
@@ -39,10 +40,7 @@ def _metric(page, label: str):
 
 
 def _wait_idle(page, timeout: int = TRAIN_TIMEOUT_MS) -> None:
-    """The script run has finished (Streamlit's running indicator is gone)."""
-    from playwright.sync_api import expect
-
-    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=timeout)
+    wait_idle(page, timeout)
 
 
 def _chart_title(page, index: int = 0):
@@ -56,17 +54,6 @@ def _no_traceback(page) -> None:
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     expect(page.get_by_text("Something went wrong")).to_have_count(0)
     assert "Traceback" not in page.content()
-
-
-def _pick(page, combobox, option: str | re.Pattern) -> None:
-    """Choose ``option`` in a Streamlit selectbox or multiselect, given its combobox (the text input)."""
-    from playwright.sync_api import expect
-
-    combobox.click()
-    exact = isinstance(option, str)
-    choice = page.get_by_role("option", name=option, exact=exact)
-    expect(choice.first).to_be_visible()
-    choice.first.click()
 
 
 def _shipped(name: str = DEFAULT_RUN) -> dict:
@@ -191,7 +178,7 @@ def test_inspector_names_the_decision_and_draws_the_drift(app_url, page):
     task = page.get_by_role("combobox", name="Task", exact=True)
     expect(task).to_have_value("Task 10 — digit 9 vs rest")
     _wait_idle(page)
-    _pick(page, task, name)
+    pick(page, task, name)
     expect(task).to_have_value(name)
 
     log = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="Loss after selective retraining")
@@ -216,7 +203,7 @@ def test_runs_page_loads_a_shipped_run_into_every_view(app_url, page):
     picker = page.get_by_role("combobox", name="Run", exact=True)
     expect(picker).to_be_visible()
     _wait_idle(page)
-    _pick(page, picker, re.compile(r"^mnist-den-fast \(shipped example"))
+    pick(page, picker, re.compile(r"^mnist-den-fast \(shipped example"), search="mnist-den-fast")
     expect(picker).to_have_value(re.compile(r"^mnist-den-fast"))
     page.get_by_role("button", name="Load into every view").click()
 
@@ -243,18 +230,20 @@ def test_compare_two_shipped_runs_shows_the_decision_diff(app_url, page):
     expect(runs).to_be_visible()
     _wait_idle(page)
     chips = runs.get_by_role("group", name="Selected values")
-    for name in ("digits-den-fast", "mnist-den-fast"):  # the default picks depend on file times: add both
-        if name not in chips.inner_text():
-            _pick(page, runs.get_by_role("combobox"), re.compile(rf"^{name} — shipped"))
+    wanted = ("digits-den-fast", "mnist-den-fast")
+    others = runs.get_by_role("button", name=re.compile(rf"^Remove (?!({'|'.join(wanted)}) — )"))
+    while others.count():  # keep only the two runs: the default picks depend on what the runs folder holds
+        before = others.count()
+        others.first.click()
+        expect(others).to_have_count(before - 1)
+        _wait_idle(page)
+    for name in wanted:
+        if name not in runs.inner_text():  # the chips group is gone while nothing is picked
+            pick(page, runs.get_by_role("combobox"), re.compile(rf"^{name} — shipped"), search=name)
             page.keyboard.press("Escape")  # a multiselect keeps its list open after a pick
             expect(page.get_by_role("listbox")).to_have_count(0)
             expect(chips).to_contain_text(name)
             _wait_idle(page)
-    remove = runs.get_by_role("button", name=re.compile(r"^Remove toy2d-den-fast"))  # and drop any other
-    if remove.count():
-        remove.click()
-        expect(chips).not_to_contain_text("toy2d-den-fast")
-        _wait_idle(page)
 
     page.get_by_role("tab", name="Decision diff").click()
     panel = page.get_by_role("tabpanel", name="Decision diff")
@@ -262,7 +251,7 @@ def test_compare_two_shipped_runs_shows_the_decision_diff(app_url, page):
     run_b = panel.get_by_role("combobox", name="Run B")
     for combobox, name in ((run_a, "digits-den-fast"), (run_b, "mnist-den-fast")):
         if combobox.input_value() != name:
-            _pick(page, combobox, name)
+            pick(page, combobox, name)
             expect(combobox).to_have_value(name)
             _wait_idle(page)
     expect(run_a).to_have_value("digits-den-fast")
