@@ -108,10 +108,10 @@ def layer_labels(
         for x, text in labels
     ]
     if geometry.kind == "block":
-        note = (
-            f"unit {focus}'s incoming weights<br>(blue +, red −)"
+        note = (  # short lines: the note must stay within the block's width, clear of the edge bundles
+            f"weights into<br>unit {focus}:<br>blue +, red −"
             if focus is not None
-            else "shade: Σ|w| per pixel<br>into layer 1"
+            else "per pixel:<br>Σ|w| into<br>layer 1"
         )
         notes.append(
             {
@@ -122,7 +122,7 @@ def layer_labels(
                 "yref": "y",
                 "yanchor": "top",
                 "showarrow": False,
-                "font": {"size": 13, "color": "#555"},
+                "font": {"size": 12, "color": "#555"},
             }
         )
     return notes

@@ -17,6 +17,7 @@ from widgets import pick, wait_idle
 
 from dashboard.bench import write_synthetic
 from dashboard.figures.encoding import task_color
+from dashboard.figures.layout import input_geometry
 from dashboard.synthetic import grown_record
 
 pytestmark = pytest.mark.browser
@@ -99,6 +100,17 @@ def _open(page, app_url: str, run: str) -> None:
     _wait_idle(page)
 
 
+# The note under the image input (its page box) and the image block's left and right edges in page pixels.
+READ_INPUT_NOTE = """([x0, x1]) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta
+                                                                        && g.layout.meta.mode);
+  const xa = gd._fullLayout.xaxis, box = gd.getBoundingClientRect();
+  const note = [...gd.querySelectorAll('.annotation')].find(a => a.textContent.includes('per pixel'));
+  const r = note.querySelector('text').getBoundingClientRect();
+  return {left: r.left, right: r.right, x0: box.left + xa._offset + xa.l2p(x0),
+          x1: box.left + xa._offset + xa.l2p(x1)};
+}"""
+
 FINISHED_PICTURE = """() => [...document.querySelectorAll('.js-plotly-plot')].some(
   g => g.layout && g.layout.meta && g.layout.meta.mode && g.layout.meta.arrive == null)"""
 
@@ -132,6 +144,10 @@ def test_no_two_units_overlap_at_mnist_scale_and_every_layer_is_inside_the_plot(
         half = pitch / 2
         assert xy[:, 0].min() - half >= x0 and xy[:, 0].max() + half <= x1, f"layer {layer} leaves the plot"
         assert xy[:, 1].min() - half >= y0 and xy[:, 1].max() + half <= y1, f"layer {layer} leaves the plot"
+    block = input_geometry(grown_record())
+    note = page.evaluate(READ_INPUT_NOTE, [block.x0, block.x1])
+    # the edge bundles leave the block's right edge: a note wider than the block runs into them
+    assert note["x0"] - 1 <= note["left"] and note["right"] <= note["x1"] + 1, note
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"graph-mnist-{viewport[0]}.png"))
 
