@@ -13,8 +13,9 @@ readable: a block is shaped for its base size until the layer stores more than
 σ = 0.002 grows layer 2 ninefold). The shape comes from the whole record, so a finished
 run never moves while scrubbed; a run that is still training is re-laid only at the task
 where a layer first passes 6, 12, 24 … times its base. The axes are drawn equal-scaled, so cells and
-input images are square on screen; the horizontal gaps are chosen so the whole picture has
-about the shape of the plot and fills its width.
+input images are square on screen. The block sizes and gaps are fixed: a grown MNIST network
+(784-1029-459 stored) has about the shape of the plot at 1440 px and fills it; a wider, less
+grown one fills the plot's width, and the spare height goes under it.
 
 Why not networkx: its layered layout places a node from the whole current graph, so adding a
 unit shifts every other one: exactly the jump this drawing must avoid.
