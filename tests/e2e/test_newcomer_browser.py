@@ -104,6 +104,39 @@ def test_stop_is_enabled_at_once_after_next_task_and_a_new_run_is_announced(app_
     print(f"Stop enabled {lag:.2f} s after the click")  # for the record; the machine's load decides it
 
 
+def test_a_rerun_sends_every_element_whole_never_a_reference_to_the_browsers_cache(app_url, page):
+    """Streamlit may send a large unchanged element as a reference into the browser's message cache. A rerun
+    the app asks for itself (``st.rerun``, as the progress poll does when a task ends) reuses the cache list of
+    an earlier request, after the browser may have dropped entries: the page then froze behind "Connection
+    error: Cached ForwardMsg MISS" (seen in CI right after Stop). The app turns that cache off."""
+    from playwright.sync_api import expect
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    frames: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: frames.append(data)))
+    page.goto(app_url)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    expect(chart.locator(".gtitle")).to_contain_text("After task")
+    _wait_idle(page)
+    first = len(frames)
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("r")  # Streamlit's rerun key: the same page, drawn again unchanged
+
+    def received() -> list:
+        return [ForwardMsg.FromString(f) for f in frames[first:] if isinstance(f, bytes)]
+
+    deadline = time.monotonic() + EXPECT_TIMEOUT_MS / 1000
+    while not any(m.WhichOneof("type") == "script_finished" for m in received()) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)  # frames arrive while the page waits
+    messages = received()
+    kinds = [m.WhichOneof("type") for m in messages]
+    assert "script_finished" in kinds, kinds  # the rerun did run
+    charts = [m for m in messages if m.WhichOneof("type") == "delta" and m.delta.new_element.HasField("plotly_chart")]
+    assert charts, kinds  # the network figure came again ...
+    assert "ref_hash" not in kinds, kinds  # ... whole, as did every other element
+    assert not any(m.metadata.cacheable for m in messages)
+
+
 def test_other_pages_do_not_inherit_the_train_address(app_url, page):
     from playwright.sync_api import expect
 
