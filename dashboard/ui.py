@@ -14,8 +14,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from dashboard.state import loaders, train_query
-from dashboard.state.ownership import run_state
+from dashboard.state import liveness, loaders, train_query
+from dashboard.state.ownership import is_resumable, run_state
 from dashboard.state.session import (
     DEFAULT_EXAMPLE,
     METHODS,
@@ -23,7 +23,6 @@ from dashboard.state.session import (
     examples_dir,
     preset_config,
     resolve_runs_dir,
-    runs_root,
 )
 from den_engine.core.config import PRESET_DESCRIPTIONS, PRESETS, field_help
 from den_engine.data.benchmarks import BENCHMARKS
@@ -59,7 +58,10 @@ def get_session() -> TrainingSession:
     """This browser session's trainer (created on first use, never shared)."""
     if "den_session" not in st.session_state:
         st.session_state["den_session"] = TrainingSession()
-    return st.session_state["den_session"]
+    session = st.session_state["den_session"]
+    if session.connected is None:  # its jobs stop once this tab has gone
+        session.connected = liveness.connection_check()
+    return session
 
 
 def default_example() -> str | None:
@@ -103,15 +105,23 @@ def current_run_ui() -> tuple[str | None, dict | None]:
 
 def shown_state(run_dir: str, record: dict) -> str:
     """The run's status as it is now: 'running' only while someone trains it."""
-    return run_state(record.get("status", "?"), len(record.get("tasks") or []), run_dir)
+    return own_state(run_dir, run_state(record.get("status", "?"), len(record.get("tasks") or []), run_dir))
+
+
+def own_state(run_dir: str, state: str) -> str:
+    """This session's own run between two clicks reads 'paused', not 'interrupted' (its lock is free then)."""
+    own = get_session().status().run_dir
+    if not is_resumable(state) or not own or Path(own).resolve() != Path(run_dir).resolve():
+        return state
+    return state.replace("interrupted", "paused", 1) + " (your run: Next task goes on)"
 
 
 def runs_folder() -> Path:
-    """The runs folder chosen on the Runs page (falls back to the default when invalid)."""
+    """The runs folder chosen on the Runs page; a ValueError naming it (and the page) when it is unusable."""
     try:
         return resolve_runs_dir(st.session_state.get("cfg_runs_folder", ""))
-    except ValueError:
-        return runs_root()
+    except ValueError as exc:
+        raise ValueError(f"{exc} (the runs folder is set on the Runs page)") from None
 
 
 # --- errors --------------------------------------------------------------------------
@@ -231,10 +241,9 @@ def settings_ui() -> dict:
     )  # fmt: skip
     info = BENCHMARKS[benchmark]
     sb.caption(info.description)
-    n_tasks = sb.number_input(
-        f"Number of tasks (1 to {info.max_tasks})", min_value=1, max_value=info.max_tasks, step=1, key="cfg_n_tasks",
-        persist_state="session", help=f"{info.name} has {info.max_tasks} tasks; a value outside 1 to {info.max_tasks} "
-        "is not taken (the last valid one stays).",
+    n_tasks = sb.number_input(  # no bounds here: a bad count is named by the page, never silently replaced
+        f"Number of tasks (1 to {info.max_tasks})", step=1, key="cfg_n_tasks", persist_state="session",
+        help=f"{info.name} has {info.max_tasks} tasks.",
     )  # fmt: skip
     method = sb.selectbox(
         "Method",
@@ -254,9 +263,7 @@ def settings_ui() -> dict:
         persist_state="session",
         help="Units per hidden layer at task 1, e.g. 32,16",
     )
-    seed = sb.number_input(
-        "Seed", min_value=0, step=1, key="cfg_seed", persist_state="session", help=help_text.get("seed")
-    )
+    seed = sb.number_input("Seed", step=1, key="cfg_seed", persist_state="session", help=help_text.get("seed"))
     device = sb.selectbox(
         "Device", ["auto", "cpu", "cuda"], key="cfg_device", persist_state="session", format_func=_device_label
     )
@@ -295,14 +302,15 @@ def take_action() -> str | None:
     return st.session_state.pop("train_action", None)
 
 
-def buttons_ui(busy: bool, finished: bool, valid: bool = True, stopping: bool = False) -> None:
+def buttons_ui(busy: bool, finished: bool, stopping: bool = False, blocked: str = "") -> None:
     """The four training buttons; a click is read with ``take_action`` at the top of the next run.
 
     The click is handled before the buttons are drawn, so they show the new state at once.
+    ``blocked`` says why the settings keep the training buttons disabled ('' = they do not).
     """
     cols = st.columns([1, 1.45, 1, 1])  # the long label keeps its words on a 1024-pixel screen
-    cant_train = busy or finished or not valid
-    why = " (check the settings first)" if not valid else ""
+    cant_train = busy or finished or bool(blocked)
+    why = f" ({blocked})" if blocked else ""
     cols[0].button(
         "Next task",
         key="next_task",

@@ -18,7 +18,7 @@ from dashboard import ui
 from dashboard.figures import compare as cf
 from dashboard.state import loaders, train_query
 from dashboard.state.ownership import run_state
-from dashboard.state.session import examples_dir
+from dashboard.state.session import examples_dir, runs_root
 from dashboard.state.sweep_launcher import SweepProcess, SweepRequest, new_sweep_dir, sweep_dirs
 from den_engine.core.config import PRESETS
 from den_engine.data.benchmarks import BENCHMARKS
@@ -269,8 +269,14 @@ def main() -> None:
         "Growth, capacity and accuracy side by side, and the task where two runs first decided differently. "
         "Charts download as PNG from their toolbar (camera icon); tables and chart data as CSV."
     )
-    runs_dir = ui.runs_folder()
-    launch_ui(runs_dir)
+    try:
+        runs_dir = ui.runs_folder()
+    except ValueError as exc:  # no sweep is launched into a folder the user did not mean
+        ui.user_error_ui(exc, "No sweep can start")
+        runs_dir = None
+    if runs_dir is not None:
+        launch_ui(runs_dir)
+    runs_dir = runs_dir or runs_root()
     sweep_status_ui()
     rows, sweeps = candidates(runs_dir)
     if not rows:

@@ -21,7 +21,7 @@ from dashboard import narrate, ui
 from dashboard.app_pages import learn_parts as parts
 from dashboard.figures import regions as rf
 from dashboard.figures import teaching as tf
-from dashboard.state import url_state
+from dashboard.state import liveness, url_state
 from dashboard.state.learn_session import PAUSES, LearnSession, spec_from_state
 from dashboard.state.session import STAGE_WORDS
 
@@ -45,7 +45,10 @@ def get_session() -> LearnSession:
     """This browser session's Learn trainer (never shared)."""
     if "learn_session" not in st.session_state:
         st.session_state["learn_session"] = LearnSession()
-    return st.session_state["learn_session"]
+    session = st.session_state["learn_session"]
+    if session.connected is None:  # its jobs stop once this tab has gone
+        session.connected = liveness.connection_check()
+    return session
 
 
 def _sync_url(state: url_state.LearnState) -> None:

@@ -67,17 +67,23 @@ def controls_ui() -> tuple[url_state.LearnState, list[str]]:
     side.text_input("Hidden units per layer at task 1", key="learn_hidden_sizes", help="e.g. 6,6 (1 to 3 layers)")
     problems.append(_check("hidden_sizes", side))
     side.slider("k: units added per layer when the network grows", 1, 8, key="learn_expand_units")
-    side.number_input("τ: loss threshold for growing", 0.0, 10.0, step=0.05, key="learn_loss_threshold", format="%g")
+    # number fields without bounds: an out-of-range value is named under its field, never silently replaced
+    side.number_input("τ: loss threshold for growing", step=0.05, key="learn_loss_threshold", format="%g")
+    problems.append(_check("loss_threshold", side))
     side.caption(HELP["loss_threshold"])
-    side.number_input("σ: drift threshold for splitting", 0.0, 10.0, step=0.05, key="learn_split_threshold",
-                      format="%g")  # fmt: skip
+    side.number_input("σ: drift threshold for splitting", step=0.05, key="learn_split_threshold", format="%g")
+    problems.append(_check("split_threshold", side))
     side.caption(HELP["split_threshold"])
     side.toggle("Ask the class before each task", key="learn_ask", help="Before each task: will the network grow? "
                 "will a neuron split? After it: the answer, with the numbers.")  # fmt: skip
     with side.expander("More settings"):
-        st.number_input("γ: group sparsity on new units", 0.0, 1.0, step=5e-4, key="learn_group_lasso", format="%g")
-        st.number_input("Steps per stage", 20, 2000, step=50, key="learn_iterations")
-        st.number_input("Seed", 0, 2**31 - 1, key="learn_seed")
+        more = st.container()
+        more.number_input("γ: group sparsity on new units", step=5e-4, key="learn_group_lasso", format="%g")
+        problems.append(_check("group_lasso", more))
+        more.number_input("Steps per stage", step=50, key="learn_iterations")
+        problems.append(_check("iterations", more))
+        more.number_input("Seed", step=1, key="learn_seed")
+        problems.append(_check("seed", more))
         st.selectbox("Method", url_state.METHODS, key="learn_method")
         compare = available_compare(url_state.COMPARE)
         if st.session_state["learn_compare"] not in compare:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.state import loaders, train_query
-from dashboard.state.ownership import is_interrupted, run_state
+from dashboard.state.ownership import is_resumable, run_state
 from dashboard.state.session import examples_dir, resolve_runs_dir, runs_root
 from den_engine.records.store import RUN_FILE
 
@@ -36,25 +36,28 @@ def _rows(folder: Path, source: str) -> list[dict]:
 
 def _state(row: dict) -> str:
     done = str(row.get("tasks", "0")).split("/")[0].strip()
-    return run_state(row.get("status", "?"), int(done) if done.isdigit() else 0, row["path"])
+    state = run_state(row.get("status", "?"), int(done) if done.isdigit() else 0, row["path"])
+    return ui.own_state(row["path"], state)
 
 
 def resume_ui(choice: str, state: str) -> None:
-    """For a run nobody trains any more: say so and offer to take it over."""
-    if not is_interrupted(state):
+    """For a run nobody trains any more: say so, and take it over to train its remaining tasks."""
+    if not is_resumable(state):
         return
     st.warning(
-        f"{Path(choice).name} was {state}: nobody is training it any more (the app or its machine stopped). "
-        "Resume it to go on from its last finished task with its own settings."
+        f"{Path(choice).name} was {state}: nobody is training it any more (its tab closed, or the app or its "
+        "machine stopped). Resume it to train its remaining tasks with its own settings; Stop pauses it again."
     )
     if st.button("Resume this run", key="resume_run", icon=":material/play_arrow:"):
+        session = ui.get_session()
         try:
-            done = ui.get_session().resume(choice)
+            done = session.resume(choice)
         except (*ui.USER_ERRORS, OSError) as exc:
             ui.user_error_ui(exc, "Cannot resume this run")
             return
+        session.submit(session.status().spec, None)  # every remaining task, as the run was going to
         loaders.list_runs.clear()
-        st.session_state["view_path"] = None if done else choice
+        st.session_state["view_path"] = None if done or session.status().tasks_done else choice
         st.session_state["resumed"] = choice
         st.switch_page("app_pages/train.py")
 

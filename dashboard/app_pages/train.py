@@ -6,11 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import figures, graph_ui, ui
+from dashboard import figures, graph_ui, run_checks, ui
 from dashboard.figures.encoding import legend_markdown
 from dashboard.narrate import narrate_task
 from dashboard.state import loaders
-from dashboard.state.session import STAGE_WORDS, build_spec, examples_dir, preset_config
+from dashboard.state.session import STAGE_WORDS, examples_dir, preset_config
 
 POLL_SECONDS = 0.5
 PLAY_SECONDS = 1.2
@@ -151,7 +151,7 @@ def charts_panel(record: dict) -> None:
             st.caption(caption)
 
 
-def _act(session, action: str | None, spec, config_error: str | None) -> None:
+def _act(session, action: str | None, spec) -> None:
     """Carry out a clicked training button before anything is drawn (so the buttons show its effect)."""
     if action in ("next_task", "run_all"):
         if spec is None:
@@ -191,16 +191,13 @@ def main() -> None:
     session = ui.get_session()
     ui.init_controls(_quiet_record(ui.current_run_dir()), dict(st.query_params))
     values = ui.settings_ui()
-    spec, config_error = None, None
-    try:
-        spec = build_spec(values, ui.runs_folder())
-    except ui.USER_ERRORS as exc:
-        config_error = str(exc)
+    checked = run_checks.check_settings(values)
+    spec = None if checked.why_blocked else checked.spec
     with st.sidebar.expander("Share these settings"):
         st.code(ui.share_link(values), language="text")
         st.caption("Add this to the app's address to open it with the same settings.")
 
-    _act(session, ui.take_action(), spec, config_error)
+    _act(session, ui.take_action(), spec)
     st.html(TOP_CSS)  # a style element only: it takes no room on the page
     st.subheader("Dynamically Expandable Networks: watch a network grow", anchor=False)
     about_den, learn = st.container(key="den_intro").columns([3, 1.5], vertical_alignment="center")
@@ -212,15 +209,12 @@ def main() -> None:
     ui.query_warnings_ui(st.session_state.get("url_warnings", []))
     status = session.status()
     finished = session.trainer is not None and session.trainer.finished
-    ui.buttons_ui(status.busy, finished, valid=spec is not None, stopping=session.stopping)
+    ui.buttons_ui(status.busy, finished, stopping=session.stopping, blocked=checked.why_blocked)
     st.session_state["seen_version"] = status.version
     progress_panel()
-    if config_error:
-        if st.session_state.get("logged_config_error") != config_error:  # once per new message, not per rerun
-            st.session_state["logged_config_error"] = config_error
-            ui.log.info("Train page settings refused: %s", config_error)
-        st.error(f"Check the settings: {config_error}")
-    if status.spec is not None and status.tasks_done and spec is not None and spec != status.spec:
+    run_checks.problems_ui(checked)
+    run_checks.long_run_ui(checked)  # drawn while training too, so the box keeps its tick
+    if status.spec is not None and status.tasks_done and checked.spec is not None and checked.spec != status.spec:
         st.info("The settings differ from the run in progress: Next task continues that run with its own settings; "
                 "Reset starts a new run with the new ones.")  # fmt: skip
 

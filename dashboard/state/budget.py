@@ -1,4 +1,4 @@
-"""Memory check before training: refuse a setting whose network would not fit, naming the field.
+"""Size and time checks before training: refuse a network that would not fit, estimate how long a run takes.
 
 The estimate is deliberately simple and errs high: the network as large as the run can make
 it (every task after the first adds k units per layer), 4 bytes per float32 parameter, and
@@ -93,3 +93,48 @@ def check_fits(config, input_dim: int, n_tasks: int, device: str, available: int
             f"Use fewer units, a smaller k or fewer tasks.",
         )
     return need
+
+
+# --- time -----------------------------------------------------------------------------------------
+
+HOUR_S = 3600.0
+"""A run estimated to take longer than this asks to be confirmed before it starts."""
+
+
+def training_steps(config, n_tasks: int) -> int:
+    """Optimizer steps of a whole run: task 1 trains once; every later DEN task runs Eq. 3, 4, 5 and 6."""
+    iterations = int(getattr(config, "iterations", 0) or 0)
+    head = int(getattr(config, "head_iterations", 0) or 0)
+    later = head + 3 * iterations if hasattr(config, "loss_threshold") else head + iterations
+    return iterations + head + max(n_tasks - 1, 0) * later
+
+
+STEP_OVERHEAD_S = 6e-4
+"""Seconds of a training step beyond its arithmetic (the fit below, on a quiet 2-core CPU)."""
+SECONDS_PER_SAMPLE_PARAMETER = 5.5e-11
+"""Seconds per sample and parameter of a step. Fitted to measured whole runs (docs/performance.md):
+5 fast digits tasks in 3.8 s (1.6 ms a step) and 10 paper-preset MNIST tasks in 10 min 42 s
+(5.1 ms a step, 124,700 steps); the 10-task fast MNIST run (29.2 s) comes out at 30 s."""
+
+
+def estimate_seconds(config, input_dim: int, n_tasks: int) -> float:
+    """Roughly how long a whole run takes on a CPU: steps x (overhead + batch x parameters x a fitted cost).
+
+    The network is counted at its size half-way through the run (it grows from task 1 to the last).
+    """
+    parameters = estimate(config, input_dim, max(1, (n_tasks + 1) // 2)).parameters
+    batch = int(getattr(config, "batch_size", 1))
+    return training_steps(config, n_tasks) * (STEP_OVERHEAD_S + batch * parameters * SECONDS_PER_SAMPLE_PARAMETER)
+
+
+def human_duration(seconds: float) -> str:
+    """3725 -> 'about 1 h 2 min'; under a minute in seconds."""
+    if seconds < 60:
+        return f"about {max(seconds, 1):.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 48:
+        return f"about {hours / 24:,.0f} days"
+    return f"about {hours} h {minutes} min" if minutes else f"about {hours} h"

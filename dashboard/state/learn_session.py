@@ -201,7 +201,7 @@ class LearnSession(TrainingSession):
             return current
         with self._lock:
             self._status.stage = "loading"
-        stop = self._stop.is_set
+        stop = self._should_stop
         pair = PairTrainer(
             spec,
             Callbacks(on_event=self._on_event, on_progress=self._on_progress, should_stop=stop),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from den_engine.records.owner import OWNER_FILE, OwnerLock, is_held
 
-__all__ = ["OWNER_FILE", "OwnerLock", "has_owner_file", "is_interrupted", "is_owned", "run_state"]
+__all__ = ["OWNER_FILE", "OwnerLock", "has_owner_file", "is_interrupted", "is_owned", "is_resumable", "run_state"]
 
 
 def has_owner_file(run_dir: str | Path) -> bool:
@@ -42,3 +42,8 @@ def run_state(status: str, tasks_done: int, run_dir: str | Path) -> str:
 def is_interrupted(state: str) -> bool:
     """True for the states ``run_state`` gives abandoned runs."""
     return state.startswith("interrupted")
+
+
+def is_resumable(state: str) -> bool:
+    """True for a run nobody trains that has tasks left: abandoned, or stopped (and its tab closed)."""
+    return is_interrupted(state) or state == "stopped"

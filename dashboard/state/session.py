@@ -5,6 +5,11 @@ browser tabs never share a network. It runs the engine's ``Trainer`` in a daemon
 and exposes a copy of its progress for the page to poll. The engine commits a task in
 one step, so a stop (or any error) drops only the task in flight.
 
+A session holds its run folder's owner lock only while a job trains it: between clicks the
+run is free, so a tab that closed (or sits idle) never blocks anyone from resuming the run.
+The next job takes the lock again, and reloads the run from disk if someone else trained it
+meanwhile. A job whose tab has gone away stops by itself (``liveness.Watchdog``).
+
 Set ``DEN_SYNC_TRAINING=1`` to train in the calling thread instead (used by AppTest, so a
 click has finished training when the script run ends).
 """
@@ -15,24 +20,29 @@ import logging
 import os
 import re
 import threading
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from dashboard.state import budget
+from dashboard.state.liveness import Watchdog
 from dashboard.state.ownership import OwnerLock
-from den_engine import Callbacks, ConfigError, DENConfig, DENError, Trainer, TrainingDiverged, TrainingStopped
-from den_engine.core.config import PRESETS, parse_value, preset
-from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
-from den_engine.methods import get_method, method_names
+from dashboard.state.run_settings import (  # noqa: F401 - the pages import these from here
+    METHODS,
+    RunSpec,
+    build_spec,
+    preset_config,
+    spec_of_record,
+)
+from den_engine import Callbacks, DENError, Trainer, TrainingDiverged, TrainingStopped
+from den_engine.data.benchmarks import BenchmarkError
+from den_engine.records.store import RUN_FILE
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = REPO_ROOT / "assets" / "runs"
 DEFAULT_EXAMPLE = "digits-den-fast"
-METHODS = tuple(method_names())
-"""Methods the Train page offers: DEN, its ablations and every baseline the engine registers."""
 
 STAGE_WORDS = {
     "starting": "starting",
@@ -43,11 +53,6 @@ STAGE_WORDS = {
     "expansion": "adding k units per layer, pruning them with group sparsity (Eq. 5)",
     "split_retraining": "splitting drifted units and retraining (Eq. 6)",
 }
-
-
-def preset_config(name: str, benchmark: str, config_class: type | None = None, **overrides):
-    """The preset's config for ``benchmark``: the one place the dashboard reads preset values."""
-    return preset(name, config_class, benchmark=benchmark, **overrides)
 
 
 def sync_training() -> bool:
@@ -69,6 +74,10 @@ def resolve_runs_dir(text: str, root: Path | None = None) -> Path:
     """The runs folder typed by the user; a ValueError when it lies outside ``root``."""
     root = (root or runs_root()).resolve()
     text = (text or "").strip()
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:  # the OS would refuse it with "embedded null byte" or worse
+        raise ValueError(f"runs folder: {text[:40]!r} contains the control character {bad!r}; type a folder name "
+                         "without it")  # fmt: skip
     path = Path(text).expanduser() if text else root
     path = path if path.is_absolute() else root / path
     if len(str(path).encode()) > 4000 or any(len(part.encode()) > 255 for part in path.parts):
@@ -93,17 +102,6 @@ def new_run_dir(runs_dir: Path, benchmark: str, method: str, run_id: str) -> Pat
     return candidate
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything needed to start a run: the config, the task sequence and where to save it."""
-
-    config: DENConfig  # or a baseline's config class
-    benchmark: str
-    n_tasks: int
-    runs_dir: Path
-    method: str = "den"
-
-
 @dataclass
 class Status:
     """A consistent copy of a session's state for one page render."""
@@ -124,62 +122,6 @@ class Status:
     extra: dict = field(default_factory=dict)
 
 
-def build_spec(values: dict, runs_dir: Path) -> RunSpec:
-    """Validate the Train page's raw values into a RunSpec; ConfigError/BenchmarkError name the field."""
-    method = values.get("method", "den")
-    if method not in METHODS:
-        raise ConfigError("method", f"unknown method {method!r}; choose one of {list(METHODS)}")
-    name = values.get("benchmark")
-    if name not in BENCHMARKS:
-        raise BenchmarkError(f"benchmark name {name!r} is unknown; choose one of {list(BENCHMARKS)}")
-    n_tasks = values.get("n_tasks")
-    if not isinstance(n_tasks, int) or not 1 <= n_tasks <= BENCHMARKS[name].max_tasks:
-        raise BenchmarkError(f"n_tasks={n_tasks!r} is invalid for {name!r}; use 1 to {BENCHMARKS[name].max_tasks}")
-    base_name = values.get("preset", "fast")
-    if base_name not in PRESETS:
-        raise ConfigError("preset", f"unknown preset {base_name!r}; choose one of {sorted(PRESETS)}")
-    config_class = get_method(method).config_class
-    known = {f.name for f in fields(config_class)}
-    # a baseline ignores DEN's own hyperparameters (tau, sigma, k, ...) but keeps the budget
-    params = {
-        field: parse_value(field, str(text), config_class)
-        for field, text in values.get("params", {}).items()
-        if field in known
-    }
-    params["hidden_sizes"] = parse_value("hidden_sizes", str(values.get("hidden_sizes", "")))
-    base = preset_config(base_name, name, config_class)
-    changed = any(getattr(base, field) != value for field, value in params.items())
-    config = preset_config(
-        base_name,
-        name,
-        config_class,
-        **params,
-        seed=values.get("seed", 0),
-        device=values.get("device", "auto"),
-        preset=f"{base_name}-custom" if changed else base_name,
-    )
-    input_dim = 1
-    for n in BENCHMARKS[name].input_shape:
-        input_dim *= n
-    device = config.device if config.device != "auto" else ("cuda" if _has_cuda() else "cpu")
-    budget.check_fits(config, input_dim, n_tasks, device)
-    return RunSpec(config, name, n_tasks, Path(runs_dir), method)
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def spec_of_record(record: dict, run_dir: str | Path) -> RunSpec:
-    """The RunSpec a saved run was trained with (for resuming it)."""
-    method = record.get("method", "den")
-    config = get_method(method).config_class.from_dict(record["config"])
-    bench = record["benchmark"]
-    return RunSpec(config, bench["name"], int(bench["n_tasks"]), Path(run_dir).parent, method)
-
-
 def _kept(n: int) -> str:
     return "no task had finished yet" if n == 0 else "task 1 is kept" if n == 1 else f"tasks 1–{n} are kept"
 
@@ -193,8 +135,13 @@ class TrainingSession:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.trainer: Trainer | None = None
-        self._owner: OwnerLock | None = None  # held while this session may write its run
+        self._owner: OwnerLock | None = None  # held while a job of this session writes its run
+        self._stamp: tuple[int, int] | None = None  # run.json as this session last left it
+        self._resumed = False  # the trainer was taken over from disk: it goes on whatever the settings say
         self._status = Status()
+        self.connected: Callable[[], bool] | None = None
+        """Set by the page: whether the browser tab of this session is still connected."""
+        self._watchdog = Watchdog(None)
 
     # --- reading -----------------------------------------------------------------
 
@@ -236,6 +183,7 @@ class TrainingSession:
             s = self._status
             s.stage, s.iteration, s.total, s.loss, s.task = "starting", 0, 0, None, 0
         self._stop.clear()
+        self._watchdog = Watchdog(None if self.sync else self.connected)
         if self.sync:
             self._job(spec, count)
         else:
@@ -252,7 +200,7 @@ class TrainingSession:
         with self._lock:
             if self._status.busy:
                 return False
-            self.trainer = None
+            self.trainer, self._stamp, self._resumed = None, None, False
             self._status = Status(version=self._status.version + 1)
         self._release()
         return True
@@ -260,7 +208,8 @@ class TrainingSession:
     def resume(self, run_dir: str | Path) -> int:
         """Take over a saved, unfinished run nobody is training; returns its finished tasks.
 
-        Raises ValueError while a job runs or when another trainer holds the run.
+        Raises ValueError while a job runs or when another trainer holds the run. The run is
+        checked and loaded here; the lock is taken again by each job that trains it.
         """
         if self.busy:
             raise ValueError("a task is training; stop it before resuming another run")
@@ -268,17 +217,15 @@ class TrainingSession:
         if not owner.acquire():
             raise ValueError(f"{Path(run_dir).name} is being trained by another session or process")
         try:
-            callbacks = Callbacks(
-                on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._stop.is_set
-            )
-            trainer = Trainer.resume(run_dir, callbacks)
+            trainer = Trainer.resume(run_dir, self._callbacks())
             spec = spec_of_record(trainer.record, run_dir)
-        except BaseException:
+        finally:
             owner.release()
-            raise
+        if trainer.finished:
+            raise ValueError(f"{Path(run_dir).name} has learned all its tasks; there is nothing to resume")
         self._release()
         with self._lock:
-            self.trainer, self._owner = trainer, owner
+            self.trainer, self._stamp, self._resumed = trainer, _stamp(run_dir), True
             self._status = Status(version=self._status.version + 1, spec=spec, run_dir=str(run_dir))
             self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), trainer.tasks_done
         return trainer.tasks_done
@@ -287,6 +234,45 @@ class TrainingSession:
         if self._owner is not None:
             self._owner.release()
             self._owner = None
+
+    def _callbacks(self) -> Callbacks:
+        return Callbacks(on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._should_stop)
+
+    def _should_stop(self) -> bool:
+        """Stop when asked, or when the tab that started the job has gone (nobody would see it)."""
+        if not self._stop.is_set() and self._watchdog.check():
+            log.warning("the browser tab of a training job went away; stopping it so the run can be resumed")
+            self._stop.set()
+        return self._stop.is_set()
+
+    def _claim(self, trainer: Trainer) -> Trainer:
+        """Lock the trainer's run folder for this job; reload the run if another trainer changed it meanwhile."""
+        run_dir = trainer.out_dir
+        if run_dir is None or self._owner is not None:
+            return trainer
+        owner = OwnerLock(run_dir)
+        if not owner.acquire():
+            raise ValueError(f"{run_dir.name} is being trained by another session or process now; "
+                             "Reset starts a new run of your own")  # fmt: skip
+        if _stamp(run_dir) != self._stamp:  # resumed and trained elsewhere since our last task
+            try:
+                trainer = Trainer.resume(run_dir, self._callbacks())
+            except BaseException:
+                owner.release()
+                raise
+            with self._lock:
+                self.trainer = trainer
+                self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), trainer.tasks_done
+                self._status.version += 1
+        self._owner = owner
+        return trainer
+
+    def _unclaim(self) -> None:
+        """After a job: remember how the run was left, and free its folder for anyone."""
+        trainer = self.trainer
+        if self._owner is not None and trainer is not None and getattr(trainer, "out_dir", None) is not None:
+            self._stamp = _stamp(trainer.out_dir)
+        self._release()
 
     # --- the job -----------------------------------------------------------------
 
@@ -302,26 +288,24 @@ class TrainingSession:
 
     def _trainer_for(self, spec: RunSpec) -> Trainer:
         current = self.trainer
-        if current is not None and (current.tasks_done > 0 or self._status.spec == spec):
-            return current  # an unfinished run goes on with its own config
+        if current is not None and (current.tasks_done > 0 or self._status.spec == spec or self._resumed):
+            return self._claim(current)  # an unfinished (or resumed) run goes on with its own config
         with self._lock:
             self._status.stage = "loading"
         out_dir = new_run_dir(spec.runs_dir, spec.benchmark, spec.method, spec.config.run_id())
-        callbacks = Callbacks(
-            on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._stop.is_set
-        )
         owner = OwnerLock(out_dir)
         owner.acquire()  # a fresh folder: nobody else can hold it
         try:
             trainer = Trainer(
-                spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=callbacks, method=spec.method
-            )
+                spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=self._callbacks(),
+                method=spec.method,
+            )  # fmt: skip
         except BaseException:
             owner.release()
             raise
         self._release()
         with self._lock:
-            self.trainer, self._owner = trainer, owner
+            self.trainer, self._owner, self._stamp, self._resumed = trainer, owner, None, False
             self._status.spec, self._status.run_dir = spec, str(out_dir)
             self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), 0
             self._status.version += 1
@@ -340,6 +324,8 @@ class TrainingSession:
             kept = _kept(n)
             if trainer.finished and done == 0:
                 message = ("info", f"All {n} tasks are learned. Press Reset to start a new run.")
+            elif self._watchdog.gone:
+                message = ("warning", f"Stopped because this tab was closed; {kept}.")
             elif self._stop.is_set():
                 message = ("warning", f"Stopped; {kept}.")
             else:
@@ -348,7 +334,8 @@ class TrainingSession:
                 message = ("success", f"Learned task {n} of {total}.{done_all}")
         except TrainingStopped:
             n = self.trainer.tasks_done if self.trainer else 0
-            message = ("warning", f"Stopped: task {n + 1} was dropped; {_kept(n)}.")
+            why = " because this tab was closed" if self._watchdog.gone else ""
+            message = ("warning", f"Stopped{why}: task {n + 1} was dropped; {_kept(n)}.")
         except TrainingDiverged as exc:
             log.warning("training diverged: %s", exc)
             message = ("error", f"Task dropped, finished tasks kept: {exc}")
@@ -359,9 +346,19 @@ class TrainingSession:
             log.exception("unexpected error while training")
             message = ("error", f"Unexpected error while training: {type(exc).__name__}: {exc}. "
                                 "Finished tasks are kept; the server log has the details.")  # fmt: skip
+        self._unclaim()
         with self._lock:
             s = self._status
             s.busy, s.message, s.details, s.stage = False, message, details, ""
             if self.trainer is not None:
                 s.tasks_done = self.trainer.tasks_done
             s.version += 1
+
+
+def _stamp(run_dir: str | Path) -> tuple[int, int] | None:
+    """(mtime, size) of a run's run.json: changes whenever any trainer commits a task to it."""
+    try:
+        info = (Path(run_dir) / RUN_FILE).stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size

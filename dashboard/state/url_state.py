@@ -125,8 +125,8 @@ def parse_field(field: str, text: str):
             raise ValueError(f"pick one or more different tasks from {', '.join(known)}")
         return names
     if field == "hidden_sizes":
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-        if not all(p.isdigit() for p in parts):
+        parts = [p.strip() for p in text.split(",")]
+        if not all(p.isdigit() for p in parts):  # an empty layer ("6,,6") is a typo, not a layer less
             raise ValueError(f"“{text}” is not a list of whole numbers; write the units of each layer, e.g. 6,6")
         sizes = tuple(int(p) for p in parts)
         if not 1 <= len(sizes) <= 3 or not all(1 <= s <= 32 for s in sizes):

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from widgets import wait_idle
+from widgets import metric, wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -27,8 +27,7 @@ def _patient_expect():
 
 
 def _hidden_units(page):
-    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Hidden units")
-    return metric.locator('[data-testid="stMetricValue"]')
+    return metric(page, "Hidden units")
 
 
 def _wait_idle(page) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from page_watch import WATCH_ARRIVALS
-from widgets import pick, wait_idle
+from widgets import metric, pick, wait_idle
 
 from dashboard.state import url_state
 
@@ -35,8 +35,7 @@ def _patient_expect():
 
 
 def _metric(page, label: str):
-    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label)
-    return metric.locator('[data-testid="stMetricValue"]')
+    return metric(page, label)
 
 
 def _wait_idle(page, timeout: int = TRAIN_TIMEOUT_MS) -> None:

@@ -28,3 +28,16 @@ def pick(page, combobox, option: str | re.Pattern, search: str | None = None) ->
     choice = page.get_by_role("option", name=option, exact=isinstance(option, str))
     expect(choice).to_have_count(1)
     choice.click()
+
+
+LIVE = '[data-testid="stElementContainer"]:not([data-stale="true"])'
+"""An element the current script run has drawn. During a rerun Streamlit keeps the previous run's
+elements (data-stale="true", faded) until the run ends: when the page's layout shifts (a message
+above appears or goes), the previous run's metric and the new one are both in the page for as long
+as the rest of the script takes, seconds on a busy machine."""
+
+
+def metric(page, label: str):
+    """The value of the metric ``label`` drawn by the current script run (never a stale copy)."""
+    box = page.locator(f'{LIVE} [data-testid="stMetric"]').filter(has_text=label)
+    return box.locator('[data-testid="stMetricValue"]')

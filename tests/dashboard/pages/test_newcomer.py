@@ -142,17 +142,16 @@ def test_an_abandoned_run_says_so_and_resumes(env):
     assert table.loc[table["name"] == "abandoned", "status"].item() == "interrupted after task 1"
     at.selectbox(key="run_pick").set_value(str(run_dir)).run()
     assert any("was interrupted after task 1" in w.value for w in at.warning)
-    at.button(key="resume_run").click().run()
-    assert not at.exception and not at.error
-    at.switch_page("app_pages/train.py").run()  # AppTest stays on the page it ran; a browser follows switch_page
-    assert "status running" in next(c.value for c in at.caption if "abandoned" in c.value)
-    at.button(key="next_task").click().run()
+    at.button(key="resume_run").click().run()  # takes the run over and trains its remaining tasks
     assert not at.exception and not at.error
     record = json.loads((run_dir / "run.json").read_text())
-    assert len(record["tasks"]) == 2 and record["config"]["hidden_sizes"] == [4, 4]  # its own settings
-    assert (run_dir / OWNER_FILE).is_file()
+    assert len(record["tasks"]) == 3 and record["status"] == "complete"  # the task count went up
+    assert record["config"]["hidden_sizes"] == [4, 4]  # with its own settings
+    at.switch_page("app_pages/train.py").run()  # AppTest stays on the page it ran; a browser follows switch_page
+    assert any("Learned task 3 of 3" in s.value for s in at.success)
+    assert "3 of 3 tasks learned, status complete" in next(c.value for c in at.caption if "abandoned" in c.value)
     table = _app().switch_page("app_pages/runs.py").run().dataframe[0].value
-    assert table.loc[table["name"] == "abandoned", "status"].item() == "running"  # owned by the live session
+    assert table.loc[table["name"] == "abandoned", "status"].item() == "complete"
 
 
 def test_an_unexpected_error_is_logged_with_its_traceback_not_shown(env, monkeypatch, caplog):
