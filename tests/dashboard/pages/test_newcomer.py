@@ -13,7 +13,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state.ownership import OWNER_FILE, OwnerLock
+from dashboard.state.ownership import OwnerLock
 from dashboard.state.session import TrainingSession, preset_config
 from den_engine import Trainer, preset
 from den_engine.data.benchmarks import BENCHMARKS
