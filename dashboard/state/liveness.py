@@ -8,11 +8,13 @@ tasks kept and its run folder free for anyone to resume.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 GRACE_S = 10.0
-"""Seconds a tab may be disconnected before its job stops (Streamlit reconnects within a few)."""
+"""Seconds a tab may be disconnected before its job stops (Streamlit reconnects within a few);
+DEN_TAB_GRACE_S overrides it (the browser tests use 1 s)."""
 CHECK_EVERY_S = 1.0
 """The connection is looked up at most this often (the job asks at every step)."""
 
@@ -38,7 +40,7 @@ class Watchdog:
 
     def __init__(self, connected: Callable[[], bool] | None, grace_s: float | None = None) -> None:
         self.connected = connected
-        self.grace_s = GRACE_S if grace_s is None else grace_s
+        self.grace_s = grace_s if grace_s is not None else float(os.environ.get("DEN_TAB_GRACE_S") or GRACE_S)
         self._checked = float("-inf")
         self._away_since: float | None = None
         self.gone = False

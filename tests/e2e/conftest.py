@@ -56,6 +56,7 @@ def app_url(tmp_path_factory):
     log = runs.parent / "streamlit.log"
     env = {k: v for k, v in os.environ.items() if k != "DEN_SYNC_TRAINING"}  # the real background thread
     env["DEN_RUNS_DIR"] = str(runs)
+    env["DEN_TAB_GRACE_S"] = "1"  # a closed tab's job stops within seconds (test_resume_browser.py)
     port = _free_port()
     cmd = [
         sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
