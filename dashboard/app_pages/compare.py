@@ -132,9 +132,9 @@ def launch_ui(runs_dir: Path) -> None:
         cols = st.columns(4)
         names = list(BENCHMARKS)
         benchmark = cols[0].selectbox("Benchmark", names, index=names.index("digits-one-vs-rest"), key="cmp_bench")
-        n_tasks = cols[1].number_input("Tasks", 1, 20, 3, key="cmp_tasks")
+        n_tasks = cols[1].number_input("Tasks", value=3, step=1, key="cmp_tasks")  # checked on Start, not clamped
         preset_name = cols[2].selectbox("Preset", list(PRESETS), index=list(PRESETS).index("fast"), key="cmp_preset")
-        workers = cols[3].number_input("Parallel runs", 1, 64, os.cpu_count() or 1, key="cmp_jobs")
+        workers = cols[3].number_input("Parallel runs", value=os.cpu_count() or 1, step=1, key="cmp_jobs")
         grid = st.text_area(
             "Grid: one axis per line, any config field", "loss_threshold=0.01,0.1\nsplit_threshold=0.002,0.05",
             key="cmp_grid", help="name=v1,v2,... ; tuples with x, e.g. hidden_sizes=16x8,32x16; inf = never",

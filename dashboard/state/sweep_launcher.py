@@ -21,6 +21,7 @@ from pathlib import Path
 from dashboard.state.ownership import OwnerLock
 from den_engine.core.config import parse_value
 from den_engine.core.errors import ConfigError
+from den_engine.data.benchmarks import BENCHMARKS
 from den_engine.experiments.sweep_jobs import SweepJob, expand_grid, parse_grid, parse_seeds
 from den_engine.methods import get_method
 from den_engine.records.store import RUN_FILE
@@ -54,6 +55,12 @@ class SweepRequest:
     def jobs(self, out: Path) -> list[SweepJob]:
         """Every run of the sweep (ConfigError / BenchmarkError naming the bad field)."""
         config_class = get_method(self.method).config_class
+        info = BENCHMARKS.get(self.benchmark)
+        if info is not None and not 1 <= self.n_tasks <= info.max_tasks:
+            limit = f"{self.benchmark} has 1 to {info.max_tasks}"
+            raise ConfigError("tasks", f"{self.n_tasks} tasks is not possible; {limit}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError("parallel runs", f"{self.workers} is not possible; use 1 or more")
         fixed = {}
         for item in self.fixed_items():
             if "=" not in item:

@@ -98,6 +98,20 @@ def test_a_bad_grid_names_the_field_and_starts_nothing(env):
     assert "cmp_sweep" not in at.session_state
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [("cmp_tasks", 0, "tasks: 0 tasks is not possible; digits-one-vs-rest has 1 to 10"),
+     ("cmp_tasks", 11, "tasks: 11 tasks"), ("cmp_jobs", 0, "parallel runs: 0 is not possible")],
+)  # fmt: skip
+def test_an_out_of_range_number_is_named_on_start_not_clamped(env, key, value, named):
+    at = _compare_page()
+    at.number_input(key=key).set_value(value)
+    next(b for b in at.button if b.label == "Start sweep").click().run()
+    assert not at.exception
+    assert any(named in e.value for e in at.error), [e.value for e in at.error]
+    assert "cmp_sweep" not in at.session_state and at.number_input(key=key).value == value
+
+
 def test_a_sweep_launched_from_the_page_shows_its_runs(env):
     at = _compare_page()
     at.selectbox(key="cmp_bench").set_value("toy-2d")
