@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.figures import compare as cf
-from dashboard.state import loaders, train_query
+from dashboard.state import budget, loaders, train_query
 from dashboard.state.ownership import run_state
 from dashboard.state.session import examples_dir, runs_root
 from dashboard.state.sweep_launcher import SweepProcess, SweepRequest, new_sweep_dir, sweep_dirs
@@ -150,12 +150,48 @@ def launch_ui(runs_dir: Path) -> None:
             return
         request = SweepRequest(benchmark, int(n_tasks), grid, seeds, preset_name, fixed, int(workers))
         try:
-            launcher = SweepProcess(request, new_sweep_dir(runs_dir))
+            seconds = request.estimate_seconds(runs_dir)  # checks every field first
         except ui.USER_ERRORS as exc:
             ui.user_error_ui(exc, "Cannot start the sweep")
             return
-        st.session_state["cmp_sweep"] = launcher
-        st.session_state["cmp_sweep_pick"] = str(launcher.out)
+        if seconds <= budget.HOUR_S:
+            _start_sweep(request, runs_dir)
+            return
+        st.session_state["cmp_pending"] = (request, seconds)
+    _confirm_long_sweep_ui(runs_dir)
+
+
+def _confirm_long_sweep_ui(runs_dir: Path) -> None:
+    """A sweep estimated to take over an hour: the estimate, then Start it anyway or Cancel."""
+    confirmed = st.session_state.pop("cmp_confirmed", None)
+    if confirmed is not None:
+        _start_sweep(confirmed, runs_dir)
+    pending = st.session_state.get("cmp_pending")
+    if pending is None:
+        return
+    request, seconds = pending
+    st.warning(f"This sweep would take {budget.human_duration(seconds)} on a CPU ({request.workers or 'all'} "
+               "runs at a time). Fewer runs, tasks or iterations make it shorter.")  # fmt: skip
+    go, cancel = st.columns(2)
+    go.button("Start it anyway", key="cmp_confirm_long", on_click=_answer_long_sweep, args=(True,))
+    cancel.button("Cancel", key="cmp_cancel_long", on_click=_answer_long_sweep, args=(False,))
+
+
+def _answer_long_sweep(start: bool) -> None:
+    """Button callback (before the page is drawn): the question goes away at once, the sweep starts if asked."""
+    request, _ = st.session_state.pop("cmp_pending")
+    if start:
+        st.session_state["cmp_confirmed"] = request
+
+
+def _start_sweep(request: SweepRequest, runs_dir: Path) -> None:
+    try:
+        launcher = SweepProcess(request, new_sweep_dir(runs_dir))
+    except ui.USER_ERRORS as exc:
+        ui.user_error_ui(exc, "Cannot start the sweep")
+        return
+    st.session_state["cmp_sweep"] = launcher
+    st.session_state["cmp_sweep_pick"] = str(launcher.out)
 
 
 @ui.guarded

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from dashboard.state import budget
 from dashboard.state.ownership import OwnerLock
+from dashboard.state.run_settings import input_dim
 from den_engine.core.config import parse_value
 from den_engine.core.errors import ConfigError
 from den_engine.data.benchmarks import BENCHMARKS
@@ -70,6 +72,12 @@ class SweepRequest:
         grid = parse_grid(self.grid_items(), config_class)
         seeds = parse_seeds(self.seeds)
         return expand_grid(self.benchmark, self.n_tasks, grid, seeds, out, self.method, self.preset, fixed)
+
+    def estimate_seconds(self, out: Path) -> float:
+        """Roughly how long the whole sweep takes: every run's estimate, ``workers`` at a time."""
+        jobs = self.jobs(out)
+        total = sum(budget.estimate_seconds(j.config, input_dim(j.benchmark), j.n_tasks) for j in jobs)
+        return total / max(1, min(self.workers or os.cpu_count() or 1, len(jobs)))
 
     def arguments(self) -> list[str]:
         """The flags of ``python -m den_engine sweep`` (without --out)."""

@@ -112,6 +112,36 @@ def test_an_out_of_range_number_is_named_on_start_not_clamped(env, key, value, n
     assert "cmp_sweep" not in at.session_state and at.number_input(key=key).value == value
 
 
+def test_a_sweep_of_over_an_hour_shows_its_estimate_and_starts_only_when_confirmed(env, monkeypatch):
+    from dashboard.state import sweep_launcher
+
+    started = []
+
+    class Captured:  # a launcher that starts nothing
+        def __init__(self, request, out):
+            started.append(request)
+            self.out, self.running, self.stopped, self.returncode, self.n_runs = out, False, True, None, 0
+
+        def done(self) -> int:
+            return 0
+
+        def log_tail(self) -> str:
+            return ""
+
+    monkeypatch.setattr(sweep_launcher, "SweepProcess", Captured)  # the page script imports it from there
+    at = _compare_page()
+    at.number_input(key="cmp_jobs").set_value(2)
+    at.text_input(key="cmp_fixed").input("hidden_sizes=32x16 iterations=1000000")
+    next(b for b in at.button if b.label == "Start sweep").click().run()
+    assert not at.exception and not at.error
+    (warning,) = [w.value for w in at.warning if "would take" in w.value]
+    assert " h" in warning or "days" in warning
+    assert started == []  # nothing runs before the yes
+    at.button(key="cmp_confirm_long").click().run()
+    assert len(started) == 1 and "iterations=1000000" in started[0].fixed
+    assert not [w for w in at.warning if "would take" in w.value] and not at.error
+
+
 def test_a_sweep_launched_from_the_page_shows_its_runs(env):
     at = _compare_page()
     at.selectbox(key="cmp_bench").set_value("toy-2d")
