@@ -295,7 +295,9 @@ def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
     try:
         default = getattr(config_class(), name)
         if isinstance(default, tuple):
-            parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+            parts = [p.strip() for p in text.replace("x", ",").split(",")]
+            if not text or "" in parts:
+                raise ConfigError(name, f"{text!r} has an empty entry; write the sizes like 312,128 or 312x128")
             return tuple(int(p) for p in parts)
         if default is None:
             return None if text.lower() in ("none", "") else int(text)
@@ -308,5 +310,7 @@ def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
         if _is_int(default):
             return int(text)
         return float(text)
+    except ConfigError:
+        raise
     except ValueError:
         raise ConfigError(name, f"cannot read {text!r} as a value for this field") from None

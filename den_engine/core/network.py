@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from den_engine.core.errors import ConfigError
+
 NEVER = 1 << 30  # "retired at" value of a unit that is never retired
 
 _MASKED = [False]  # the compute switch (see the module docstring)
@@ -198,6 +200,10 @@ class ExpandableNet:
 
     def forward(self, x: torch.Tensor, task: int, plan: list[LayerPlan] | None = None) -> torch.Tensor:
         """Logits of task ``task``'s head, using only units born at or before it."""
+        if task not in self.heads:
+            raise ConfigError("task", f"this network has heads for tasks {sorted(self.heads)}, not for {task!r}")
+        if x.shape[-1] != self.input_dim:
+            raise ConfigError("x", f"inputs have {x.shape[-1]} features; this network takes {self.input_dim}")
         if plan is None and not is_masked():
             return self._dense_forward(x, task)
         plan = plan or self.plan(task)
