@@ -13,12 +13,21 @@ every stored entry; ``parameter_count(net, usable=False)`` reproduces that count
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
-if TYPE_CHECKING:  # the network module imports this one lazily
-    from den_engine.core.network import ExpandableNet
+
+class ExpandableNet(Protocol):
+    """What counting reads of ``den_engine.core.network.ExpandableNet`` (that module imports this one)."""
+
+    input_dim: int
+    device: torch.device
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    heads: dict[int, tuple[torch.Tensor, torch.Tensor]]
+    units: list[list]  # per layer, the Unit records (born, retired)
+
 
 USABLE = "usable"
 """The ``counting`` a record's ``params`` carry when they follow this module's rule."""
