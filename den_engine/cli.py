@@ -25,6 +25,7 @@ STAGE_WORDS = {
     "train_head": "new head (Eq. 3)",
     "selective_retraining": "selective retraining (Eq. 4)",
     "expansion": "expansion (Eq. 5)",
+    "pre_split_retraining": "retraining before the split (Eq. 6, paper order)",
     "split_retraining": "split retraining (Eq. 6)",
 }
 

@@ -41,6 +41,7 @@ STAGE_WORDS = {
     "train_head": "training the new task's output head alone (Eq. 3)",
     "selective_retraining": "selectively retraining the units that reach the new task (Eq. 4)",
     "expansion": "adding k units per layer, pruning them with group sparsity (Eq. 5)",
+    "pre_split_retraining": "retraining before measuring drift (Eq. 6, the paper's order)",
     "split_retraining": "splitting drifted units and retraining (Eq. 6)",
 }
 

@@ -333,21 +333,19 @@ class ExpandableNet:
         other._refresh()
         return other
 
-    def parameter_count(self) -> tuple[int, int]:
-        """(total, non-zero) parameters: every hidden tensor and every head."""
-        tensors = [*self.weights, *self.biases, *(t for pair in self.heads.values() for t in pair)]
-        total = sum(t.numel() for t in tensors)
-        nonzero = sum(int(torch.count_nonzero(t)) for t in tensors)
-        return total, nonzero
+    def parameter_count(self, usable: bool = True) -> tuple[int, int]:
+        """(total, non-zero) parameters: the entries some task can use, or every stored one (core.counting)."""
+        from den_engine.core.counting import parameter_count  # the module that owns what counts
+
+        return parameter_count(self, usable)
 
     def sparsity(self, task: int) -> list[float]:
-        """Fraction of exact zeros among each layer's weights that task ``task`` uses."""
-        out = []
-        for p, w, layer in zip(self.plan(task), self.weights, range(self.n_layers), strict=True):
-            block = w[: p.n_out, : p.n_in]
-            rows = self.active(layer, task).to(self.device)
-            block = block[rows]
+        """Fraction of exact zeros per layer among the weights task ``task`` uses: its active rows and columns."""
+        out, cols = [], None
+        for layer, rows in enumerate(self.layout(task)):
+            block = take(self.weights[layer], rows, cols)
             out.append(1.0 - int(torch.count_nonzero(block)) / max(block.numel(), 1))
+            cols = rows
         return out
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

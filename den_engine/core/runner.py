@@ -22,9 +22,10 @@ import torch
 
 from den_engine.core import budget
 from den_engine.core.config import PRESETS, benchmark_values
+from den_engine.core.counting import USABLE
 from den_engine.core.den import Event, TaskContext
 from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
-from den_engine.core.network import ExpandableNet  # noqa: F401  (re-exported for callers)
+from den_engine.core.network import ExpandableNet
 from den_engine.core.threads import choose_threads, torch_threads
 from den_engine.core.training import ProgressFn
 from den_engine.data.benchmarks import Benchmark, TaskData, load_benchmark
@@ -93,6 +94,19 @@ def evaluate_tasks(net: ExpandableNet, benchmark: Benchmark, upto: int, split: s
         aurocs.append(metrics.auroc(logits, y))
         accs.append(metrics.accuracy(logits, y))
     return {"auroc": aurocs, "accuracy": accs}
+
+
+def count_parameters(method, net: ExpandableNet, config, n_outputs: list[int]) -> dict:
+    """A record's ``params``: total and non-zero entries some task can use, against MTL and STL.
+
+    A method may count its own (STL and progressive leave out the structural zeros
+    between their columns); DEN counts the usable entries (den_engine.core.counting).
+    ``counting`` says which rule made the numbers; records without it counted every stored entry.
+    """
+    counter = getattr(method, "count_parameters", None)
+    total, nonzero = counter(net) if counter is not None else net.parameter_count()
+    cap = metrics.capacity(total, net.input_dim, config.hidden_sizes, n_outputs)
+    return {"total": total, "nonzero": nonzero, "counting": USABLE, **cap}
 
 
 class Trainer:
@@ -259,13 +273,7 @@ class Trainer:
         net = self.net
         test = evaluate_tasks(net, self.benchmark, task, "test")
         val = evaluate_tasks(net, self.benchmark, task, "val")
-        # A method may count its own parameters (STL and progressive leave out the
-        # structural zeros between their columns); DEN counts every stored entry.
-        counter = getattr(self.method, "count_parameters", None)
-        total, nonzero = counter(net) if counter is not None else net.parameter_count()
-        cap = metrics.capacity(
-            total, net.input_dim, self.config.hidden_sizes, [t.n_outputs for t in self.benchmark.tasks[:task]]
-        )
+        params = count_parameters(self.method, net, self.config, [t.n_outputs for t in self.benchmark.tasks[:task]])
         pruned_ids = {uid for e in events if e["type"] == "expansion" for ids in e["pruned"] for uid in ids}
         added = next((e["added"] for e in events if e["type"] == "expansion"), None)
         selected = next((e["selected"] for e in events if e["type"] == "selection"), None)
@@ -288,7 +296,7 @@ class Trainer:
             "selected": selected,
             "events": events,
             "sparsity": net.sparsity(task),
-            "params": {"total": total, "nonzero": nonzero, **cap},
+            "params": params,
             "metrics": {
                 "auroc": test["auroc"],
                 "accuracy": test["accuracy"],
