@@ -157,9 +157,9 @@ def test_run_ids_of_the_default_order_are_the_ones_recorded_before_it():
         assert recorded_id(method.name, paper) != data["run_id"]
         bench = data["benchmark"]
         assert run_id(method.name, config, bench["name"], bench["n_tasks"]) != data["run_id"]  # ids now name both
+        assert DENConfig.from_dict(paper.to_dict()) == paper
 
 
 def recorded_id(method: str, config) -> str:
     """The run id as the shipped records were given it (method and config; benchmark and tasks came later)."""
     return hashlib.sha256(f"{method}:{config.run_id()}".encode()).hexdigest()[:10]
-        assert DENConfig.from_dict(paper.to_dict()) == paper
