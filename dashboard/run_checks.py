@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from dashboard import ui
-from dashboard.state import budget
 from dashboard.state.run_settings import RunSpec, build_spec, field_errors, input_dim
+from den_engine.core import budget
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def check_settings(values: dict) -> Checked:
         return Checked(None, problems)
     seconds = budget.estimate_seconds(spec.config, input_dim(spec.benchmark), spec.n_tasks)
     key = ""
-    if seconds > budget.HOUR_S:  # one confirmation per setting: changing anything asks again
+    if seconds > budget.LONG_RUN_S:  # one confirmation per setting: changing anything asks again
         key = f"confirm_long_{spec.benchmark}_{spec.method}_{spec.n_tasks}_{spec.config.run_id()}"
     return Checked(spec, (), seconds, key)
 
@@ -77,10 +77,10 @@ def long_run_ui(checked: Checked) -> None:
     if not checked.confirm_key:
         return
     spec = checked.spec
-    steps = budget.training_steps(spec.config, spec.n_tasks)
-    per_task = budget.human_duration(checked.seconds / spec.n_tasks).removeprefix("about ")
+    steps = budget.steps_per_run(spec.config, spec.n_tasks)
+    per_task = budget.human_seconds(checked.seconds / spec.n_tasks)
     st.warning(
-        f"This run would take {budget.human_duration(checked.seconds)} on a CPU ({spec.n_tasks} tasks, "
+        f"This run would take about {budget.human_seconds(checked.seconds)} on a CPU ({spec.n_tasks} tasks, "
         f"{steps:,} training steps; about {per_task} per task). Fewer iterations, smaller layers or fewer tasks "
         "make it shorter."
     )

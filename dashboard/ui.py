@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 
 from dashboard.state import liveness, loaders, train_query
-from dashboard.state.ownership import is_resumable, run_state
+from dashboard.state.ownership import is_resumable, live_state
 from dashboard.state.session import (
     DEFAULT_EXAMPLE,
     METHODS,
@@ -105,7 +105,7 @@ def current_run_ui() -> tuple[str | None, dict | None]:
 
 def shown_state(run_dir: str, record: dict) -> str:
     """The run's status as it is now: 'running' only while someone trains it."""
-    return own_state(run_dir, run_state(record.get("status", "?"), len(record.get("tasks") or []), run_dir))
+    return own_state(run_dir, live_state(record.get("status", "?"), len(record.get("tasks") or []), run_dir))
 
 
 def own_state(run_dir: str, state: str) -> str:

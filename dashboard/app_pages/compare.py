@@ -16,10 +16,11 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.figures import compare as cf
-from dashboard.state import budget, loaders, train_query
+from dashboard.state import loaders, train_query
 from dashboard.state.ownership import run_state
 from dashboard.state.session import examples_dir, runs_root
 from dashboard.state.sweep_launcher import SweepProcess, SweepRequest, new_sweep_dir, sweep_dirs
+from den_engine.core import budget
 from den_engine.core.config import PRESETS
 from den_engine.data.benchmarks import BENCHMARKS
 from den_engine.experiments.diff import describe_first
@@ -154,7 +155,7 @@ def launch_ui(runs_dir: Path) -> None:
         except ui.USER_ERRORS as exc:
             ui.user_error_ui(exc, "Cannot start the sweep")
             return
-        if seconds <= budget.HOUR_S:
+        if seconds <= budget.LONG_RUN_S:
             _start_sweep(request, runs_dir)
             return
         st.session_state["cmp_pending"] = (request, seconds)
@@ -170,7 +171,7 @@ def _confirm_long_sweep_ui(runs_dir: Path) -> None:
     if pending is None:
         return
     request, seconds = pending
-    st.warning(f"This sweep would take {budget.human_duration(seconds)} on a CPU ({request.workers or 'all'} "
+    st.warning(f"This sweep would take about {budget.human_seconds(seconds)} on a CPU ({request.workers or 'all'} "
                "runs at a time). Fewer runs, tasks or iterations make it shorter.")  # fmt: skip
     go, cancel = st.columns(2)
     go.button("Start it anyway", key="cmp_confirm_long", on_click=_answer_long_sweep, args=(True,))

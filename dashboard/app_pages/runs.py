@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.state import loaders, train_query
-from dashboard.state.ownership import is_resumable, run_state
+from dashboard.state.ownership import is_resumable, live_state
 from dashboard.state.session import examples_dir, resolve_runs_dir, runs_root
 from den_engine.records.store import RUN_FILE
 
@@ -36,7 +36,7 @@ def _rows(folder: Path, source: str) -> list[dict]:
 
 def _state(row: dict) -> str:
     done = str(row.get("tasks", "0")).split("/")[0].strip()
-    state = run_state(row.get("status", "?"), int(done) if done.isdigit() else 0, row["path"])
+    state = live_state(row.get("status", "?"), int(done) if done.isdigit() else 0, row["path"])
     return ui.own_state(row["path"], state)
 
 

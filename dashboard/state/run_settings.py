@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from dashboard.state import budget
 from den_engine import ConfigError, DENConfig, DENError
+from den_engine.core import budget
 from den_engine.core.config import PRESETS, parse_value, preset
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.methods import get_method, method_names

@@ -26,7 +26,6 @@ from datetime import datetime
 from pathlib import Path
 
 from dashboard.state.liveness import Watchdog
-from dashboard.state.ownership import OwnerLock
 from dashboard.state.run_settings import (  # noqa: F401 - the pages import these from here
     METHODS,
     RunSpec,
@@ -36,6 +35,7 @@ from dashboard.state.run_settings import (  # noqa: F401 - the pages import thes
 )
 from den_engine import Callbacks, DENError, Trainer, TrainingDiverged, TrainingStopped
 from den_engine.data.benchmarks import BenchmarkError
+from den_engine.records.claim import RunFolderError, claim_run_folder
 from den_engine.records.store import RUN_FILE
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,6 @@ class TrainingSession:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.trainer: Trainer | None = None
-        self._owner: OwnerLock | None = None  # held while a job of this session writes its run
         self._stamp: tuple[int, int] | None = None  # run.json as this session last left it
         self._resumed = False  # the trainer was taken over from disk: it goes on whatever the settings say
         self._status = Status()
@@ -200,9 +199,9 @@ class TrainingSession:
         with self._lock:
             if self._status.busy:
                 return False
+            self._release()
             self.trainer, self._stamp, self._resumed = None, None, False
             self._status = Status(version=self._status.version + 1)
-        self._release()
         return True
 
     def resume(self, run_dir: str | Path) -> int:
@@ -213,14 +212,14 @@ class TrainingSession:
         """
         if self.busy:
             raise ValueError("a task is training; stop it before resuming another run")
-        owner = OwnerLock(run_dir)
-        if not owner.acquire():
-            raise ValueError(f"{Path(run_dir).name} is being trained by another session or process")
         try:
-            trainer = Trainer.resume(run_dir, self._callbacks())
+            trainer = Trainer.resume(run_dir, self._callbacks())  # claims it: refused while another trainer holds it
+        except RunFolderError as exc:
+            raise ValueError(f"{Path(run_dir).name} is being trained by another session or process") from exc
+        try:
             spec = spec_of_record(trainer.record, run_dir)
         finally:
-            owner.release()
+            trainer.close()  # free until a job trains it
         if trainer.finished:
             raise ValueError(f"{Path(run_dir).name} has learned all its tasks; there is nothing to resume")
         self._release()
@@ -231,9 +230,9 @@ class TrainingSession:
         return trainer.tasks_done
 
     def _release(self) -> None:
-        if self._owner is not None:
-            self._owner.release()
-            self._owner = None
+        """Free the run folder (the trainer stays in memory for the next job)."""
+        if self.trainer is not None:
+            self.trainer.close()
 
     def _callbacks(self) -> Callbacks:
         return Callbacks(on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._should_stop)
@@ -246,31 +245,30 @@ class TrainingSession:
         return self._stop.is_set()
 
     def _claim(self, trainer: Trainer) -> Trainer:
-        """Lock the trainer's run folder for this job; reload the run if another trainer changed it meanwhile."""
+        """Claim the trainer's run folder for this job; reload the run if another trainer changed it meanwhile."""
         run_dir = trainer.out_dir
-        if run_dir is None or self._owner is not None:
+        if run_dir is None or trainer.owner is not None:
             return trainer
-        owner = OwnerLock(run_dir)
-        if not owner.acquire():
-            raise ValueError(f"{run_dir.name} is being trained by another session or process now; "
-                             "Reset starts a new run of your own")  # fmt: skip
-        if _stamp(run_dir) != self._stamp:  # resumed and trained elsewhere since our last task
-            try:
-                trainer = Trainer.resume(run_dir, self._callbacks())
-            except BaseException:
+        try:
+            owner = claim_run_folder(run_dir, "resume")
+            if _stamp(run_dir) != self._stamp:  # resumed and trained elsewhere since our last task
                 owner.release()
-                raise
-            with self._lock:
-                self.trainer = trainer
-                self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), trainer.tasks_done
-                self._status.version += 1
-        self._owner = owner
+                trainer = Trainer.resume(run_dir, self._callbacks())
+            else:
+                trainer.owner = owner
+        except RunFolderError as exc:
+            raise ValueError(f"{run_dir.name} is being trained by another session or process now; "
+                             "Reset starts a new run of your own") from exc  # fmt: skip
+        with self._lock:
+            self.trainer = trainer
+            self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), trainer.tasks_done
+            self._status.version += 1
         return trainer
 
     def _unclaim(self) -> None:
         """After a job: remember how the run was left, and free its folder for anyone."""
         trainer = self.trainer
-        if self._owner is not None and trainer is not None and getattr(trainer, "out_dir", None) is not None:
+        if trainer is not None and getattr(trainer, "owner", None) is not None and trainer.out_dir is not None:
             self._stamp = _stamp(trainer.out_dir)
         self._release()
 
@@ -293,19 +291,13 @@ class TrainingSession:
         with self._lock:
             self._status.stage = "loading"
         out_dir = new_run_dir(spec.runs_dir, spec.benchmark, spec.method, spec.config.run_id())
-        owner = OwnerLock(out_dir)
-        owner.acquire()  # a fresh folder: nobody else can hold it
-        try:
-            trainer = Trainer(
-                spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=self._callbacks(),
-                method=spec.method,
-            )  # fmt: skip
-        except BaseException:
-            owner.release()
-            raise
+        trainer = Trainer(  # claims the fresh folder and holds it until the job ends
+            spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=self._callbacks(),
+            method=spec.method,
+        )  # fmt: skip
         self._release()
         with self._lock:
-            self.trainer, self._owner, self._stamp, self._resumed = trainer, owner, None, False
+            self.trainer, self._stamp, self._resumed = trainer, None, False
             self._status.spec, self._status.run_dir = spec, str(out_dir)
             self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), 0
             self._status.version += 1

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from dashboard.state import budget
 from dashboard.state.ownership import OwnerLock
 from dashboard.state.run_settings import input_dim
+from den_engine.core import budget
 from den_engine.core.config import parse_value
 from den_engine.core.errors import ConfigError
 from den_engine.data.benchmarks import BENCHMARKS

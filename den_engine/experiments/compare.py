@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +31,8 @@ import numpy as np
 
 from den_engine.core.config import DENConfig, parse_value, preset
 from den_engine.core.errors import ConfigError, RunFileError
-from den_engine.core.runner import Callbacks, Trainer, final_metrics
+from den_engine.core.runner import Callbacks, Trainer, final_metrics, run_id
+from den_engine.data.benchmarks import BENCHMARKS
 from den_engine.methods import get_method
 from den_engine.records.store import clean_json, load_run
 
@@ -126,6 +126,19 @@ def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | 
     return run if same and (n_tasks is None or bench["n_tasks"] == n_tasks) else None
 
 
+def run_folder(out: Path, method: str, seed: int, config, benchmark: str, n_tasks: int | None) -> Path:
+    """Where a comparison keeps one run: ``<method>-seed<k>``, unless that folder holds another run.
+
+    A folder holding a run of another config, task count or benchmark is kept as it is;
+    this run then goes to ``<method>-seed<k>-<run id>`` beside it, so both stay.
+    """
+    plain = out / f"{method}-seed{seed}"
+    if not plain.exists() or not any(plain.iterdir()) or _matches(plain, method, config, benchmark, n_tasks):
+        return plain
+    count = BENCHMARKS[benchmark].default_tasks if n_tasks is None else n_tasks
+    return out / f"{method}-seed{seed}-{run_id(method, get_method(method).prepare(config), benchmark, count)}"
+
+
 def run_one(
     method: str,
     config,
@@ -140,11 +153,10 @@ def run_one(
         return existing.data, "reused"
     if existing is not None and existing.tasks:
         trainer, how = Trainer.resume(run_dir, callbacks), "resumed"
-    else:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # a different config or a broken record: start over
+    else:  # a folder holding another run is refused by the Trainer, never deleted
         trainer, how = Trainer(config, benchmark, n_tasks, run_dir, callbacks, method=method), "trained"
-    return trainer.run(), how
+    with trainer:
+        return trainer.run(), how
 
 
 def compare(
@@ -179,7 +191,9 @@ def compare(
     for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
         config = run_config(method, preset_name, seed, sets, device, benchmark, budget, tuned.get(method))
         cb = callbacks(method, seed) if callbacks is not None else None
-        record, how = run_one(method, config, benchmark, n_tasks, out / f"{method}-seed{seed}", cb)
+        record, how = run_one(
+            method, config, benchmark, n_tasks, run_folder(out, method, seed, config, benchmark, n_tasks), cb
+        )
         records[method].append(record)
         if log is not None:
             f = record["final"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.methods import get_method
-from den_engine.records.owner import OwnerLock
 from den_engine.records.store import RUN_FILE, clean_json, load_run
 
 WORKER_THREADS = 1
@@ -191,18 +189,16 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
             callbacks = Callbacks(on_task_end=on_task_end)
             if how == "resume":
                 trainer = Trainer.resume(job.run_dir, callbacks)
-            else:
-                shutil.rmtree(job.run_dir, ignore_errors=True)  # only temporary files of a run killed at birth
-                trainer = Trainer(job.config, job.benchmark, job.n_tasks, job.run_dir, callbacks, method=job.method)
-            owner = OwnerLock(job.run_dir)  # a killed sweep's runs read "interrupted", not "running"
-            if not owner.acquire():
-                raise DENError(f"another process is training {job.run_dir}")
-            try:
+            else:  # a record of this very job with no finished task (killed at birth) is started over
+                again = existing_run(job) is not None
+                trainer = Trainer(job.config, job.benchmark, job.n_tasks, job.run_dir, callbacks, method=job.method,
+                                  overwrite=again)  # fmt: skip
+            try:  # the trainer holds the run's lock: a killed sweep's runs read "interrupted", not "running"
                 record = trainer.run()
             except TrainingDiverged:
                 record = trainer.record
             finally:
-                owner.release()
+                trainer.close()
             how = {"train": "trained", "resume": "resumed"}[how]
         row = outcome_row(job, record, "reused" if how == "reuse" else how)
     except (DENError, BenchmarkError, ValueError, OSError) as exc:

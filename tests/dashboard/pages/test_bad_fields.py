@@ -7,14 +7,15 @@ estimate and trains only once confirmed. Nothing is written while a field is bad
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state import budget
 from dashboard.state.session import TrainingSession
 from den_engine import Trainer, preset
+from den_engine.core import budget
 
 APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
 TIMEOUT = 60
@@ -123,8 +124,8 @@ def test_a_run_of_over_an_hour_shows_its_estimate_and_waits_for_a_yes(env, submi
     _set(at, "cfg_iterations", "1000000")
     assert not at.exception and not at.error
     (warning,) = [w.value for w in at.warning if "would take" in w.value]
-    config = preset("fast", benchmark="toy-2d", iterations=1_000_000)
-    assert budget.human_duration(budget.estimate_seconds(config, 2, 6)) in warning and " h " in warning
+    steps = budget.steps_per_run(preset("fast", benchmark="toy-2d", iterations=1_000_000), 6)
+    assert re.search(r"take about \d+ h \d+ min", warning) and f"{steps:,} training steps" in warning
     assert _blocked(at) and "confirm the long run" in at.button(key="next_task").help
     (box,) = at.checkbox
     box.check().run()

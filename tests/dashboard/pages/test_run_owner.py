@@ -9,7 +9,6 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state.ownership import OwnerLock
 from den_engine import Trainer, preset
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,10 +27,8 @@ def test_a_run_a_live_process_trains_is_not_offered_and_cannot_be_taken(monkeypa
     monkeypatch.setenv("DEN_SYNC_TRAINING", "1")
     run_dir = runs / "live"
     trainer = Trainer(preset("fast", hidden_sizes=(4,), iterations=5, head_iterations=2), "toy-2d", 3, run_dir)
-    owner = OwnerLock(run_dir)
-    assert owner.acquire()
     trainer.train_next()
-    owner.release()
+    trainer.close()
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(ROOT), str(run_dir)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"  # a `den run` of another process trains it now

@@ -74,8 +74,13 @@ def test_set_applies_only_where_the_field_exists_and_a_changed_config_retrains(t
     lines.clear()
     run_compare(tmp_path, ["l2", "stl"], seeds=(0,), sets={**SETS, "l2_transfer": "2.5"}, log=lines.append)
     assert ": trained," in lines[0] and ": reused," in lines[1]  # stl has no l2_transfer
-    assert load_run(tmp_path / "l2-seed0").config["l2_transfer"] == 2.5
+    assert load_run(tmp_path / "l2-seed0").config["l2_transfer"] != 2.5  # the first run is kept as it was
+    (changed,) = [p for p in tmp_path.glob("l2-seed0-*") if p.is_dir()]  # the new one trained beside it
+    assert load_run(changed).config["l2_transfer"] == 2.5
     assert "l2_transfer" not in load_run(tmp_path / "stl-seed0").config
+    lines.clear()
+    run_compare(tmp_path, ["l2"], seeds=(0,), sets={**SETS, "l2_transfer": "2.5"}, log=lines.append)
+    assert ": reused," in lines[0]  # the changed setting finds its own run again
     with pytest.raises(ConfigError) as info:
         run_compare(tmp_path, ["stl"], seeds=(0,), sets={**SETS, "l2_transfer": "2.5"})
     assert info.value.field == "l2_transfer"

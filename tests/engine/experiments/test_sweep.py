@@ -127,7 +127,8 @@ def test_interrupted_sweep_resumes_to_the_same_records(reference, tmp_path):
     sweep_jobs.run_job(jobs[0])  # finished before the interruption
     partial = Trainer(jobs[1].config, BENCH, TASKS, jobs[1].run_dir)
     partial.train_next()  # killed after its first task
-    Trainer(jobs[2].config, BENCH, TASKS, jobs[2].run_dir)  # killed during its first task
+    partial.close()  # a killed process lets go of its lock
+    Trainer(jobs[2].config, BENCH, TASKS, jobs[2].run_dir).close()  # killed during its first task
     rows = sweep.run_sweep(jobs, backend="serial")
     assert [r["how"] for r in rows] == ["reused", "resumed", "trained", "trained"]
     assert _records(jobs) == _records(reference)

@@ -1,15 +1,27 @@
-"""Size and time checks before training: refuse a network that would not fit, estimate how long a run takes.
+"""Size and cost before training: refuse a network that would not fit, estimate how long a run takes.
 
-The estimate is deliberately simple and errs high: the network as large as the run can make
+Every writer of a run checks here before it writes anything (``Trainer``, so the command
+line, the Python API and the dashboard alike), and both checks take well under a second.
+
+Memory: the estimate is deliberately simple and errs high: the network as large as the run can make
 it (every task after the first adds k units per layer), 4 bytes per float32 parameter, and
 ``COPIES`` copies of every parameter while a task trains, plus one batch of activations.
 It is compared with the memory free on the device the run would use.
+
+Time: every task's optimiser steps (DEN: Eq. 2 on task 1; Eq. 3 to 6 on later tasks, each
+stage at full budget) times the cost of one step, which is a fixed per-step overhead plus
+the step's multiply-adds (forward and backward, about 6 per weight and sample) at the rate
+this machine reaches on a 256 x 256 matrix product, timed here in a few milliseconds. It
+errs high (every later task expands and retrains) and is meant to tell minutes from hours.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+
+import torch
 
 from den_engine.core.errors import ConfigError
 
@@ -61,8 +73,6 @@ def estimate(config, input_dim: int, n_tasks: int, n_outputs: int = 1) -> Estima
 def available_bytes(device: str) -> int | None:
     """Memory free for a new run on ``device`` ('cpu' or 'cuda'); None when it cannot be read."""
     if device == "cuda":
-        import torch
-
         try:
             return int(torch.cuda.mem_get_info()[0])
         except (RuntimeError, AssertionError):
@@ -80,9 +90,11 @@ def available_bytes(device: str) -> int | None:
         return None
 
 
-def check_fits(config, input_dim: int, n_tasks: int, device: str, available: int | None = None) -> Estimate:
+def check_fits(
+    config, input_dim: int, n_tasks: int, device: str, available: int | None = None, n_outputs: int = 1
+) -> Estimate:
     """Raise ConfigError naming the field when the largest network would not fit in free memory."""
-    need = estimate(config, input_dim, n_tasks)
+    need = estimate(config, input_dim, n_tasks, n_outputs)
     free = available_bytes(device) if available is None else available
     if free is not None and need.bytes_needed > free:
         raise ConfigError(
@@ -95,46 +107,55 @@ def check_fits(config, input_dim: int, n_tasks: int, device: str, available: int
     return need
 
 
-# --- time -----------------------------------------------------------------------------------------
+check_memory = check_fits  # the name the other checks use
 
-HOUR_S = 3600.0
-"""A run estimated to take longer than this asks to be confirmed before it starts."""
+STEP_OVERHEAD_S = 4e-4
+"""Python and optimiser bookkeeping of one training step, whatever its size (measured on toy-2d)."""
+FLOPS_PER_WEIGHT_AND_SAMPLE = 6  # forward 2, backward 4
+STAGES_PER_LATER_TASK = 3  # Eq. 4, Eq. 5 and Eq. 6 at full budget; Eq. 3 is counted on its own
+LONG_RUN_S = 3600.0
+"""A run estimated to take longer than this is shown its estimate before it starts."""
 
 
-def training_steps(config, n_tasks: int) -> int:
-    """Optimizer steps of a whole run: task 1 trains once; every later DEN task runs Eq. 3, 4, 5 and 6."""
-    iterations = int(getattr(config, "iterations", 0) or 0)
+def machine_flops(threads: int = 1, size: int = 256) -> float:
+    """Multiply-adds per second this machine reaches on a float32 matrix product (timed, ~10 ms)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        torch.mm(a, b)  # warm-up
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return 2 * size**3 / max(best, 1e-9)
+
+
+def steps_per_run(config, n_tasks: int) -> int:
+    """Optimiser steps of a whole run at full budget (DEN's stages; a one-stage method counts the same, erring high)."""
+    iterations = int(getattr(config, "iterations", 1))
     head = int(getattr(config, "head_iterations", 0) or 0)
-    later = head + 3 * iterations if hasattr(config, "loss_threshold") else head + iterations
-    return iterations + head + max(n_tasks - 1, 0) * later
+    later = max(n_tasks - 1, 0)
+    return iterations + later * (STAGES_PER_LATER_TASK * iterations + head)
 
 
-STEP_OVERHEAD_S = 6e-4
-"""Seconds of a training step beyond its arithmetic (the fit below, on a quiet 2-core CPU)."""
-SECONDS_PER_SAMPLE_PARAMETER = 5.5e-11
-"""Seconds per sample and parameter of a step. Fitted to measured whole runs (docs/performance.md):
-5 fast digits tasks in 3.8 s (1.6 ms a step) and 10 paper-preset MNIST tasks in 10 min 42 s
-(5.1 ms a step, 124,700 steps); the 10-task fast MNIST run (29.2 s) comes out at 30 s."""
-
-
-def estimate_seconds(config, input_dim: int, n_tasks: int) -> float:
-    """Roughly how long a whole run takes on a CPU: steps x (overhead + batch x parameters x a fitted cost).
-
-    The network is counted at its size half-way through the run (it grows from task 1 to the last).
-    """
-    parameters = estimate(config, input_dim, max(1, (n_tasks + 1) // 2)).parameters
+def estimate_seconds(config, input_dim: int, n_tasks: int, flops: float | None = None) -> float:
+    """Seconds a run of ``n_tasks`` would take on this machine, erring high (see the module docstring)."""
+    parameters = estimate(config, input_dim, n_tasks).parameters
     batch = int(getattr(config, "batch_size", 1))
-    return training_steps(config, n_tasks) * (STEP_OVERHEAD_S + batch * parameters * SECONDS_PER_SAMPLE_PARAMETER)
+    rate = machine_flops(max(1, int(getattr(config, "threads", 0) or 1))) if flops is None else flops
+    per_step = STEP_OVERHEAD_S + FLOPS_PER_WEIGHT_AND_SAMPLE * batch * parameters / rate
+    return steps_per_run(config, n_tasks) * per_step
 
 
-def human_duration(seconds: float) -> str:
-    """3725 -> 'about 1 h 2 min'; under a minute in seconds."""
+def human_seconds(seconds: float) -> str:
+    """75 -> '1 min 15 s'; 7300 -> '2 h 2 min'."""
+    seconds = max(0, round(seconds))
     if seconds < 60:
-        return f"about {max(seconds, 1):.0f} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"about {minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours >= 48:
-        return f"about {hours / 24:,.0f} days"
-    return f"about {hours} h {minutes} min" if minutes else f"about {hours} h"
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

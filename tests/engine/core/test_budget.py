@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.state import budget
 from den_engine import ConfigError, preset
+from den_engine.core import budget
 
 
 def test_largest_network_counts_every_expansion_and_every_head():
