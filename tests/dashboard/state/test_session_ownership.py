@@ -80,6 +80,7 @@ def test_a_session_whose_run_went_on_elsewhere_reloads_it_instead_of_overwriting
     mine.submit(_spec(tmp_path), 1)
     run_dir = mine.status().run_dir
     theirs.resume(run_dir)
+    assert not is_owned(run_dir)  # taking a run over claims it only while a job trains it
     theirs.submit(theirs.status().spec, 1)  # task 2, trained by the other session
     task_two = _record(run_dir)["tasks"][1]
     mine.submit(_spec(tmp_path), 1)  # my trainer in memory still stands after task 1
