@@ -40,13 +40,14 @@ def _state(row: dict) -> str:
     return ui.own_state(row["path"], state)
 
 
-def resume_ui(choice: str, state: str) -> None:
+def resume_ui(choice: str, state: str, tasks: str) -> None:
     """For a run nobody trains any more: say so, and take it over to train its remaining tasks."""
     if not is_resumable(state):
         return
     st.warning(
-        f"{Path(choice).name} was {state}: nobody is training it any more (its tab closed, or the app or its "
-        "machine stopped). Resume it to train its remaining tasks with its own settings; Stop pauses it again."
+        f"{Path(choice).name} was {state} with {tasks} tasks learned: nobody is training it any more (its tab "
+        "closed, or the app or its machine stopped). Resume it to train its remaining tasks with its own settings; "
+        "Stop pauses it again."
     )
     if st.button("Resume this run", key="resume_run", icon=":material/play_arrow:"):
         session = ui.get_session()
@@ -70,7 +71,8 @@ def picker_ui(rows: list[dict]) -> str | None:
     if st.session_state.get("run_pick") not in paths:
         st.session_state["run_pick"] = current if current in paths else paths[0]
     choice = st.selectbox("Run", paths, key="run_pick", format_func=labels.get)
-    resume_ui(choice, next(r.get("status", "?") for r in rows if r["path"] == choice))
+    row = next(r for r in rows if r["path"] == choice)
+    resume_ui(choice, row.get("status", "?"), str(row.get("tasks", "?")))
     left, right = st.columns(2)
     if left.button("Load into every view", key="load_run", type="primary"):
         try:
