@@ -1,7 +1,8 @@
 """The paper's comparison: every method x seed on one benchmark, and one summary table.
 
-``compare`` trains (or reuses) one run per method and seed under ``out/<method>-seed<k>/``
-and summarises the finished records: per method, mean and standard deviation over seeds
+``compare`` trains (or reuses) one run per method and seed under
+``out/<method>-seed<k>-<hash>/`` (the hash of method, benchmark, task count and whole config:
+``run_folder``) and summarises the finished records: per method, mean and standard deviation over seeds
 (sample std, 0 for one seed) of the final average AUROC (test, and validation for tuning)
 and accuracy, backward transfer and forgetting (AUROC), parameters (total, non-zero),
 capacity relative to MTL and STL and training wall time. The table is written as
@@ -15,8 +16,10 @@ task`` column (every stage's steps in the record, over the tasks) shows what eac
 really used. ``budget="method"`` keeps each method's own ``iterations``.
 
 A run directory is reused when its run.json is complete and was written by the same
-method with the same config and benchmark; a matching partial run is resumed; anything
-else there is replaced.
+method with the same config, benchmark and task count; a matching partial run is resumed.
+A changed config or task count trains in a folder of its own, and nothing is ever deleted:
+a folder holding anything else is left as it is and named in a RunFileError. Folders of the
+older ``<method>-seed<k>`` form are still reused (or resumed) when their run matches exactly.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,8 +35,10 @@ import numpy as np
 from den_engine.core.config import DENConfig, parse_value, preset
 from den_engine.core.errors import ConfigError, RunFileError
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
+from den_engine.experiments.sweep_jobs import is_empty_folder, resolve_tasks, run_hash
 from den_engine.methods import get_method
-from den_engine.records.store import clean_json, load_run
+from den_engine.records.outputs import output_dir
+from den_engine.records.store import RUN_FILE, clean_json, load_run
 
 # (csv name, markdown header, how to read it from a record's final metrics (runner.final_metrics), markdown format)
 COLUMNS: list[tuple[str, str, Callable[[dict], float], str]] = [
@@ -126,6 +130,18 @@ def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | 
     return run if same and (n_tasks is None or bench["n_tasks"] == n_tasks) else None
 
 
+def run_folder(parent: Path, stem: str, method: str, config, benchmark: str, n_tasks: int) -> Path:
+    """Where a run lives: ``parent/<stem>-<run_hash>``, or an older ``parent/<stem>`` holding exactly this run.
+
+    The hash covers the method, benchmark, task count and the whole config (seed included), so a
+    changed ``--set`` or ``--tasks`` gets a folder of its own and the earlier runs stay as they are.
+    """
+    legacy = parent / stem  # written before run folders carried the hash
+    if (legacy / RUN_FILE).is_file() and _matches(legacy, method, config, benchmark, n_tasks) is not None:
+        return legacy
+    return parent / f"{stem}-{run_hash(method, benchmark, n_tasks, config)}"
+
+
 def run_one(
     method: str,
     config,
@@ -134,16 +150,20 @@ def run_one(
     run_dir: Path,
     callbacks: Callbacks | None = None,
 ) -> tuple[dict, str]:
-    """Train one run into ``run_dir`` or reuse it; returns (record, "reused"|"resumed"|"trained")."""
+    """Train one run into ``run_dir`` or reuse it; returns (record, "reused"|"resumed"|"trained").
+
+    A folder holding anything but this very run is left alone: a RunFileError names it.
+    """
+    run_dir = Path(run_dir)
     existing = _matches(run_dir, method, config, benchmark, n_tasks)
     if existing is not None and existing.data["status"] == "complete" and existing.data.get("final"):
         return existing.data, "reused"
-    if existing is not None and existing.tasks:
+    if existing is not None and existing.tasks:  # this run, stopped or killed: go on from its last finished task
         trainer, how = Trainer.resume(run_dir, callbacks), "resumed"
-    else:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # a different config or a broken record: start over
+    elif existing is not None or is_empty_folder(run_dir):  # this run killed before its first task ended, or none
         trainer, how = Trainer(config, benchmark, n_tasks, run_dir, callbacks, method=method), "trained"
+    else:
+        raise RunFileError(f"{run_dir}: holds something other than this run; it is left as it is: move it away")
     return trainer.run(), how
 
 
@@ -173,13 +193,15 @@ def compare(
     for method in methods:
         get_method(method)  # unknown names fail before any training
     check_sets(methods, sets)
-    out = Path(out)
+    n_tasks = resolve_tasks(benchmark, n_tasks)
+    out = output_dir(out, "--out")
     records: dict[str, list[dict]] = {m: [] for m in methods}
     total = len(methods) * len(seeds)
     for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
         config = run_config(method, preset_name, seed, sets, device, benchmark, budget, tuned.get(method))
         cb = callbacks(method, seed) if callbacks is not None else None
-        record, how = run_one(method, config, benchmark, n_tasks, out / f"{method}-seed{seed}", cb)
+        run_dir = run_folder(out, f"{method}-seed{seed}", method, config, benchmark, n_tasks)
+        record, how = run_one(method, config, benchmark, n_tasks, run_dir, cb)
         records[method].append(record)
         if log is not None:
             f = record["final"]
@@ -188,7 +210,6 @@ def compare(
                 f"train time {f['wall_time_s']:.1f} s"
             )
     rows = summarise(records)
-    out.mkdir(parents=True, exist_ok=True)
     title = compare_title(benchmark, n_tasks, preset_name, seeds, budget) + title_extra
     (out / "summary.md").write_text(markdown_table(rows, title) + "\n")
     (out / "summary.csv").write_text(csv_table(rows))
