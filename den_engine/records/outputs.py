@@ -28,14 +28,19 @@ def _check(text: str, flag: str, what: str) -> Path:
         raise DENError(f"{flag}: the output {what} is empty; give a {what} name")
     if "\0" in text:
         raise DENError(f"{flag} {text!r}: not a valid path (it holds a NUL byte)")
-    return Path(text)
+    path = Path(text)
+    try:
+        path.exists()  # a name too long, a loop of links: the operating system says so here
+    except OSError as exc:
+        raise DENError(f"{flag} {path}: cannot write here ({_reason(exc)})") from None
+    return path
 
 
 def _make_writable(folder: Path) -> str | None:
     """Create ``folder`` when missing and write a probe file in it; the reason it failed, or None."""
-    if folder.exists() and not folder.is_dir():
-        return "a part of this path is a file, not a folder"
     try:
+        if folder.exists() and not folder.is_dir():
+            return "a part of this path is a file, not a folder"
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".den-write-check-")
         os.close(fd)
