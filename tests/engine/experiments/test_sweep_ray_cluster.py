@@ -88,6 +88,21 @@ def test_a_sweep_on_two_nodes_gives_the_local_records_and_resumes(cluster, local
         assert _state(Path(job.run_dir)) == _state(local_records / "a" / job.name)
 
 
+def test_a_driver_without_the_clusters_token_gets_one_line_naming_the_address(cluster, tmp_path):
+    # the reported failure: 64 lines and three tracebacks from Ray, no word of what to set
+    args = ["sweep", "--backend", "ray", "--address", cluster.address, "--benchmark", BENCH, "--quiet", *SWEEP_A]
+    start = time.monotonic()
+    done = cluster.driver(
+        [*args, "--out", str(tmp_path / "s")], {"RAY_AUTH_MODE": None, "RAY_AUTH_TOKEN_PATH": None}, 120
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert lines[0].startswith(
+        f"error: --address {cluster.address}: the Ray cluster refused this driver's authentication"
+    )
+    assert "RAY_AUTH_MODE=token" in lines[0] and time.monotonic() - start < 60
+
+
 def test_a_sweep_survives_losing_a_node_mid_run(cluster, local_records, tmp_path):
     out = tmp_path / "b"
     jobs = {job.name: job for job in _jobs(out, SWEEP_B)}
