@@ -154,6 +154,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """``python -m den_engine sweep``: run the grid, print and save the outcome table."""
     if args.address is not None and args.backend != "ray":
         raise ConfigError("--address", f"is a Ray cluster's address: add --backend ray (the backend is {args.backend})")
+    if args.address is not None:
+        from den_engine.experiments.sweep_ray import check_address  # no Ray import: only the HOST:PORT form
+
+        check_address(args.address)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("jobs", f"must be >= 1, got {args.jobs}")
     jobs, axes = jobs_from_args(args, args.out)

@@ -79,7 +79,7 @@ def ray_task(job: SweepJob, files: dict[str, bytes]) -> tuple[dict, dict[str, by
         return row, read_files(local)
 
 
-PROBE_TIMEOUT_S = 40
+PROBE_TIMEOUT_S = 30
 """How long the probe may take to join a cluster: a healthy one answers in about 5 s."""
 _PROBE = """
 import sys
