@@ -62,13 +62,16 @@ def worker_main() -> None:
         channel.write(json.dumps(event) + "\n")
         channel.flush()
 
-    for line in sys.stdin:
-        job = job_from_json(line)
-        try:
-            row = run_job(job, send)
-        except Exception as exc:  # noqa: BLE001 - a bug in one job fails that job, not the worker
-            row = outcome_row(job, None, f"failed: {type(exc).__name__}: {exc}")
-        send({"type": "row", "index": job.index, "row": row})
+    try:
+        for line in sys.stdin:
+            job = job_from_json(line)
+            try:
+                row = run_job(job, send)
+            except Exception as exc:  # noqa: BLE001 - a bug in one job fails that job, not the worker
+                row = outcome_row(job, None, f"failed: {type(exc).__name__}: {exc}")
+            send({"type": "row", "index": job.index, "row": row})
+    except KeyboardInterrupt:  # Ctrl-C reaches every worker too: the sweep itself says "interrupted"
+        sys.exit(130)
 
 
 class _Worker:
