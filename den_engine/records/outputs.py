@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from den_engine.core.errors import DENError
+from den_engine.records.store import RUN_FILE
 
 
 def _reason(exc: OSError) -> str:
@@ -66,6 +67,8 @@ def output_file(path: str | Path, flag: str = "--out") -> Path:
     file = _check(str(path), flag, "file")
     if file.is_dir():
         raise DENError(f"{flag} {file}: is a folder; give a file name, e.g. {flag} report.html")
+    if file.name == RUN_FILE and file.exists():
+        raise DENError(f"{flag} {file}: is a run's record; give another file name")  # never write over a run
     reason = "file name too long" if len(file.name.encode()) > 250 else _make_writable(file.parent)
     if reason:  # 250: the writer's temporary name adds a few characters to the 255 a name may have
         raise DENError(f"{flag} {file}: cannot write here ({reason})")

@@ -67,6 +67,11 @@ def test_report_to_a_folder_under_a_file_or_with_a_name_too_long_is_named(a_file
     assert f"--out {tmp_path}: is a folder" in one_error(capsys, ["report", RUN, "-o", str(tmp_path)])
     target = a_file / "report.html"
     assert f"--out {target}: cannot write here" in one_error(capsys, ["report", RUN, "-o", str(target)])
+    record = tmp_path / "run" / "run.json"
+    record.parent.mkdir()
+    record.write_text("{}")
+    assert "is a run's record" in one_error(capsys, ["report", RUN, "-o", str(record)])
+    assert record.read_text() == "{}"
     long_name = tmp_path / ("r" * 300 + ".html")
     assert "file name too long" in one_error(capsys, ["report", RUN, "-o", str(long_name)]).lower()
     assert a_file.read_text() == "mine"
