@@ -113,7 +113,7 @@ def run_config(
 
 
 def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | None):
-    """The run record in ``run_dir`` if it was made by this method, config and benchmark."""
+    """The run record in ``run_dir`` if it was made by this method, config, benchmark and task count."""
     try:
         run = load_run(run_dir)
     except RunFileError:
