@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ STAGE_WORDS = {
     "train_head": "new head (Eq. 3)",
     "selective_retraining": "selective retraining (Eq. 4)",
     "expansion": "expansion (Eq. 5)",
+    "pre_split_retraining": "retraining before the split (Eq. 6, paper order)",
     "split_retraining": "split retraining (Eq. 6)",
 }
 
@@ -101,30 +103,70 @@ def _fmt(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.4f}"
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from den_engine.core.runner import Callbacks, Trainer
-    from den_engine.methods import get_method
-    from den_engine.records.owner import OwnerLock
+RUN_DEFAULTS = {"benchmark": "digits-one-vs-rest", "preset": "fast", "method": "den", "seed": 0}
+"""``den run``'s defaults; the flags default to None so that ``--resume`` can tell what was given."""
 
-    method = get_method(args.method)
-    overrides = _parse_sets(args.set or [], method.config_class)
-    overrides["seed"] = args.seed
-    if args.device:
-        overrides["device"] = args.device
-    if args.threads is not None:
-        overrides["threads"] = args.threads  # else den_engine.core.threads chooses (recorded in run.json)
+
+def _check_run_flags(args: argparse.Namespace) -> None:
+    """Refuse flag combinations that would be ignored silently (one ConfigError naming the flag)."""
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError("--threads", f"must be at least 1, got {args.threads} (leave it out to let den choose)")
+    if args.tasks is not None and args.tasks < 1:
+        raise ConfigError("--tasks", f"must be at least 1, got {args.tasks}")
+    if args.resume:
+        given = [f"--{name}" for name in RUN_DEFAULTS if getattr(args, name) is not None]
+        given += ["--set"] if args.set else []
+        given += ["--out"] if args.out else []
+        given += ["--overwrite"] if args.overwrite else []
+        if given:
+            raise ConfigError(
+                given[0],
+                "a resumed run keeps its own settings and folder; only --tasks (to extend it), --device, "
+                "--threads and --quiet go with --resume",
+            )
+    for name, value in RUN_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from den_engine.core import budget
+    from den_engine.core.runner import Callbacks, Trainer, run_id
+    from den_engine.methods import get_method
+
+    _check_run_flags(args)
     progress = Progress(quiet=args.quiet)
     callbacks = Callbacks(on_progress=progress)
     if args.resume:
-        trainer = Trainer.resume(args.resume, callbacks)
+        trainer = Trainer.resume(args.resume, callbacks, n_tasks=args.tasks)
+        if args.device or args.threads is not None:
+            print("note: --device and --threads apply to new runs; the resumed run keeps its own", file=sys.stderr)
     else:
+        method = get_method(args.method)
+        overrides = _parse_sets(args.set or [], method.config_class)
+        overrides["seed"] = args.seed
+        if args.device:
+            overrides["device"] = args.device
+        if args.threads is not None:
+            overrides["threads"] = args.threads  # else den_engine.core.threads chooses (recorded in run.json)
         config = preset(args.preset, method.config_class, args.benchmark, **overrides)
-        out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-{method.name}-{config.run_id()}"
-        trainer = Trainer(config, args.benchmark, args.tasks, out, callbacks, method=method.name)
-    owner = OwnerLock(trainer.out_dir)  # held until this process ends: a killed run reads "interrupted"
-    if not owner.acquire():
-        print(f"error: another process is training {trainer.out_dir}", file=sys.stderr)
-        return 2
+        info = BENCHMARKS[args.benchmark]
+        n_tasks = info.default_tasks if args.tasks is None else args.tasks
+        if not 1 <= n_tasks <= info.max_tasks:
+            raise ConfigError("--tasks", f"{args.benchmark} has 1 to {info.max_tasks} tasks, got {n_tasks}")
+        rid = run_id(method.name, method.prepare(config), args.benchmark, n_tasks)
+        out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-{method.name}-{rid}"
+        input_dim = math.prod(info.input_shape)
+        budget.check_memory(config, input_dim, n_tasks, "cuda" if args.device == "cuda" else "cpu")
+        seconds = budget.estimate_seconds(config, input_dim, n_tasks)
+        if seconds > budget.LONG_RUN_S:
+            print(
+                f"note: this run may take about {budget.human_seconds(seconds)} on this machine "
+                f"({budget.steps_per_run(config, n_tasks):,} optimiser steps); "
+                "Ctrl-C stops it, finished tasks are kept",
+                file=sys.stderr,
+            )
+        trainer = Trainer(config, args.benchmark, n_tasks, out, callbacks, method=method.name, overwrite=args.overwrite)
     start = time.perf_counter()
     try:
         while not trainer.finished:
@@ -134,6 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary_table(trainer.record))
         print(f"error: task {trainer.tasks_done + 1}: {exc}; finished tasks are kept in {trainer.out_dir}")
         return 1
+    finally:
+        trainer.close()
     print(summary_table(trainer.record))
     print(f"run saved to {trainer.out_dir} ({time.perf_counter() - start:.1f} s)")
     return 0
@@ -223,12 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="den", description="Dynamically Expandable Networks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train DEN on a benchmark, task by task")
-    run.add_argument("--benchmark", default="digits-one-vs-rest", choices=sorted(BENCHMARKS))
-    run.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--preset", default="fast", choices=sorted(PRESETS))
-    run.add_argument("--method", default="den", help="den (default), den-expand, den-selective or a baseline")
-    run.add_argument("--out", default=None, help="run directory (default: runs/<benchmark>-den-<run id>)")
+    run.add_argument("--benchmark", default=None, choices=sorted(BENCHMARKS), help="default: digits-one-vs-rest")
+    run.add_argument(
+        "--tasks",
+        type=int,
+        default=None,
+        help="number of tasks (default: the benchmark's); with --resume, extends the run",
+    )
+    run.add_argument("--seed", type=int, default=None, help="default: 0")
+    run.add_argument("--preset", default=None, choices=sorted(PRESETS), help="default: fast")
+    run.add_argument("--method", default=None, help="den (default), den-expand, den-selective or a baseline")
+    run.add_argument(
+        "--out", default=None, help="a new or empty run directory (default: runs/<benchmark>-<method>-<run id>)"
+    )
+    run.add_argument("--overwrite", action="store_true", help="replace the run already in --out, whole")
     run.add_argument("--set", action="append", metavar="NAME=VALUE", help="any config field, e.g. loss_threshold=0.05")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: chosen from the work)")
@@ -312,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (DENError, BenchmarkError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the operating system refused: name it, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished tasks are kept", file=sys.stderr)

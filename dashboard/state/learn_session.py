@@ -134,6 +134,12 @@ class PairTrainer:
         self.on_task_end = None  # (DEN's snapshot) -> None, once both methods finished the task
         self.trained_in_job = 0
 
+    def close(self) -> None:
+        """Let go of both trainers' run folders (the Learn page keeps its runs in memory: nothing to do on disk)."""
+        for trainer in (self.den, self.other):
+            if trainer is not None:
+                trainer.close()
+
     @property
     def tasks_done(self) -> int:
         """Tasks both methods have learned."""

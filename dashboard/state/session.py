@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
-from dashboard.state import budget
-from dashboard.state.ownership import OwnerLock
 from den_engine import Callbacks, ConfigError, DENConfig, DENError, Trainer, TrainingDiverged, TrainingStopped
+from den_engine.core import budget
 from den_engine.core.config import PRESETS, parse_value, preset
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.methods import get_method, method_names
+from den_engine.records.claim import RunFolderError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ STAGE_WORDS = {
     "train_head": "training the new task's output head alone (Eq. 3)",
     "selective_retraining": "selectively retraining the units that reach the new task (Eq. 4)",
     "expansion": "adding k units per layer, pruning them with group sparsity (Eq. 5)",
+    "pre_split_retraining": "retraining before measuring drift (Eq. 6, the paper's order)",
     "split_retraining": "splitting drifted units and retraining (Eq. 6)",
 }
 
@@ -193,7 +194,6 @@ class TrainingSession:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.trainer: Trainer | None = None
-        self._owner: OwnerLock | None = None  # held while this session may write its run
         self._status = Status()
 
     # --- reading -----------------------------------------------------------------
@@ -252,9 +252,9 @@ class TrainingSession:
         with self._lock:
             if self._status.busy:
                 return False
+            self._release()
             self.trainer = None
             self._status = Status(version=self._status.version + 1)
-        self._release()
         return True
 
     def resume(self, run_dir: str | Path) -> int:
@@ -264,29 +264,28 @@ class TrainingSession:
         """
         if self.busy:
             raise ValueError("a task is training; stop it before resuming another run")
-        owner = OwnerLock(run_dir)
-        if not owner.acquire():
-            raise ValueError(f"{Path(run_dir).name} is being trained by another session or process")
+        callbacks = Callbacks(
+            on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._stop.is_set
+        )
         try:
-            callbacks = Callbacks(
-                on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._stop.is_set
-            )
-            trainer = Trainer.resume(run_dir, callbacks)
+            trainer = Trainer.resume(run_dir, callbacks)  # claims the folder: refused while another trainer holds it
+        except RunFolderError as exc:
+            raise ValueError(f"{Path(run_dir).name} is being trained by another session or process") from exc
+        try:
             spec = spec_of_record(trainer.record, run_dir)
         except BaseException:
-            owner.release()
+            trainer.close()
             raise
         self._release()
         with self._lock:
-            self.trainer, self._owner = trainer, owner
+            self.trainer = trainer
             self._status = Status(version=self._status.version + 1, spec=spec, run_dir=str(run_dir))
             self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), trainer.tasks_done
         return trainer.tasks_done
 
     def _release(self) -> None:
-        if self._owner is not None:
-            self._owner.release()
-            self._owner = None
+        if self.trainer is not None:
+            self.trainer.close()
 
     # --- the job -----------------------------------------------------------------
 
@@ -310,18 +309,12 @@ class TrainingSession:
         callbacks = Callbacks(
             on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._stop.is_set
         )
-        owner = OwnerLock(out_dir)
-        owner.acquire()  # a fresh folder: nobody else can hold it
-        try:
-            trainer = Trainer(
-                spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=callbacks, method=spec.method
-            )
-        except BaseException:
-            owner.release()
-            raise
+        trainer = Trainer(  # claims the fresh folder: the trainer holds it until it is closed
+            spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=callbacks, method=spec.method
+        )
         self._release()
         with self._lock:
-            self.trainer, self._owner = trainer, owner
+            self.trainer = trainer
             self._status.spec, self._status.run_dir = spec, str(out_dir)
             self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), 0
             self._status.version += 1

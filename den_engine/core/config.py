@@ -18,6 +18,11 @@ from typing import Any
 from den_engine.core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
+SPLIT_ORDERS = ("reference", "paper")
+
+# Fields added after runs were first recorded: at their default they stay out of the run id,
+# so every earlier record (and a sweep's finished jobs) keeps its id.
+HASHED_ONLY_WHEN_SET: dict[str, Any] = {"split_order": "reference"}
 
 
 class ConfigBase:
@@ -52,6 +57,9 @@ class ConfigBase:
         payload = self.to_dict()
         payload.pop("device", None)
         payload.pop("threads", None)
+        for name, default in HASHED_ONLY_WHEN_SET.items():
+            if payload.get(name, default) == default:
+                payload.pop(name, None)  # an earlier run's id stays what it was
         payload["__class__"] = type(self).__name__
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -93,6 +101,8 @@ class DENConfig(ConfigBase):
     """sigma: split a unit whose incoming weights drifted further than this (L2)."""
     max_splits_per_layer: int | None = None
     """Optional cap on splits per layer; the most drifted units are kept."""
+    split_order: str = "reference"
+    """Algorithm 4: 'reference' (drift after Eq. 4/5, split, Eq. 6) or 'paper' (Eq. 6, drift, split, Eq. 6)."""
     seed: int = 0
     """Seed of data splits, initialisation and batch order."""
     device: str = "auto"
@@ -191,6 +201,9 @@ def validate(config: Any) -> None:
     scale = getattr(config, "prox_scale_with_lr", False)
     if not isinstance(scale, bool):
         raise ConfigError("prox_scale_with_lr", f"must be true or false, got {scale!r}")
+    order = getattr(config, "split_order", "reference")
+    if order not in SPLIT_ORDERS:
+        raise ConfigError("split_order", f"must be one of {SPLIT_ORDERS}, got {order!r}")
     device = getattr(config, "device", "auto")
     if device not in DEVICES:
         raise ConfigError("device", f"must be one of {DEVICES}, got {device!r}")
@@ -295,7 +308,9 @@ def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
     try:
         default = getattr(config_class(), name)
         if isinstance(default, tuple):
-            parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+            parts = [p.strip() for p in text.replace("x", ",").split(",")]
+            if not text or "" in parts:
+                raise ConfigError(name, f"{text!r} has an empty entry; write the sizes like 312,128 or 312x128")
             return tuple(int(p) for p in parts)
         if default is None:
             return None if text.lower() in ("none", "") else int(text)
@@ -308,5 +323,7 @@ def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
         if _is_int(default):
             return int(text)
         return float(text)
+    except ConfigError:
+        raise
     except ValueError:
         raise ConfigError(name, f"cannot read {text!r} as a value for this field") from None

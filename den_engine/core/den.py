@@ -267,6 +267,20 @@ def measure_drift(net: ExpandableNet, prev: ExpandableNet, task: int) -> list[di
     return drift
 
 
+def retrain_before_split(net: ExpandableNet, prev: ExpandableNet, ctx: TaskContext, touched: list[list[int]]) -> int:
+    """Eq. 6 before drift is measured (Algorithm 4 in the paper's order); returns the steps left for after the split.
+
+    Eq. 6's budget of ``iterations`` steps is shared, half before the split and the rest
+    after it, so both orders take the same optimiser steps per task. It trains what the
+    Eq. 6 after the split trains: the units this task touched and the head, pulled toward t-1.
+    """
+    first = max(1, ctx.config.iterations // 2)
+    rows = [_rows(net, layer, ids) for layer, ids in enumerate(touched)]
+    items = _block_items(net, prev, ctx.task, rows, l1=True)
+    ctx.train("pre_split_retraining", net, items, first)  # Eq. 6, first pass
+    return max(1, ctx.config.iterations - first)
+
+
 def split_units(net: ExpandableNet, prev: ExpandableNet, ctx: TaskContext, touched: list[list[int]]) -> None:
     """Algorithm 4: split every old unit that drifted past sigma, then retrain (Eq. 6).
 
@@ -274,8 +288,14 @@ def split_units(net: ExpandableNet, prev: ExpandableNet, ctx: TaskContext, touch
     columns of lower duplicates. Eq. 6 runs after every task t > 1, whether or not a
     unit split (Algorithm 4 retrains unconditionally): it trains the units this task
     touched (selected, expanded, duplicated) and the head, pulling old weights toward t-1.
+    With ``split_order="paper"`` a first Eq. 6 runs before drift is measured, as the
+    paper's Algorithm 4 has it; by default drift is measured after Eq. 4/5, as in the
+    authors' code.
     """
     sigma, cap = ctx.config.split_threshold, ctx.config.max_splits_per_layer
+    budget = ctx.config.iterations
+    if getattr(ctx.config, "split_order", "reference") == "paper":
+        budget = retrain_before_split(net, prev, ctx, touched)
     drift = measure_drift(net, prev, ctx.task)
     pairs = []
     for layer, record in enumerate(drift):
@@ -299,7 +319,7 @@ def split_units(net: ExpandableNet, prev: ExpandableNet, ctx: TaskContext, touch
         ids += [u.id for u in net.units[layer] if u.id in duplicates]
         rows.append(_rows(net, layer, ids))
     items = _block_items(net, prev, ctx.task, rows, l1=True)
-    ctx.train("split_retraining", net, items, ctx.config.iterations)  # Eq. 6
+    ctx.train("split_retraining", net, items, budget)  # Eq. 6
 
 
 # --- the per-task routine (Algorithm 1) -------------------------------------------------

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from den_engine.core.errors import ConfigError
+
 NEVER = 1 << 30  # "retired at" value of a unit that is never retired
 
 _MASKED = [False]  # the compute switch (see the module docstring)
@@ -198,6 +200,10 @@ class ExpandableNet:
 
     def forward(self, x: torch.Tensor, task: int, plan: list[LayerPlan] | None = None) -> torch.Tensor:
         """Logits of task ``task``'s head, using only units born at or before it."""
+        if task not in self.heads:
+            raise ConfigError("task", f"this network has heads for tasks {sorted(self.heads)}, not for {task!r}")
+        if x.shape[-1] != self.input_dim:
+            raise ConfigError("x", f"inputs have {x.shape[-1]} features; this network takes {self.input_dim}")
         if plan is None and not is_masked():
             return self._dense_forward(x, task)
         plan = plan or self.plan(task)
@@ -327,21 +333,19 @@ class ExpandableNet:
         other._refresh()
         return other
 
-    def parameter_count(self) -> tuple[int, int]:
-        """(total, non-zero) parameters: every hidden tensor and every head."""
-        tensors = [*self.weights, *self.biases, *(t for pair in self.heads.values() for t in pair)]
-        total = sum(t.numel() for t in tensors)
-        nonzero = sum(int(torch.count_nonzero(t)) for t in tensors)
-        return total, nonzero
+    def parameter_count(self, usable: bool = True) -> tuple[int, int]:
+        """(total, non-zero) parameters: the entries some task can use, or every stored one (core.counting)."""
+        from den_engine.core.counting import parameter_count  # the module that owns what counts
+
+        return parameter_count(self, usable)
 
     def sparsity(self, task: int) -> list[float]:
-        """Fraction of exact zeros among each layer's weights that task ``task`` uses."""
-        out = []
-        for p, w, layer in zip(self.plan(task), self.weights, range(self.n_layers), strict=True):
-            block = w[: p.n_out, : p.n_in]
-            rows = self.active(layer, task).to(self.device)
-            block = block[rows]
+        """Fraction of exact zeros per layer among the weights task ``task`` uses: its active rows and columns."""
+        out, cols = [], None
+        for layer, rows in enumerate(self.layout(task)):
+            block = take(self.weights[layer], rows, cols)
             out.append(1.0 - int(torch.count_nonzero(block)) / max(block.numel(), 1))
+            cols = rows
         return out
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -20,14 +20,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from den_engine.core import budget
+from den_engine.core.config import PRESETS, benchmark_values
+from den_engine.core.counting import USABLE
 from den_engine.core.den import Event, TaskContext
 from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
-from den_engine.core.network import ExpandableNet  # noqa: F401  (re-exported for callers)
+from den_engine.core.network import ExpandableNet
 from den_engine.core.threads import choose_threads, torch_threads
 from den_engine.core.training import ProgressFn
 from den_engine.data.benchmarks import Benchmark, TaskData, load_benchmark
 from den_engine.methods import get_method
 from den_engine.records import metrics
+from den_engine.records.claim import claim_run_folder
+from den_engine.records.owner import OwnerLock
 from den_engine.records.store import (
     FORMAT,
     SCHEMA_VERSION,
@@ -91,6 +96,19 @@ def evaluate_tasks(net: ExpandableNet, benchmark: Benchmark, upto: int, split: s
     return {"auroc": aurocs, "accuracy": accs}
 
 
+def count_parameters(method, net: ExpandableNet, config, n_outputs: list[int]) -> dict:
+    """A record's ``params``: total and non-zero entries some task can use, against MTL and STL.
+
+    A method may count its own (STL and progressive leave out the structural zeros
+    between their columns); DEN counts the usable entries (den_engine.core.counting).
+    ``counting`` says which rule made the numbers; records without it counted every stored entry.
+    """
+    counter = getattr(method, "count_parameters", None)
+    total, nonzero = counter(net) if counter is not None else net.parameter_count()
+    cap = metrics.capacity(total, net.input_dim, config.hidden_sizes, n_outputs)
+    return {"total": total, "nonzero": nonzero, "counting": USABLE, **cap}
+
+
 class Trainer:
     """Trains a method (DEN by default) on a benchmark task by task, keeping the record up to date."""
 
@@ -102,24 +120,53 @@ class Trainer:
         out_dir: str | Path | None = None,
         callbacks: Callbacks | None = None,
         method: str = "den",
+        overwrite: bool = False,
     ) -> None:
+        """Check the setting, claim ``out_dir`` and write the new run's record.
+
+        ``out_dir`` must be new or empty (``overwrite=True`` replaces a run folder whole); a
+        folder another trainer holds is refused. The network is checked against the free
+        memory first, so a setting that cannot fit writes nothing.
+        """
         self.method = get_method(method)
         if not isinstance(config, self.method.config_class):
             raise ConfigError(
                 "config", f"method '{method}' takes a {self.method.config_class.__name__}, got {type(config).__name__}"
             )
-        self.config = self.method.prepare(config)
+        self.benchmark = load_benchmark(benchmark, n_tasks, seed=config.seed)
+        self.config = self.method.prepare(bind_preset(config, benchmark))
         self.device = resolve_device(self.config.device)
-        self.benchmark = load_benchmark(benchmark, n_tasks, seed=self.config.seed)
+        n_outputs = max(t.n_outputs for t in self.benchmark.tasks)
+        budget.check_memory(self.config, self.benchmark.input_dim, len(self.benchmark.tasks), self.device.type,
+                            n_outputs=n_outputs)  # fmt: skip
         self.callbacks = callbacks or Callbacks()
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.generator = torch.Generator().manual_seed(self.config.seed)
-        self.net = self.method.create_net(self.benchmark.input_dim, self.config, self.generator, self.device)
-        self.state: dict[str, torch.Tensor] = {}
-        self.compute = choose_threads(self.benchmark.input_dim, self.config)
-        self.record = self._new_record()
+        self.owner: OwnerLock | None = None
         if self.out_dir is not None:
-            write_run_json(self.out_dir, self.record)
+            self.owner = claim_run_folder(self.out_dir, "overwrite" if overwrite else "new")
+        try:
+            self.generator = torch.Generator().manual_seed(self.config.seed)
+            self.net = self.method.create_net(self.benchmark.input_dim, self.config, self.generator, self.device)
+            self.state: dict[str, torch.Tensor] = {}
+            self.compute = choose_threads(self.benchmark.input_dim, self.config)
+            self.record = self._new_record()
+            if self.out_dir is not None:
+                write_run_json(self.out_dir, self.record)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Let go of the run folder (another trainer may then resume it); the record stays as written."""
+        if getattr(self, "owner", None) is not None:
+            self.owner.release()
+            self.owner = None
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     # --- record -------------------------------------------------------------------
 
@@ -128,7 +175,7 @@ class Trainer:
         return {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
-            "run_id": run_id(self.method.name, self.config),
+            "run_id": run_id(self.method.name, self.config, self.benchmark.name, len(self.benchmark.tasks)),
             "method": self.method.name,
             "preset": self.config.preset,
             "seed": self.config.seed,
@@ -190,7 +237,7 @@ class Trainer:
         with torch_threads(self.compute["threads"]):
             try:
                 new_net = self.method.train_task(self.net, data.n_outputs, ctx)
-            except (TrainingStopped, TrainingDiverged) as exc:
+            except (TrainingStopped, TrainingDiverged, KeyboardInterrupt) as exc:
                 self.generator.set_state(rng_state)  # as if the task had never started
                 self._note_interruption(task, exc)
                 raise
@@ -212,6 +259,9 @@ class Trainer:
         if isinstance(exc, TrainingDiverged):
             note.update(type="diverged", stage=exc.stage, iteration=exc.iteration, loss=exc.loss)
             self.record["status"] = "diverged"
+        elif isinstance(exc, KeyboardInterrupt):
+            note.update(type="interrupted", message="interrupted (Ctrl-C); finished tasks are kept")
+            self.record["status"] = "interrupted"
         else:
             note["type"] = "stopped"
             self.record["status"] = "stopped"
@@ -223,13 +273,7 @@ class Trainer:
         net = self.net
         test = evaluate_tasks(net, self.benchmark, task, "test")
         val = evaluate_tasks(net, self.benchmark, task, "val")
-        # A method may count its own parameters (STL and progressive leave out the
-        # structural zeros between their columns); DEN counts every stored entry.
-        counter = getattr(self.method, "count_parameters", None)
-        total, nonzero = counter(net) if counter is not None else net.parameter_count()
-        cap = metrics.capacity(
-            total, net.input_dim, self.config.hidden_sizes, [t.n_outputs for t in self.benchmark.tasks[:task]]
-        )
+        params = count_parameters(self.method, net, self.config, [t.n_outputs for t in self.benchmark.tasks[:task]])
         pruned_ids = {uid for e in events if e["type"] == "expansion" for ids in e["pruned"] for uid in ids}
         added = next((e["added"] for e in events if e["type"] == "expansion"), None)
         selected = next((e["selected"] for e in events if e["type"] == "selection"), None)
@@ -252,7 +296,7 @@ class Trainer:
             "selected": selected,
             "events": events,
             "sparsity": net.sparsity(task),
-            "params": {"total": total, "nonzero": nonzero, **cap},
+            "params": params,
             "metrics": {
                 "auroc": test["auroc"],
                 "accuracy": test["accuracy"],
@@ -282,22 +326,51 @@ class Trainer:
     # --- resume -------------------------------------------------------------------------
 
     @classmethod
-    def resume(cls, run_dir: str | Path, callbacks: Callbacks | None = None) -> Trainer:
-        """Continue a run from its last finished task (after a stop, a kill or a crash)."""
+    def resume(cls, run_dir: str | Path, callbacks: Callbacks | None = None, n_tasks: int | None = None) -> Trainer:
+        """Continue a run from its last finished task (after a stop, a kill or a crash).
+
+        ``n_tasks`` extends the run to that many tasks (the benchmark's first tasks are the
+        same whatever its length, so the finished ones stay valid); it cannot shrink a run
+        below the tasks it has learned.
+        """
         run = load_run(run_dir)
         method = get_method(run.data["method"])
         config = method.config_class.from_dict(run.config)
-        trainer = cls.__new__(cls)
-        trainer.method = method
-        trainer.config = config
-        trainer.device = resolve_device(config.device)
         bench = run.data["benchmark"]
-        trainer.benchmark = load_benchmark(bench["name"], bench["n_tasks"], config.seed)
+        done = len(run.tasks)
+        if n_tasks is not None and n_tasks < max(done, 1):
+            raise ConfigError("tasks", f"{run_dir} has learned {done} tasks; --tasks {n_tasks} cannot undo them")
+        total = bench["n_tasks"] if n_tasks is None else max(n_tasks, bench["n_tasks"])
+        benchmark = load_benchmark(bench["name"], total, config.seed)
+        device = resolve_device(config.device)
+        budget.check_memory(config, benchmark.input_dim, total, device.type,
+                            n_outputs=max(t.n_outputs for t in benchmark.tasks))  # fmt: skip
+        owner = claim_run_folder(run_dir, "resume")
+        try:
+            trainer = cls._from_record(run, method, config, benchmark, device, callbacks)
+        except BaseException:
+            owner.release()
+            raise
+        trainer.owner = owner
+        return trainer
+
+    @classmethod
+    def _from_record(cls, run, method, config, benchmark: Benchmark, device, callbacks) -> Trainer:
+        trainer = cls.__new__(cls)
+        trainer.method, trainer.config, trainer.device, trainer.benchmark = method, config, device, benchmark
         trainer.callbacks = callbacks or Callbacks()
-        trainer.out_dir = Path(run_dir)
+        trainer.out_dir = Path(run.path)
+        trainer.owner = None
         trainer.generator = torch.Generator().manual_seed(config.seed)
         trainer.record = run.data
-        trainer.compute = choose_threads(trainer.benchmark.input_dim, config)
+        if len(benchmark.tasks) > run.data["benchmark"]["n_tasks"]:  # extended: the record names every task
+            trainer.record["benchmark"].update(
+                n_tasks=len(benchmark.tasks),
+                task_names=[t.name for t in benchmark.tasks],
+                n_outputs=[t.n_outputs for t in benchmark.tasks],
+            )
+            trainer.record["final"] = None
+        trainer.compute = choose_threads(benchmark.input_dim, config)
         trainer.record["compute"] = _compute_record(trainer.compute)  # this process's choice
         trainer.state = {}
         if run.tasks:
@@ -305,23 +378,46 @@ class Trainer:
             tensors = run.weights(last)
             rng = tensors.pop("rng_state", None)
             if rng is None:
-                raise RunFileError(f"{run_dir}: weights of task {last} lack the random-number state")
+                raise RunFileError(f"{run.path}: weights of task {last} lack the random-number state")
             trainer.generator.set_state(rng)
             trainer.state = {
                 k[len("state.") :]: v.to(trainer.device) for k, v in tensors.items() if k.startswith("state.")
             }
             trainer.net = run.network(last, str(trainer.device))
         else:
-            trainer.net = method.create_net(trainer.benchmark.input_dim, config, trainer.generator, trainer.device)
+            trainer.net = method.create_net(benchmark.input_dim, config, trainer.generator, trainer.device)
         trainer.record["status"] = "complete" if trainer.finished else "running"
         return trainer
 
 
-def run_id(method: str, config) -> str:
-    """Short id of a (method, config) pair; the device does not count."""
+def run_id(method: str, config, benchmark: str, n_tasks: int) -> str:
+    """Short id of a run: its method, benchmark, task count and config (seed included); the device does not count."""
     import hashlib
 
-    return hashlib.sha256(f"{method}:{config.run_id()}".encode()).hexdigest()[:10]
+    return hashlib.sha256(f"{method}:{benchmark}:{n_tasks}:{config.run_id()}".encode()).hexdigest()[:10]
+
+
+def bind_preset(config, benchmark: str):
+    """A preset config built without a benchmark, given the preset's values for this one.
+
+    ``preset("fast")`` in Python carries the preset's general values; ``den run --preset
+    fast --benchmark B`` carries its values for B. A field still at the general value takes
+    B's value, so both give one config (a field the caller set to something else keeps it).
+    """
+    name = getattr(config, "preset", None)
+    if name not in PRESETS:
+        return config
+    general = {**type(config)().to_dict(), **PRESETS[name]}
+    changes = {
+        key: value
+        for key, value in benchmark_values(name, benchmark).items()
+        if hasattr(config, key) and _same(getattr(config, key), general.get(key))
+    }
+    return config.replace(**changes) if changes else config
+
+
+def _same(a, b) -> bool:
+    return (tuple(a) == tuple(b)) if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) else a == b
 
 
 def final_metrics(record: dict) -> dict:

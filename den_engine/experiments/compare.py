@@ -35,7 +35,7 @@ import numpy as np
 from den_engine.core.config import DENConfig, parse_value, preset
 from den_engine.core.errors import ConfigError, RunFileError
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
-from den_engine.experiments.sweep_jobs import is_empty_folder, resolve_tasks, run_hash
+from den_engine.experiments.sweep_jobs import resolve_tasks, run_hash
 from den_engine.methods import get_method
 from den_engine.records.outputs import output_dir
 from den_engine.records.store import RUN_FILE, clean_json, load_run
@@ -152,7 +152,8 @@ def run_one(
 ) -> tuple[dict, str]:
     """Train one run into ``run_dir`` or reuse it; returns (record, "reused"|"resumed"|"trained").
 
-    A folder holding anything but this very run is left alone: a RunFileError names it.
+    A folder holding anything but this very run is left alone: the Trainer's claim
+    (den_engine.records.claim) refuses it with a RunFolderError naming it.
     """
     run_dir = Path(run_dir)
     existing = _matches(run_dir, method, config, benchmark, n_tasks)
@@ -160,11 +161,11 @@ def run_one(
         return existing.data, "reused"
     if existing is not None and existing.tasks:  # this run, stopped or killed: go on from its last finished task
         trainer, how = Trainer.resume(run_dir, callbacks), "resumed"
-    elif existing is not None or is_empty_folder(run_dir):  # this run killed before its first task ended, or none
-        trainer, how = Trainer(config, benchmark, n_tasks, run_dir, callbacks, method=method), "trained"
-    else:
-        raise RunFileError(f"{run_dir}: holds something other than this run; it is left as it is: move it away")
-    return trainer.run(), how
+    else:  # none yet, or this run killed before its first task ended; anything else the Trainer refuses
+        trainer = Trainer(config, benchmark, n_tasks, run_dir, callbacks, method=method, overwrite=existing is not None)
+        how = "trained"
+    with trainer:  # the trainer holds the folder's lock until the run ends
+        return trainer.run(), how
 
 
 def compare(

@@ -27,7 +27,6 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.methods import get_method
-from den_engine.records.owner import OwnerLock
 from den_engine.records.store import RUN_FILE, clean_json, load_run
 
 WORKER_THREADS = 1
@@ -188,15 +187,11 @@ def _plan(run) -> str:
     return "resume" if run.tasks else "train"
 
 
-def is_empty_folder(folder: Path) -> bool:
-    """No folder, or one with only hidden files (an owner lock, a temporary file of a run killed at birth)."""
-    return not folder.exists() or (folder.is_dir() and all(p.name.startswith(".") for p in folder.iterdir()))
-
-
 def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
     """Train, resume or reuse one job's run; returns its outcome row. Never raises for a failed run.
 
-    Nothing is deleted: a folder holding another run, or files that are no run, fails the job.
+    Nothing is deleted: a folder holding another run, or files that are no run, fails the job
+    (``existing_run``, or the Trainer's claim of the folder: den_engine.records.claim).
     """
     start = time.perf_counter()
     emit = progress or (lambda event: None)
@@ -206,8 +201,6 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
         if how == "reuse":
             record = run.data
         else:
-            if run is None and not is_empty_folder(Path(job.run_dir)):
-                raise RunFileError(f"{job.run_dir}: holds files but no run record; it is left as it is: move it away")
             emit({"type": "start", "index": job.index, "how": how})
 
             def on_task_end(snapshot: dict) -> None:
@@ -216,17 +209,15 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
             callbacks = Callbacks(on_task_end=on_task_end)
             if how == "resume":
                 trainer = Trainer.resume(job.run_dir, callbacks)
-            else:  # no record, or this very run killed before its first task ended: start it
-                trainer = Trainer(job.config, job.benchmark, job.n_tasks, job.run_dir, callbacks, method=job.method)
-            owner = OwnerLock(job.run_dir)  # a killed sweep's runs read "interrupted", not "running"
-            if not owner.acquire():
-                raise DENError(f"another process is training {job.run_dir}")
-            try:
+            else:  # no record, or this very run killed before its first task ended: started over
+                trainer = Trainer(job.config, job.benchmark, job.n_tasks, job.run_dir, callbacks, method=job.method,
+                                  overwrite=run is not None)  # fmt: skip
+            try:  # the trainer holds the run's lock: a killed sweep's runs read "interrupted", not "running"
                 record = trainer.run()
             except TrainingDiverged:
                 record = trainer.record
             finally:
-                owner.release()
+                trainer.close()
             how = {"train": "trained", "resume": "resumed"}[how]
         row = outcome_row(job, record, "reused" if how == "reuse" else how)
     except (DENError, BenchmarkError, ValueError, OSError) as exc:

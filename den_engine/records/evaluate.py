@@ -1,12 +1,20 @@
-"""Recompute a run's metrics from its saved weights and check them against run.json."""
+"""Recompute a run's metrics from its saved weights and check them against run.json.
+
+Scores are compared for every record. Parameter counts are recomputed with the current
+rule (den_engine.core.counting) and compared only with a record that says it used the
+same rule (``params.counting``); an older record keeps its stored numbers, and the report
+gives both side by side.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from den_engine.core.runner import evaluate_tasks
+from den_engine.core.errors import ConfigError
+from den_engine.core.runner import count_parameters, evaluate_tasks
 from den_engine.data.benchmarks import load_benchmark
+from den_engine.methods import get_method
 from den_engine.records import metrics
 from den_engine.records.store import load_run
 
@@ -41,6 +49,7 @@ def evaluate_run(run_dir: str | Path) -> dict:
         matrices["val_accuracy"].append(val["accuracy"])
     recorded = {key: [t["metrics"][key] for t in run.tasks] for key in matrices}
     difference = max((_max_difference(matrices[k], recorded[k]) for k in matrices), default=0.0)
+    params = _recount(run, benchmark) if run.tasks else None
     report = {
         "run": str(run.path),
         "method": run.data["method"],
@@ -51,8 +60,10 @@ def evaluate_run(run_dir: str | Path) -> dict:
         "val_auroc_matrix": matrices["val_auroc"],
         "val_accuracy_matrix": matrices["val_accuracy"],
         "max_abs_difference": difference,
-        "agrees_with_record": difference <= TOLERANCE,
+        "agrees_with_record": difference <= TOLERANCE and (params is None or params["agrees"] is not False),
     }
+    if params is not None:
+        report["params"] = params
     if run.tasks:
         report.update(
             average_auroc=metrics.average_final(matrices["auroc"]),
@@ -61,3 +72,30 @@ def evaluate_run(run_dir: str | Path) -> dict:
             forgetting_auroc=metrics.forgetting(matrices["auroc"]),
         )
     return report
+
+
+def _recount(run, benchmark) -> dict:
+    """The last task's parameter counts, recomputed; compared when the record used the same rule."""
+    last = run.tasks[-1]
+    stored = last.get("params") or {}
+    try:
+        method = get_method(run.data["method"])
+        config = method.config_class.from_dict(run.config)
+    except ConfigError:
+        return {
+            "recorded": stored,
+            "recorded_counting": stored.get("counting", "stored"),
+            "recomputed": None,
+            "agrees": None,
+        }
+    n_outputs = [t.n_outputs for t in benchmark.tasks[: len(run.tasks)]]
+    params = count_parameters(method, run.network(len(run.tasks)), config, n_outputs)
+    same_rule = stored.get("counting") == params["counting"]
+    agrees = all(stored.get(k) == params[k] for k in ("total", "nonzero")) if same_rule else None
+    # "stored": written before the usable rule, every stored entry counted
+    return {
+        "recorded": stored,
+        "recorded_counting": stored.get("counting", "stored"),
+        "recomputed": params,
+        "agrees": agrees,
+    }

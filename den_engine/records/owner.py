@@ -74,3 +74,32 @@ def is_held(path: Path) -> bool:
             return False
     except OSError:
         return False
+
+
+def has_owner_file(run_dir: str | Path) -> bool:
+    """True when the run (or the sweep folder around it) was started by an owner-aware trainer."""
+    run_dir = Path(run_dir)
+    return (run_dir / OWNER_FILE).is_file() or (run_dir.parent / OWNER_FILE).is_file()
+
+
+def is_owned(run_dir: str | Path) -> bool:
+    """True while a live trainer holds the run's lock (or its sweep folder's)."""
+    run_dir = Path(run_dir)
+    return is_held(run_dir / OWNER_FILE) or is_held(run_dir.parent / OWNER_FILE)
+
+
+def run_state(status: str, tasks_done: int, run_dir: str | Path) -> str:
+    """What a run's status means now: 'running' only while someone trains it, else how far it got.
+
+    A record that says "running" (or "interrupted", written on Ctrl-C) while nobody holds
+    its lock was abandoned: the process ended however it ended. Reading the lock is
+    immediate, so a dead trainer's run reads "interrupted" as soon as its process is gone.
+    """
+    if status == "interrupted" or (status == "running" and has_owner_file(run_dir) and not is_owned(run_dir)):
+        return "interrupted before task 1" if tasks_done == 0 else f"interrupted after task {tasks_done}"
+    return status
+
+
+def is_interrupted(state: str) -> bool:
+    """True for the states ``run_state`` gives abandoned runs."""
+    return state.startswith("interrupted")

@@ -73,7 +73,8 @@ def test_log_of_a_real_run_matches_its_events(tmp_path):
     selection = next(e for e in record["tasks"][1]["events"] if e["type"] == "selection")
     n, total = selection["counts"][0]
     assert any(f"retrained {n} of {total} units in layer 1" in line for line in second)
-    assert any("> τ = 0, so added 10 units per layer" in line for line in second)  # tau = 0 always expands
+    k = record["config"]["expand_units"]  # the fast preset's k for toy-2d
+    assert any(f"> τ = 0, so added {k} units per layer" in line for line in second)  # tau = 0 always expands
     sizes = record["tasks"][1]["layer_sizes"][1:]
     assert any(f"hold {sizes[0]} and {sizes[1]} units" in line for line in second)
 

@@ -13,7 +13,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state.ownership import OWNER_FILE, OwnerLock
+from dashboard.state.ownership import OWNER_FILE
 from dashboard.state.session import TrainingSession, preset_config
 from den_engine import Trainer, preset
 from den_engine.data.benchmarks import BENCHMARKS
@@ -132,10 +132,8 @@ def test_downloads_are_of_the_picked_run(env, example):
 def test_an_abandoned_run_says_so_and_resumes(env):
     run_dir = env / "abandoned"
     trainer = Trainer(preset("fast", hidden_sizes=(4, 4), iterations=10, head_iterations=5), "toy-2d", 3, run_dir)
-    owner = OwnerLock(run_dir)
-    assert owner.acquire()
     trainer.train_next()
-    owner.release()  # the trainer's process is gone; run.json still says "running"
+    trainer.close()  # the trainer's process is gone (its lock with it); run.json still says "running"
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     at = _app().switch_page("app_pages/runs.py").run()
     table = at.dataframe[0].value

@@ -143,3 +143,20 @@ def test_switches_parse_from_the_command_line_or_are_refused():
     with pytest.raises(ConfigError) as info:
         parse_value("prox_scale_with_lr", "maybe")
     assert info.value.field == "prox_scale_with_lr"
+
+
+def test_a_preset_built_in_python_gives_the_same_config_as_the_command_line_on_every_benchmark():
+    from den_engine.core.config import BENCHMARK_PRESETS, PRESETS
+    from den_engine.core.runner import Trainer, bind_preset
+    from den_engine.data.benchmarks import BENCHMARKS
+
+    assert any(BENCHMARK_PRESETS.values())  # some benchmark has values of its own: the test can fail
+    for name in PRESETS:
+        for benchmark in BENCHMARKS:
+            cli = preset(name, benchmark=benchmark, seed=3)
+            assert bind_preset(preset(name, seed=3), benchmark) == cli, (name, benchmark)
+    # a value the caller chose stays; the Trainer binds what it is given
+    custom = bind_preset(preset("fast", l1_strength=0.123), "mnist-variation")
+    assert custom.l1_strength == 0.123
+    trainer = Trainer(preset("fast", hidden_sizes=(4, 4), iterations=5), "toy-2d", 1)
+    assert trainer.config.expand_units == preset("fast", benchmark="toy-2d").expand_units != preset("fast").expand_units

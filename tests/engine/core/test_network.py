@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from den_engine.core.errors import ConfigError
 from den_engine.core.network import ExpandableNet
 
 
@@ -143,3 +144,13 @@ def test_sparsity_counts_exact_zeros_of_the_units_a_task_uses():
     net.weights[0][0, :2] = 0.0  # 2 of 12
     net.weights[1].fill_(0.0)
     assert net.sparsity(1) == pytest.approx([2 / 12, 1.0])
+
+
+def test_a_task_without_a_head_or_inputs_of_the_wrong_width_are_named():
+    net = ExpandableNet(4, (3, 2), torch.Generator().manual_seed(0))
+    net.add_head(1, 1)
+    with pytest.raises(ConfigError, match=r"heads for tasks \[1\], not for 6") as info:
+        net(torch.zeros(2, 4), 6)
+    assert info.value.field == "task"
+    with pytest.raises(ConfigError, match="inputs have 5 features; this network takes 4"):
+        net(torch.zeros(2, 5), 1)

@@ -7,7 +7,7 @@ import pytest
 from compare_folders import folders, one
 
 from den_engine.cli import main
-from den_engine.core.errors import ConfigError, RunFileError
+from den_engine.core.errors import ConfigError, DENError
 from den_engine.core.runner import Trainer
 from den_engine.experiments.compare import compare, run_config, steps_per_task
 from den_engine.records.store import load_run
@@ -78,6 +78,9 @@ def test_set_applies_only_where_the_field_exists_and_a_changed_config_retrains(t
     assert ": trained," in lines[0] and ": reused," in lines[1]  # stl has no l2_transfer
     assert sorted(load_run(p).config["l2_transfer"] for p in folders(tmp_path, "l2-seed0")) == [0.5, 2.5]  # both kept
     assert "l2_transfer" not in load_run(one(tmp_path, "stl-seed0")).config
+    lines.clear()
+    run_compare(tmp_path, ["l2"], seeds=(0,), sets={**SETS, "l2_transfer": "2.5"}, log=lines.append)
+    assert ": reused," in lines[0]  # the changed setting finds its own run again
     with pytest.raises(ConfigError) as info:
         run_compare(tmp_path, ["stl"], seeds=(0,), sets={**SETS, "l2_transfer": "2.5"})
     assert info.value.field == "l2_transfer"
@@ -151,7 +154,8 @@ def test_a_changed_task_count_or_set_keeps_the_earlier_runs(tmp_path):
 
 def test_an_old_style_folder_is_reused_when_it_holds_this_run_and_left_alone_otherwise(tmp_path):
     config = run_config("stl", "fast", 0, dict(SETS), benchmark="toy-2d")
-    Trainer(config, "toy-2d", 2, tmp_path / "stl-seed0", method="stl").run()  # written before folders had a hash
+    with Trainer(config, "toy-2d", 2, tmp_path / "stl-seed0", method="stl") as old:  # before folders had a hash
+        old.run()
     before = (tmp_path / "stl-seed0" / "run.json").read_bytes()
     lines = []
     compare("toy-2d", 2, ["stl"], [0], "fast", tmp_path, dict(SETS), log=lines.append)
@@ -165,6 +169,6 @@ def test_a_folder_holding_something_else_is_named_and_left_alone(tmp_path):
     compare("toy-2d", 1, ["stl"], [0], "fast", tmp_path, dict(SETS))
     folder = one(tmp_path, "stl-seed0")
     (folder / "run.json").write_text("{ not json")  # e.g. a record damaged by hand
-    with pytest.raises(RunFileError, match=str(folder)):
+    with pytest.raises(DENError, match=str(folder)):
         compare("toy-2d", 1, ["stl"], [0], "fast", tmp_path, dict(SETS))
     assert (folder / "run.json").read_text() == "{ not json" and (folder / "weights").is_dir()

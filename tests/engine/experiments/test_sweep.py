@@ -127,7 +127,8 @@ def test_interrupted_sweep_resumes_to_the_same_records(reference, tmp_path):
     sweep_jobs.run_job(jobs[0])  # finished before the interruption
     partial = Trainer(jobs[1].config, BENCH, TASKS, jobs[1].run_dir)
     partial.train_next()  # killed after its first task
-    Trainer(jobs[2].config, BENCH, TASKS, jobs[2].run_dir)  # killed during its first task
+    partial.close()  # a killed process lets go of its lock
+    Trainer(jobs[2].config, BENCH, TASKS, jobs[2].run_dir).close()  # killed during its first task
     rows = sweep.run_sweep(jobs, backend="serial")
     assert [r["how"] for r in rows] == ["reused", "resumed", "trained", "trained"]
     assert _records(jobs) == _records(reference)
@@ -147,6 +148,18 @@ def test_parallel_and_serial_sweeps_give_identical_records(reference, tmp_path):
     assert sum(e["type"] == "task" for e in events) == TASKS * len(jobs)  # progress from inside the workers
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process of process group ``pgid`` remains."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
 def test_cli_sweep_killed_mid_way_resumes(reference, tmp_path, capsys):
     out = tmp_path / "sweep"
     command = [sys.executable, "-m", "den_engine", "sweep", *CLI_FLAGS, "--jobs", "1", "--out", str(out)]
@@ -160,6 +173,10 @@ def test_cli_sweep_killed_mid_way_resumes(reference, tmp_path, capsys):
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-way
     proc.wait()
+    deadline = time.monotonic() + 30
+    while _group_alive(proc.pid) and time.monotonic() < deadline:  # the worker dies a moment after its parent
+        time.sleep(0.05)  # poll interval of a bounded wait
+    assert not _group_alive(proc.pid)
     statuses = [(out / j.name / "run.json").is_file() and load_run(out / j.name).data["status"] for j in reference]
     assert statuses[0] == "complete" and statuses.count("complete") < len(reference), statuses
     assert cli.main(command[3:-4] + ["--backend", "serial", "--out", str(out)]) == 0  # started again
@@ -180,7 +197,8 @@ def test_cli_sweep_killed_mid_way_resumes(reference, tmp_path, capsys):
 
 def test_a_foreign_run_in_the_way_fails_only_its_job(reference, tmp_path):
     jobs = _jobs(tmp_path)[:2]
-    Trainer(preset("fast", **FIXED, seed=7), BENCH, 1, jobs[0].run_dir).run()  # someone else's run
+    with Trainer(preset("fast", **FIXED, seed=7), BENCH, 1, jobs[0].run_dir) as foreign:  # someone else's run
+        foreign.run()
     rows = sweep.run_sweep(jobs, backend="serial", failure_rows=True)
     assert rows[0]["how"].startswith("failed") and "different run" in rows[0]["how"]
     assert rows[1]["how"] == "trained" and load_run(jobs[0].run_dir).data["config"]["seed"] == 7  # left alone
@@ -192,7 +210,7 @@ def test_files_that_are_no_run_are_left_alone_and_a_failed_job_raises_after_the_
     Path(jobs[0].run_dir, "notes.txt").write_text("mine")  # not a run record: a sweep once deleted these
     with pytest.raises(sweep.SweepFailed) as info:
         sweep.run_sweep(jobs, backend="serial")
-    assert jobs[0].name in str(info.value) and "left as it is" in str(info.value) and "\n" not in str(info.value)
+    assert jobs[0].name in str(info.value) and "holds no run" in str(info.value) and "\n" not in str(info.value)
     assert [r["how"].split(":")[0] for r in info.value.rows] == ["failed", "trained"]  # the other job still ran
     assert load_run(jobs[1].run_dir).data["status"] == "complete"
     assert Path(jobs[0].run_dir, "notes.txt").read_text() == "mine" and not Path(jobs[0].run_dir, "run.json").exists()

@@ -80,7 +80,8 @@ def _outcomes(out: Path) -> list[str]:
 def test_a_sweep_on_two_nodes_gives_the_local_records_and_resumes(cluster, local_records, tmp_path):
     out = tmp_path / "a"
     jobs = _jobs(out, SWEEP_A)
-    Trainer(jobs[0].config, BENCH, 2, jobs[0].run_dir).train_next()  # a run killed after task 1: resumed remotely
+    with Trainer(jobs[0].config, BENCH, 2, jobs[0].run_dir) as killed:  # a run killed after task 1: resumed remotely
+        killed.train_next()
     proc = cluster.sweep(out, ["--benchmark", BENCH, *SWEEP_A])
     assert proc.returncode == 0, proc.stdout.read()
     assert _outcomes(out) == ["resumed", "trained"]

@@ -200,6 +200,7 @@ def test_ewc_state_is_saved_and_resume_gives_the_same_run(runs, tmp_path):
     first, _ = trained("ewc", tasks=TASKS, out=tmp_path / "a")
     partial = Trainer(tiny("ewc"), BENCH, TASKS, tmp_path / "b", method="ewc")
     partial.train_next()
+    partial.close()  # as if its process had ended
     Trainer.resume(tmp_path / "b").run()
     a, b = (strip_timings(load_run(p).data) for p in (tmp_path / "a", tmp_path / "b"))
     assert a["tasks"] == b["tasks"]

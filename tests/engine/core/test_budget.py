@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.state import budget
 from den_engine import ConfigError, preset
+from den_engine.core import budget
 
 
 def test_largest_network_counts_every_expansion_and_every_head():
@@ -39,3 +39,15 @@ def test_a_small_network_fits_and_the_limit_is_the_free_memory():
 def test_human_bytes():
     assert budget.human_bytes(512) == "512 bytes" and budget.human_bytes(1536) == "1.5 KB"
     assert budget.human_bytes(4_000_032_000_000) == "3.6 TB"
+
+
+def test_the_time_estimate_counts_every_stage_of_every_task_at_the_network_s_largest():
+    config = preset("fast", hidden_sizes=(10, 5), expand_units=2, iterations=100, head_iterations=10, batch_size=8)
+    assert budget.steps_per_run(config, 1) == 100  # Eq. 2 only
+    assert budget.steps_per_run(config, 3) == 100 + 2 * (3 * 100 + 10)  # then Eq. 3 to 6 per task
+    flops = 1e9
+    params = budget.estimate(config, 4, 3).parameters
+    per_step = budget.STEP_OVERHEAD_S + 6 * 8 * params / (flops * budget.MATMUL_EFFICIENCY)
+    assert budget.estimate_seconds(config, 4, 3, flops=flops) == pytest.approx(720 * per_step)
+    assert budget.machine_flops() > 1e7  # timed on this machine: at least 10 MFLOP/s
+    assert budget.human_seconds(75) == "1 min 15 s" and budget.human_seconds(7300) == "2 h 1 min"
