@@ -18,7 +18,7 @@ really used. ``budget="method"`` keeps each method's own ``iterations``.
 A run directory is reused when its run.json is complete and was written by the same
 method with the same config, benchmark and task count; a matching partial run is resumed.
 A changed config or task count trains in a folder of its own, and nothing is ever deleted:
-a folder holding anything else is left as it is and named in a RunFileError. Folders of the
+a folder holding anything else is left as it is and named in a RunFolderError. Folders of the
 older ``<method>-seed<k>`` form are still reused (or resumed) when their run matches exactly.
 """
 
@@ -37,7 +37,9 @@ from den_engine.core.errors import ConfigError, RunFileError
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
 from den_engine.experiments.sweep_jobs import resolve_tasks, run_hash
 from den_engine.methods import get_method
+from den_engine.records.claim import RunFolderError, describe_run
 from den_engine.records.outputs import output_dir
+from den_engine.records.owner import OWNER_FILE
 from den_engine.records.store import RUN_FILE, clean_json, load_run
 
 # (csv name, markdown header, how to read it from a record's final metrics (runner.final_metrics), markdown format)
@@ -152,8 +154,8 @@ def run_one(
 ) -> tuple[dict, str]:
     """Train one run into ``run_dir`` or reuse it; returns (record, "reused"|"resumed"|"trained").
 
-    A folder holding anything but this very run is left alone: the Trainer's claim
-    (den_engine.records.claim) refuses it with a RunFolderError naming it.
+    A folder holding anything but this very run is left alone: a RunFolderError names it
+    (den_engine.records.claim, which also refuses a folder another trainer holds).
     """
     run_dir = Path(run_dir)
     existing = _matches(run_dir, method, config, benchmark, n_tasks)
@@ -161,7 +163,11 @@ def run_one(
         return existing.data, "reused"
     if existing is not None and existing.tasks:  # this run, stopped or killed: go on from its last finished task
         trainer, how = Trainer.resume(run_dir, callbacks), "resumed"
-    else:  # none yet, or this run killed before its first task ended; anything else the Trainer refuses
+    else:  # none yet, or this run killed before its first task ended
+        if existing is None and run_dir.is_dir() and any(p.name != OWNER_FILE for p in run_dir.iterdir()):
+            held = describe_run(run_dir) if (run_dir / RUN_FILE).is_file() else "files that are no run"
+            message = f"{run_dir}: holds {held}, not this comparison's run; it is left as it is: move it away"
+            raise RunFolderError(message)
         trainer = Trainer(config, benchmark, n_tasks, run_dir, callbacks, method=method, overwrite=existing is not None)
         how = "trained"
     with trainer:  # the trainer holds the folder's lock until the run ends

@@ -169,6 +169,6 @@ def test_a_folder_holding_something_else_is_named_and_left_alone(tmp_path):
     compare("toy-2d", 1, ["stl"], [0], "fast", tmp_path, dict(SETS))
     folder = one(tmp_path, "stl-seed0")
     (folder / "run.json").write_text("{ not json")  # e.g. a record damaged by hand
-    with pytest.raises(DENError, match=str(folder)):
+    with pytest.raises(DENError, match=f"{folder}: holds a damaged run record"):
         compare("toy-2d", 1, ["stl"], [0], "fast", tmp_path, dict(SETS))
     assert (folder / "run.json").read_text() == "{ not json" and (folder / "weights").is_dir()
