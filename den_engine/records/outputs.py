@@ -24,7 +24,8 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _check(text: str, flag: str, what: str) -> Path:
+def check_path(text: str, flag: str, what: str) -> Path:
+    """``text`` as a path, or a DENError naming ``flag`` when it is empty, holds a NUL byte or is too long."""
     if not text.strip():
         raise DENError(f"{flag}: the output {what} is empty; give a {what} name")
     if "\0" in text:
@@ -53,7 +54,7 @@ def _make_writable(folder: Path) -> str | None:
 
 def output_dir(path: str | Path, flag: str = "--out") -> Path:
     """``path`` as a folder this process can write into (created when missing); a DENError naming ``flag``."""
-    folder = _check(str(path), flag, "folder")
+    folder = check_path(str(path), flag, "folder")
     if folder.exists() and not folder.is_dir():
         raise DENError(f"{flag} {folder}: is a file, not a folder")
     reason = _make_writable(folder)
@@ -64,7 +65,7 @@ def output_dir(path: str | Path, flag: str = "--out") -> Path:
 
 def output_file(path: str | Path, flag: str = "--out") -> Path:
     """``path`` as a file this process can write (its folder created when missing); a DENError naming ``flag``."""
-    file = _check(str(path), flag, "file")
+    file = check_path(str(path), flag, "file")
     if file.is_dir():
         raise DENError(f"{flag} {file}: is a folder; give a file name, e.g. {flag} report.html")
     if file.name == RUN_FILE and file.exists():
