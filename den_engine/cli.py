@@ -158,14 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-{method.name}-{rid}"
         input_dim = math.prod(info.input_shape)
         budget.check_memory(config, input_dim, n_tasks, "cuda" if args.device == "cuda" else "cpu")
-        seconds = budget.estimate_seconds(config, input_dim, n_tasks)
-        if seconds > budget.LONG_RUN_S:
-            print(
-                f"note: this run may take about {budget.human_seconds(seconds)} on this machine "
-                f"({budget.steps_per_run(config, n_tasks):,} optimiser steps); "
-                "Ctrl-C stops it, finished tasks are kept",
-                file=sys.stderr,
-            )
+        note = budget.long_run_note(budget.estimate_seconds(config, input_dim, n_tasks))
+        if note:
+            print(note, file=sys.stderr)
         trainer = Trainer(config, args.benchmark, n_tasks, out, callbacks, method=method.name, overwrite=args.overwrite)
     start = time.perf_counter()
     try:

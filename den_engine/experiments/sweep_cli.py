@@ -11,10 +11,12 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
+from den_engine.core import budget
 from den_engine.core.config import PRESETS, parse_value
 from den_engine.core.errors import ConfigError
 from den_engine.data.benchmarks import BENCHMARKS
@@ -161,6 +163,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("jobs", f"must be >= 1, got {args.jobs}")
     jobs, axes = jobs_from_args(args, args.out)
+    dims = {b: math.prod(BENCHMARKS[b].input_shape) for b in {job.benchmark for job in jobs}}
+    for job in jobs:  # a network that cannot fit is refused before anything is written
+        budget.check_memory(job.config, dims[job.benchmark], job.n_tasks, "cpu")
+    workers = 1 if args.backend == "serial" else (args.jobs or os.cpu_count() or 1)
+    seconds = budget.sweep_seconds([(j.config, dims[j.benchmark], j.n_tasks) for j in jobs], workers)
+    note = budget.long_run_note(seconds, f"this sweep of {len(jobs)} runs")
+    if note:
+        print(note, file=sys.stderr)
     out = output_dir(args.out, "--out")
     spec = {k: v for k, v in vars(args).items() if k not in ("func", "quiet", "command")}
     (out / "sweep.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")

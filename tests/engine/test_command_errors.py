@@ -122,3 +122,17 @@ def test_a_ray_address_that_never_answers_fails_within_a_minute_naming_it(tmp_pa
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr[-3000:]
     assert done.stderr.startswith(f"error: --address {address}: no Ray cluster answered within")
     assert seconds < ADDRESS_LIMIT_S
+
+
+def test_a_sweep_estimated_at_over_an_hour_says_so_and_one_that_cannot_fit_is_refused(tmp_path, capsys):
+    from den_engine.cli import main
+
+    grid = ["sweep", "--benchmark", "digits-one-vs-rest", "--tasks", "10", "--seeds", "0", "--jobs", "2"]
+    blocked = tmp_path / "afile"
+    blocked.write_text("x")  # the sweep is refused after the estimate: nothing trains
+    assert main([*grid, "--grid", "iterations=100000,200000", "--out", str(blocked)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("note: this sweep of 2 runs may take about ") and " h " in err.splitlines()[0]
+    assert main([*grid, "--grid", "expand_units=1000000,1", "--out", str(tmp_path / "big")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: expand_units: this network would need about") and not (tmp_path / "big").exists()
