@@ -158,14 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-{method.name}-{rid}"
         input_dim = math.prod(info.input_shape)
         budget.check_memory(config, input_dim, n_tasks, "cuda" if args.device == "cuda" else "cpu")
-        seconds = budget.estimate_seconds(config, input_dim, n_tasks)
-        if seconds > budget.LONG_RUN_S:
-            print(
-                f"note: this run may take about {budget.human_seconds(seconds)} on this machine "
-                f"({budget.steps_per_run(config, n_tasks):,} optimiser steps); "
-                "Ctrl-C stops it, finished tasks are kept",
-                file=sys.stderr,
-            )
+        note = budget.long_run_note(budget.estimate_seconds(config, input_dim, n_tasks))
+        if note:
+            print(note, file=sys.stderr)
         trainer = Trainer(config, args.benchmark, n_tasks, out, callbacks, method=method.name, overwrite=args.overwrite)
     start = time.perf_counter()
     try:
@@ -303,9 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser(
         "compare",
         help="run every method x seed on one benchmark and print the paper's comparison table",
-        description="Runs (or reuses) every method x seed under OUT/<method>-seed<k>/ and writes OUT/summary.md "
-        "and OUT/summary.csv: mean and std over seeds of average AUROC and accuracy, backward transfer, "
-        "forgetting, parameters and capacity relative to MTL and STL, steps per task and training time.",
+        description="Runs (or reuses) every method x seed under OUT/<method>-seed<k>-<hash of the config>/ and "
+        "writes OUT/summary.md and OUT/summary.csv: mean and std over seeds of average AUROC and accuracy, backward "
+        "transfer, forgetting, parameters and capacity relative to MTL and STL, steps per task and training time. "
+        "A run is reused only when its whole config, task count and seed match; nothing in OUT is replaced.",
     )
     cmp.add_argument("--benchmark", default="mnist-one-vs-rest", choices=sorted(BENCHMARKS))
     cmp.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
@@ -316,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2 (default: 0)")
     cmp.add_argument("--preset", default="fast", choices=sorted(PRESETS))
-    cmp.add_argument("--out", required=True, help="directory for the runs and the summary; finished runs are reused")
+    cmp.add_argument(
+        "--out", required=True, help="directory for the runs and the summary; a run with the same config is reused"
+    )
     cmp.add_argument(
         "--set",
         action="append",

@@ -167,3 +167,19 @@ def human_seconds(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def sweep_seconds(runs: list[tuple], workers: int) -> float:
+    """Wall seconds of several runs ``(config, input_dim, n_tasks)`` on ``workers`` parallel one-thread workers."""
+    flops = machine_flops(1)
+    total = sum(estimate_seconds(config, dim, tasks, flops=flops) for config, dim, tasks in runs)
+    longest = max((estimate_seconds(config, dim, tasks, flops=flops) for config, dim, tasks in runs), default=0.0)
+    return max(total / max(1, min(workers, len(runs))), longest)
+
+
+def long_run_note(seconds: float, what: str = "this run") -> str | None:
+    """The line shown before a run or sweep estimated at over an hour (None when it is shorter)."""
+    if seconds <= LONG_RUN_S:
+        return None
+    about = human_seconds(seconds)
+    return f"note: {what} may take about {about} on this machine; Ctrl-C stops it, finished tasks are kept"

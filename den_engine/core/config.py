@@ -50,6 +50,9 @@ class ConfigBase:
         if unknown:
             raise ConfigError(unknown[0], f"unknown config field; known fields: {sorted(known)}")
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        for name in _THRESHOLDS:  # run.json is plain JSON: an infinite threshold ("never") is written as null
+            if name in data and data[name] is None:
+                data[name] = math.inf
         return cls(**data)
 
     def run_id(self) -> str:

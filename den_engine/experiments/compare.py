@@ -1,7 +1,8 @@
 """The paper's comparison: every method x seed on one benchmark, and one summary table.
 
-``compare`` trains (or reuses) one run per method and seed under ``out/<method>-seed<k>/``
-and summarises the finished records: per method, mean and standard deviation over seeds
+``compare`` trains (or reuses) one run per method and seed under
+``out/<method>-seed<k>-<hash>/`` (the hash of method, benchmark, task count and whole config:
+``run_folder``) and summarises the finished records: per method, mean and standard deviation over seeds
 (sample std, 0 for one seed) of the final average AUROC (test, and validation for tuning)
 and accuracy, backward transfer and forgetting (AUROC), parameters (total, non-zero),
 capacity relative to MTL and STL and training wall time. The table is written as
@@ -15,8 +16,10 @@ task`` column (every stage's steps in the record, over the tasks) shows what eac
 really used. ``budget="method"`` keeps each method's own ``iterations``.
 
 A run directory is reused when its run.json is complete and was written by the same
-method with the same config and benchmark; a matching partial run is resumed; anything
-else there is replaced.
+method with the same config, benchmark and task count; a matching partial run is resumed.
+A changed config or task count trains in a folder of its own, and nothing is ever deleted:
+a folder holding anything else is left as it is and named in a RunFolderError. Folders of the
+older ``<method>-seed<k>`` form are still reused (or resumed) when their run matches exactly.
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ import numpy as np
 
 from den_engine.core.config import DENConfig, parse_value, preset
 from den_engine.core.errors import ConfigError, RunFileError
-from den_engine.core.runner import Callbacks, Trainer, final_metrics, run_id
-from den_engine.data.benchmarks import BENCHMARKS
+from den_engine.core.runner import Callbacks, Trainer, final_metrics
+from den_engine.experiments.sweep_jobs import resolve_tasks, run_hash
 from den_engine.methods import get_method
-from den_engine.records.store import clean_json, load_run
+from den_engine.records.claim import RunFolderError, describe_run
+from den_engine.records.outputs import output_dir
+from den_engine.records.owner import OWNER_FILE
+from den_engine.records.store import RUN_FILE, clean_json, load_run
 
 # (csv name, markdown header, how to read it from a record's final metrics (runner.final_metrics), markdown format)
 COLUMNS: list[tuple[str, str, Callable[[dict], float], str]] = [
@@ -109,7 +115,7 @@ def run_config(
 
 
 def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | None):
-    """The run record in ``run_dir`` if it was made by this method, config and benchmark."""
+    """The run record in ``run_dir`` if it was made by this method, config, benchmark and task count."""
     try:
         run = load_run(run_dir)
     except RunFileError:
@@ -126,17 +132,16 @@ def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | 
     return run if same and (n_tasks is None or bench["n_tasks"] == n_tasks) else None
 
 
-def run_folder(out: Path, method: str, seed: int, config, benchmark: str, n_tasks: int | None) -> Path:
-    """Where a comparison keeps one run: ``<method>-seed<k>``, unless that folder holds another run.
+def run_folder(parent: Path, stem: str, method: str, config, benchmark: str, n_tasks: int) -> Path:
+    """Where a run lives: ``parent/<stem>-<run_hash>``, or an older ``parent/<stem>`` holding exactly this run.
 
-    A folder holding a run of another config, task count or benchmark is kept as it is;
-    this run then goes to ``<method>-seed<k>-<run id>`` beside it, so both stay.
+    The hash covers the method, benchmark, task count and the whole config (seed included), so a
+    changed ``--set`` or ``--tasks`` gets a folder of its own and the earlier runs stay as they are.
     """
-    plain = out / f"{method}-seed{seed}"
-    if not plain.exists() or not any(plain.iterdir()) or _matches(plain, method, config, benchmark, n_tasks):
-        return plain
-    count = BENCHMARKS[benchmark].default_tasks if n_tasks is None else n_tasks
-    return out / f"{method}-seed{seed}-{run_id(method, get_method(method).prepare(config), benchmark, count)}"
+    legacy = parent / stem  # written before run folders carried the hash
+    if (legacy / RUN_FILE).is_file() and _matches(legacy, method, config, benchmark, n_tasks) is not None:
+        return legacy
+    return parent / f"{stem}-{run_hash(method, benchmark, n_tasks, config)}"
 
 
 def run_one(
@@ -147,15 +152,25 @@ def run_one(
     run_dir: Path,
     callbacks: Callbacks | None = None,
 ) -> tuple[dict, str]:
-    """Train one run into ``run_dir`` or reuse it; returns (record, "reused"|"resumed"|"trained")."""
+    """Train one run into ``run_dir`` or reuse it; returns (record, "reused"|"resumed"|"trained").
+
+    A folder holding anything but this very run is left alone: a RunFolderError names it
+    (den_engine.records.claim, which also refuses a folder another trainer holds).
+    """
+    run_dir = Path(run_dir)
     existing = _matches(run_dir, method, config, benchmark, n_tasks)
     if existing is not None and existing.data["status"] == "complete" and existing.data.get("final"):
         return existing.data, "reused"
-    if existing is not None and existing.tasks:
+    if existing is not None and existing.tasks:  # this run, stopped or killed: go on from its last finished task
         trainer, how = Trainer.resume(run_dir, callbacks), "resumed"
-    else:  # a folder holding another run is refused by the Trainer, never deleted
-        trainer, how = Trainer(config, benchmark, n_tasks, run_dir, callbacks, method=method), "trained"
-    with trainer:
+    else:  # none yet, or this run killed before its first task ended
+        if existing is None and run_dir.is_dir() and any(p.name != OWNER_FILE for p in run_dir.iterdir()):
+            held = describe_run(run_dir) if (run_dir / RUN_FILE).is_file() else "files that are no run"
+            message = f"{run_dir}: holds {held}, not this comparison's run; it is left as it is: move it away"
+            raise RunFolderError(message)
+        trainer = Trainer(config, benchmark, n_tasks, run_dir, callbacks, method=method, overwrite=existing is not None)
+        how = "trained"
+    with trainer:  # the trainer holds the folder's lock until the run ends
         return trainer.run(), how
 
 
@@ -185,15 +200,15 @@ def compare(
     for method in methods:
         get_method(method)  # unknown names fail before any training
     check_sets(methods, sets)
-    out = Path(out)
+    n_tasks = resolve_tasks(benchmark, n_tasks)
+    out = output_dir(out, "--out")
     records: dict[str, list[dict]] = {m: [] for m in methods}
     total = len(methods) * len(seeds)
     for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
         config = run_config(method, preset_name, seed, sets, device, benchmark, budget, tuned.get(method))
         cb = callbacks(method, seed) if callbacks is not None else None
-        record, how = run_one(
-            method, config, benchmark, n_tasks, run_folder(out, method, seed, config, benchmark, n_tasks), cb
-        )
+        run_dir = run_folder(out, f"{method}-seed{seed}", method, config, benchmark, n_tasks)
+        record, how = run_one(method, config, benchmark, n_tasks, run_dir, cb)
         records[method].append(record)
         if log is not None:
             f = record["final"]
@@ -202,7 +217,6 @@ def compare(
                 f"train time {f['wall_time_s']:.1f} s"
             )
     rows = summarise(records)
-    out.mkdir(parents=True, exist_ok=True)
     title = compare_title(benchmark, n_tasks, preset_name, seeds, budget) + title_extra
     (out / "summary.md").write_text(markdown_table(rows, title) + "\n")
     (out / "summary.csv").write_text(csv_table(rows))

@@ -1,68 +1,39 @@
 """Sweeps: run a list of sweep jobs on a backend, one run record each, in parallel.
 
 The jobs themselves (the grid, run names, reuse and resume) are den_engine.experiments.sweep_jobs.
-Backends: ``local`` (a pool of worker processes), ``serial`` (this process) or ``ray``
-(den_engine.experiments.sweep_ray, imported only then). Every run uses one torch thread, so a
-record does not depend on how many ran side by side.
+Backends: ``local`` (worker processes, den_engine.experiments.sweep_workers), ``serial`` (this
+process) or ``ray`` (den_engine.experiments.sweep_ray, imported only then). Every run uses one
+torch thread, so a record does not depend on how many ran side by side. A job that fails makes
+``run_sweep`` raise ``SweepFailed`` once every other job has finished (its ``rows`` hold all the
+outcomes), unless the caller asks for failure rows with ``failure_rows=True``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import torch
 
 from den_engine.core import threads as thread_policy
-from den_engine.core.errors import ConfigError, RunFileError
+from den_engine.core.errors import ConfigError, DENError, RunFileError
 from den_engine.experiments.sweep_jobs import WORKER_THREADS, ProgressFn, SweepJob, outcome_row, plan, run_job
+from den_engine.experiments.sweep_workers import run_local
 
 BACKENDS = ("local", "serial", "ray")
 
 
+class SweepFailed(DENError):
+    """Some jobs of a sweep failed; ``rows`` holds every job's outcome row, the failed ones included."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        failed = [row for row in rows if row["how"].startswith("failed")]
+        details = "; ".join(f"{row['run']}: {row['how']}" for row in failed[:3])
+        more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+        super().__init__(f"{len(failed)} of {len(rows)} sweep runs failed: {details}{more}")
+        self.rows = rows
+
+
 # --- backends ------------------------------------------------------------------------------------
-
-_QUEUE = None  # a worker process's channel back to the sweep (set by _init_worker)
-
-
-def _init_worker(threads: int, queue) -> None:
-    global _QUEUE
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
-    thread_policy.limit_cores(threads)  # each run's thread policy sees only this worker's share
-    _QUEUE = queue
-
-
-def _worker_job(job: SweepJob) -> dict:
-    return run_job(job, _QUEUE.put if _QUEUE is not None else None)
-
-
-def _run_local(jobs: list[SweepJob], workers: int, progress: ProgressFn) -> list[dict]:
-    """Each job in a pool of ``workers`` fresh processes (spawned: safe from threaded callers)."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    rows = []
-
-    def drain() -> None:
-        while not queue.empty():
-            progress(queue.get())
-
-    with ProcessPoolExecutor(workers, context, _init_worker, (WORKER_THREADS, queue)) as pool:
-        pending = {pool.submit(_worker_job, job): job for job in jobs}
-        while pending:
-            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            drain()
-            for future in done:
-                job = pending.pop(future)
-                try:
-                    row = future.result()
-                except Exception as exc:  # noqa: BLE001 - a dead worker fails its job, not the sweep
-                    row = outcome_row(job, None, f"failed: {type(exc).__name__}: {exc}")
-                rows.append(row)
-                progress({"type": "done", "index": job.index, "row": row})
-    drain()
-    return rows
 
 
 def _run_serial(jobs: list[SweepJob], progress: ProgressFn) -> list[dict]:
@@ -88,13 +59,18 @@ def run_sweep(
     backend: str = "local",
     address: str | None = None,
     progress: ProgressFn | None = None,
+    failure_rows: bool = False,
 ) -> list[dict]:
     """Run every job (finished ones are reused without a worker); returns the rows in grid order.
 
-    ``workers`` defaults to every core; ``address`` is a Ray cluster for ``backend="ray"``.
+    ``workers`` defaults to every core; ``address`` is a Ray cluster for ``backend="ray"``. A
+    failed job raises ``SweepFailed`` after the others finish, unless ``failure_rows`` is True:
+    then its row says ``how="failed: ..."``.
     """
     if backend not in BACKENDS:
         raise ConfigError("backend", f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise ConfigError("address", f"is a Ray cluster's address: it needs backend 'ray', not {backend!r}")
     if workers is not None and workers < 1:
         raise ConfigError("jobs", f"must be >= 1, got {workers}")
     workers = workers or os.cpu_count() or 1
@@ -122,6 +98,9 @@ def run_sweep(
         elif backend == "serial":
             rows += _run_serial(todo, progress)
         else:
-            rows += _run_local(todo, min(workers, len(todo)), progress)
+            rows += run_local(todo, workers, progress)
     order = {job.name: job.index for job in jobs}
-    return sorted(rows, key=lambda row: order[row["run"]])
+    rows = sorted(rows, key=lambda row: order[row["run"]])
+    if not failure_rows and any(row["how"].startswith("failed") for row in rows):
+        raise SweepFailed(rows)
+    return rows

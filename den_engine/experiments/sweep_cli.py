@@ -11,16 +11,19 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
+from den_engine.core import budget
 from den_engine.core.config import PRESETS, parse_value
 from den_engine.core.errors import ConfigError
 from den_engine.data.benchmarks import BENCHMARKS
 from den_engine.experiments.sweep import BACKENDS, run_sweep
 from den_engine.experiments.sweep_jobs import SweepJob, expand_grid, parse_grid, parse_seeds
 from den_engine.methods import get_method
+from den_engine.records.outputs import output_dir
 
 # --- the outcome table ---------------------------------------------------------------------------
 
@@ -151,15 +154,29 @@ class ProgressPrinter:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``python -m den_engine sweep``: run the grid, print and save the outcome table."""
-    jobs, axes = jobs_from_args(args, args.out)
+    if args.address is not None and args.backend != "ray":
+        raise ConfigError("--address", f"is a Ray cluster's address: add --backend ray (the backend is {args.backend})")
+    if args.address is not None:
+        from den_engine.experiments.sweep_ray import check_address  # no Ray import: only the HOST:PORT form
+
+        check_address(args.address)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("jobs", f"must be >= 1, got {args.jobs}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    jobs, axes = jobs_from_args(args, args.out)
+    dims = {b: math.prod(BENCHMARKS[b].input_shape) for b in {job.benchmark for job in jobs}}
+    for job in jobs:  # a network that cannot fit is refused before anything is written
+        budget.check_memory(job.config, dims[job.benchmark], job.n_tasks, "cpu")
+    workers = 1 if args.backend == "serial" else (args.jobs or os.cpu_count() or 1)
+    seconds = budget.sweep_seconds([(j.config, dims[j.benchmark], j.n_tasks) for j in jobs], workers)
+    note = budget.long_run_note(seconds, f"this sweep of {len(jobs)} runs")
+    if note:
+        print(note, file=sys.stderr)
+    out = output_dir(args.out, "--out")
     spec = {k: v for k, v in vars(args).items() if k not in ("func", "quiet", "command")}
     (out / "sweep.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
     start = time.perf_counter()
-    rows = run_sweep(jobs, args.jobs, args.backend, args.address, ProgressPrinter(jobs, quiet=args.quiet))
+    printer = ProgressPrinter(jobs, quiet=args.quiet)
+    rows = run_sweep(jobs, args.jobs, args.backend, args.address, printer, failure_rows=True)
     title = f"{args.benchmark}, {jobs[0].n_tasks} tasks, {args.method}, preset {args.preset}, seeds {args.seeds}"
     write_outcomes(out, rows, [*axes, "seed"], title)
     print(markdown_table(rows, [*axes, "seed"]))
@@ -183,5 +200,6 @@ def add_parser(sub) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="directory of the sweep's runs")
     parser.add_argument("--backend", choices=BACKENDS, default="local", help="local worker processes (default), "
                         "serial (this process) or ray (pip install -r requirements-ray.txt)")  # fmt: skip
-    parser.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray instance)")
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="a Ray cluster's address, with --backend ray (default: a local Ray instance)")  # fmt: skip
     parser.set_defaults(func=cmd_sweep)

@@ -3,9 +3,10 @@
 ``expand_grid`` turns axes (``loss_threshold=0.01,0.1``) and seeds into one ``SweepJob``
 per combination; each job's run directory is named by a hash of its method, benchmark,
 task count and config, so running the same sweep again finds its runs. ``run_sweep``
-reuses a finished run, resumes a partial one (``Trainer.resume``) and trains the rest,
-on a backend: ``local`` (a pool of worker processes), ``serial`` (this process) or
-``ray`` (den_engine.experiments.sweep_ray, imported only then). Every run uses one torch thread, so
+reuses a finished run, resumes a partial one (``Trainer.resume``) and trains the rest, on a
+backend: ``local`` (worker processes), ``serial`` (this process) or ``ray``
+(den_engine.experiments.sweep_ray, imported only then); a folder that holds anything else is
+left alone and fails its job (nothing is ever deleted). Every run uses one torch thread, so
 a record does not depend on how many ran side by side: serial and parallel sweeps give
 identical records for the same seeds. The command line (flags, progress, the ``sweep.md`` /
 ``sweep.csv`` outcome table) is den_engine.experiments.sweep_cli.
@@ -93,10 +94,26 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def run_name(method: str, benchmark: str, n_tasks: int, config) -> str:
-    """Directory name of a sweep run: the method and a hash of (method, benchmark, tasks, config)."""
+def run_hash(method: str, benchmark: str, n_tasks: int, config) -> str:
+    """Short hash of what makes a run: method, benchmark, task count and the whole config (seed included)."""
     key = f"{method}:{benchmark}:{n_tasks}:{config.run_id()}"
-    return f"{method}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def run_name(method: str, benchmark: str, n_tasks: int, config) -> str:
+    """Directory name of a sweep run: the method and ``run_hash``."""
+    return f"{method}-{run_hash(method, benchmark, n_tasks, config)}"
+
+
+def resolve_tasks(benchmark: str, n_tasks: int | None) -> int:
+    """The task count a run of ``benchmark`` will have (None: the benchmark's default); a BenchmarkError if invalid."""
+    if benchmark not in BENCHMARKS:
+        raise BenchmarkError(f"benchmark name {benchmark!r} is unknown; choose one of {list(BENCHMARKS)}")
+    info = BENCHMARKS[benchmark]
+    n_tasks = info.default_tasks if n_tasks is None else n_tasks
+    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or not 1 <= n_tasks <= info.max_tasks:
+        raise BenchmarkError(f"--tasks {n_tasks!r} is invalid for {benchmark!r}; use 1 to {info.max_tasks}")
+    return n_tasks
 
 
 def expand_grid(
@@ -113,12 +130,7 @@ def expand_grid(
 
     Every config is built (and validated) before anything trains.
     """
-    if benchmark not in BENCHMARKS:
-        raise BenchmarkError(f"benchmark name {benchmark!r} is unknown; choose one of {list(BENCHMARKS)}")
-    info = BENCHMARKS[benchmark]
-    n_tasks = info.default_tasks if n_tasks is None else n_tasks
-    if not isinstance(n_tasks, int) or not 1 <= n_tasks <= info.max_tasks:
-        raise BenchmarkError(f"--tasks {n_tasks!r} is invalid for {benchmark!r}; use 1 to {info.max_tasks}")
+    n_tasks = resolve_tasks(benchmark, n_tasks)
     config_class = get_method(method).config_class
     fixed = dict(fixed or {})
     both = sorted(set(fixed) & set(grid))
@@ -164,7 +176,10 @@ def existing_run(job: SweepJob):
 
 def plan(job: SweepJob) -> str:
     """What a job needs: "reuse" (finished or diverged), "resume" (some tasks done) or "train"."""
-    run = existing_run(job)
+    return _plan(existing_run(job))
+
+
+def _plan(run) -> str:
     if run is None:
         return "train"
     if run.data["status"] in ("complete", "diverged"):
@@ -173,13 +188,18 @@ def plan(job: SweepJob) -> str:
 
 
 def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
-    """Train, resume or reuse one job's run; returns its outcome row. Never raises for a failed run."""
+    """Train, resume or reuse one job's run; returns its outcome row. Never raises for a failed run.
+
+    Nothing is deleted: a folder holding another run, or files that are no run, fails the job
+    (``existing_run``, or the Trainer's claim of the folder: den_engine.records.claim).
+    """
     start = time.perf_counter()
     emit = progress or (lambda event: None)
     try:
-        how = plan(job)
+        run = existing_run(job)
+        how = _plan(run)
         if how == "reuse":
-            record = load_run(job.run_dir).data
+            record = run.data
         else:
             emit({"type": "start", "index": job.index, "how": how})
 
@@ -189,10 +209,9 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
             callbacks = Callbacks(on_task_end=on_task_end)
             if how == "resume":
                 trainer = Trainer.resume(job.run_dir, callbacks)
-            else:  # a record of this very job with no finished task (killed at birth) is started over
-                again = existing_run(job) is not None
+            else:  # no record, or this very run killed before its first task ended: started over
                 trainer = Trainer(job.config, job.benchmark, job.n_tasks, job.run_dir, callbacks, method=job.method,
-                                  overwrite=again)  # fmt: skip
+                                  overwrite=run is not None)  # fmt: skip
             try:  # the trainer holds the run's lock: a killed sweep's runs read "interrupted", not "running"
                 record = trainer.run()
             except TrainingDiverged:

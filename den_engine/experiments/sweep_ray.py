@@ -12,16 +12,23 @@ A task whose worker or node dies is run again (``MAX_RETRIES``): every job start
 the driver sent, in a fresh scratch directory, and a run is deterministic, so a retry gives the
 record the lost attempt would have given. An exception raised by the job itself is not retried
 (``run_job`` turns a failed run into a row; anything else is a bug to report, not to repeat).
+
+Before joining a cluster the driver probes it from a short-lived process (``probe_cluster``):
+Ray retries a wrong address for ever and reports a missing authentication token as pages of
+logs, so the probe bounds the wait and turns either into one line naming the address.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from den_engine.core.errors import DENError
+from den_engine.core.errors import ConfigError, DENError
 from den_engine.experiments.sweep_jobs import WORKER_THREADS, ProgressFn, SweepJob, outcome_row, plan, run_job
 from den_engine.records.store import RUN_FILE
 
@@ -72,6 +79,64 @@ def ray_task(job: SweepJob, files: dict[str, bytes]) -> tuple[dict, dict[str, by
         return row, read_files(local)
 
 
+PROBE_TIMEOUT_S = 30
+"""How long the probe may take to join a cluster: a healthy one answers in about 5 s."""
+_PROBE = """
+import sys
+import ray
+try:
+    ray.init(address=sys.argv[1], log_to_driver=False)
+except BaseException as exc:
+    text = str(exc).strip().splitlines()
+    print("failed", type(exc).__name__ + (": " + text[0] if text else ""), flush=True)
+else:
+    print("ok", flush=True)
+    ray.shutdown()
+"""
+_AUTH_WORDS = ("Unauthenticated", "InvalidAuthToken", "AuthenticationError")
+
+
+def check_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` split into its parts; a ConfigError naming ``address`` otherwise."""
+    host, _, port = str(address).strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in host:
+        raise ConfigError("address", f"{address!r} is not a Ray cluster's HOST:PORT, e.g. 127.0.0.1:6379")
+    return host.strip("[]"), int(port)
+
+
+def probe_cluster(address: str) -> None:
+    """Join the cluster at ``address`` from a short-lived process first: a DENError naming it when that fails.
+
+    Ray itself retries a wrong address for ever and prints its failures as pages of logs;
+    the probe bounds the wait (``PROBE_TIMEOUT_S``) and turns what went wrong into one line.
+    """
+    host, port = check_address(address)
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        message = f"--address {address}: no Ray cluster there ({reason}); ray start --head prints its address"
+        raise DENError(message) from None
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", _PROBE, address], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise DENError(
+            f"--address {address}: no Ray cluster answered within {PROBE_TIMEOUT_S} s; "
+            "check the address (ray start --head prints it)"
+        ) from None
+    if probe.stdout.startswith("ok"):
+        return
+    if any(word in probe.stderr or word in probe.stdout for word in _AUTH_WORDS):
+        raise DENError(
+            f"--address {address}: the Ray cluster refused this driver's authentication; "
+            "set the cluster's RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH) here too"
+        )
+    said = probe.stdout.partition(" ")[2].strip() or f"the probe ended with status {probe.returncode}"
+    raise DENError(f"--address {address}: could not join the Ray cluster ({said})")
+
+
 def _start_ray(address: str | None):
     try:
         import ray
@@ -80,11 +145,20 @@ def _start_ray(address: str | None):
     if ray.is_initialized():
         return ray, False
     if address:
-        ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE_DIR)]}, log_to_driver=False)
+        probe_cluster(address)
+        try:
+            ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE_DIR)]}, log_to_driver=False)
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs the address and the reason
+            said = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            raise DENError(f"--address {address}: could not join the Ray cluster ({said})") from None
     else:
         root = str(PACKAGE_DIR.parent)
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+        try:
+            ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+        except Exception as exc:  # noqa: BLE001 - as above
+            said = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            raise DENError(f"could not start a local Ray instance ({said})") from None
     return ray, True
 
 

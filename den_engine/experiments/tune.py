@@ -7,7 +7,8 @@ scale, each stratum used once, the pairing shuffled by a seeded generator). The 
 with the highest mean validation AUROC after the last task wins (ties: the earlier
 trial); the test split plays no part. ``tuned_compare`` then runs the winners on every
 seed with ``compare`` and reports test AUROC over seeds. Every trial is a run record
-under ``out/tune/<method>-trial<k>/`` and the trial table is written as ``out/tune.md``.
+under ``out/tune/<method>-trial<k>-<hash>/`` (``compare.run_folder``: a changed config gets
+a folder of its own) and the trial table is written as ``out/tune.md``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import numpy as np
 
 from den_engine.core.errors import ConfigError
 from den_engine.core.runner import Callbacks, final_metrics
-from den_engine.experiments.compare import check_sets, compare, run_config, run_one
+from den_engine.experiments.compare import check_sets, compare, run_config, run_folder, run_one
+from den_engine.experiments.sweep_jobs import resolve_tasks
 from den_engine.methods import get_method
+from den_engine.records.outputs import output_dir
 
 _RATE = {"learning_rate": (3e-4, 1e-2, "log"), "weight_decay": (1e-6, 1e-2, "log")}
 _DEN = {
@@ -92,7 +95,8 @@ def tune(
         get_method(method)
         trials(method, n_trials)  # a bad count or a method without a space fails before any training
     check_sets(methods, sets)
-    out = Path(out)
+    n_tasks = resolve_tasks(benchmark, n_tasks)
+    out = output_dir(out, "--out")
     chosen: dict[str, dict] = {}
     rows: list[dict] = []
     for method in methods:
@@ -100,10 +104,11 @@ def tune(
         for k, values in enumerate(trials(method, n_trials, seed)):
             config = run_config(method, preset_name, seed, sets, device, benchmark, budget, values)
             cb = callbacks(method, seed) if callbacks is not None else None
-            record, how = run_one(method, config, benchmark, n_tasks, out / "tune" / f"{method}-trial{k}", cb)
+            run_dir = run_folder(out / "tune", f"{method}-trial{k}", method, config, benchmark, n_tasks)
+            record, how = run_one(method, config, benchmark, n_tasks, run_dir, cb)
             val = final_metrics(record)["average_val_auroc"]
             score = -math.inf if val is None or not math.isfinite(val) else val
-            row = {"method": method, "trial": k, "values": values, "val_auroc": val, "chosen": False}
+            row = {"method": method, "trial": k, "values": values, "val_auroc": val, "chosen": False, "run": run_dir}
             rows.append(row)
             if best is None or score > best[0]:
                 best = (score, row)
@@ -111,7 +116,6 @@ def tune(
                 log(f"tune {method} trial {k}/{n_trials - 1} {values or 'defaults'}: {how}, val AUROC {score:.4f}")
         best[1]["chosen"] = True
         chosen[method] = best[1]["values"]
-    out.mkdir(parents=True, exist_ok=True)
     (out / "tune.md").write_text(trial_table(rows, f"{benchmark}, {n_tasks or 'all'} tasks, seed {seed}") + "\n")
     (out / "tune.json").write_text(json.dumps({"seed": seed, "n_trials": n_trials, "chosen": chosen}, indent=1))
     return chosen, rows
@@ -149,12 +153,13 @@ def tuned_compare(
     chosen, trial_rows = tune(
         benchmark, n_tasks, methods, n_trials, seed, preset_name, out, sets, device, budget, log, callbacks
     )
-    for method in methods:  # the winning trial is that seed's run: reuse it rather than train it again
-        k = next(r["trial"] for r in trial_rows if r["method"] == method and r["chosen"])
-        dest = out / f"{method}-seed{seed}"
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(out / "tune" / f"{method}-trial{k}", dest)
+    n_tasks = resolve_tasks(benchmark, n_tasks)
+    for method in methods:  # the winning trial is that seed's run: copied, so compare reuses it
+        trial = next(r for r in trial_rows if r["method"] == method and r["chosen"])
+        config = run_config(method, preset_name, seed, sets or {}, device, benchmark, budget, chosen[method])
+        dest = run_folder(out, f"{method}-seed{seed}", method, config, benchmark, n_tasks)
+        if not dest.exists():  # one already there is this run (or someone else's): compare decides, nothing is replaced
+            shutil.copytree(trial["run"], dest, ignore=shutil.ignore_patterns(".*"))
     extra = f"; {n_trials} trials per method, chosen on validation AUROC of seed {seed}"
     rows = compare(
         benchmark, n_tasks, methods, seeds, preset_name, out, sets, device, log, callbacks, budget, chosen, extra

@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 
 from den_engine.core.errors import DENError, RunFileError
+from den_engine.records.outputs import check_path
 from den_engine.records.owner import OWNER_FILE, OwnerLock, is_held, run_state
 from den_engine.records.store import RUN_FILE, load_run
 
@@ -63,9 +64,10 @@ def _holder(folder: Path) -> str:
 
 def _check_folder(folder: Path) -> None:
     """Refuse a path that can never be a run folder, naming it (a file, a bad name, no permission)."""
-    text = str(folder)
-    if "\x00" in text:
-        raise RunFolderError("output folder: the path contains a NUL byte")
+    try:
+        check_path(str(folder), "run folder", "folder")
+    except DENError as exc:
+        raise RunFolderError(str(exc)) from None
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"{folder}: exists and is not a folder")
     parent = next((p for p in [folder, *folder.parents] if p.exists()), None)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from den_engine.core.errors import DENError
 from den_engine.records.export import FORMATS, export_run
+from den_engine.records.outputs import output_dir, output_file
 from den_engine.records.store import load_run
 
 REPORT_WRITER = "dashboard.export.report"
@@ -39,8 +40,12 @@ def load_report_writer(module_name: str = REPORT_WRITER):
 def cmd_export(args: argparse.Namespace) -> int:
     """``den export RUN --format F [-o DIR]``: print every file written."""
     run = load_run(args.run_dir)
-    out = Path(args.out) if args.out else Path(f"{run.path.name}-{args.format}")
-    for path in export_run(run, args.format, out):
+    out = output_dir(args.out if args.out is not None else f"{run.path.name}-{args.format}", "--out")
+    try:
+        written = export_run(run, args.format, out)
+    except OSError as exc:  # the folder was writable a moment ago: a full disk, a file removed meanwhile
+        raise DENError(f"--out {out}: could not write the export ({exc.strerror or exc})") from None
+    for path in written:
         print(path)
     return 0
 
@@ -52,8 +57,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     write_report = load_report_writer()
     run_dir = Path(args.run_dir).resolve()
     run_dir = run_dir.parent if run_dir.name == "run.json" else run_dir
-    out = Path(args.out) if args.out else Path(f"{run_dir.name}.html")
-    print(write_report(args.run_dir, out, max_edges=args.max_edges))
+    out = output_file(args.out if args.out is not None else f"{run_dir.name}.html", "--out")
+    try:
+        written = write_report(args.run_dir, out, max_edges=args.max_edges)
+    except OSError as exc:  # as in cmd_export
+        raise DENError(f"--out {out}: could not write the report ({exc.strerror or exc})") from None
+    print(written)
     return 0
 
 

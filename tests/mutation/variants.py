@@ -16,6 +16,7 @@ NET = "den_engine/core/network.py"
 TRAIN = "den_engine/core/training.py"
 STAGES = "tests/engine/core/test_stages.py"
 CORE = "tests/engine/core/test_den.py"
+ORACLES = "tests/engine/core/test_stage_oracles.py"
 
 
 @dataclass(frozen=True)
@@ -183,4 +184,88 @@ VARIANTS = [
        'items = _block_items(net, prev, ctx.task, rows, l1=True)\n    ctx.train("split_retraining"',
        'items = _block_items(net, None, ctx.task, rows, l1=True)\n    ctx.train("split_retraining"',
        f"{STAGES}::test_eq6_pulls_old_weights_toward_their_previous_values"),
+    # --- the step-size schedule on masked and pulled tensors (issue 21)
+    _v("lr-decay-first-group-only", "the step-size decay misses masked and pulled tensors (Adam's second group)", TRAIN,
+       "for group in optimizer.param_groups:", "for group in optimizer.param_groups[:1]:",
+       f"{ORACLES}::test_step_size_schedule_reaches_masked_and_pulled_tensors_as_in_plain_adam"),
+    _v("prox-scale-whole-tensors-only", "the L1 threshold follows the step size on whole tensors only", TRAIN,
+       "_soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)",
+       "_soft_threshold_(item.tensor, settings.l1_strength * (scale if item.mask is None else 1.0), item.mask)",
+       f"{ORACLES}::test_step_size_schedule_reaches_masked_and_pulled_tensors_as_in_plain_adam"),
+    # --- the loss the expansion decision compares with tau
+    _v("data-loss-summed-over-outputs", "the data loss tau sees sums over a task's outputs, not their mean", TRAIN,
+       "return total / max(y.numel(), 1)", "return total / max(y.shape[0], 1)",
+       f"{ORACLES}::test_expansion_compares_the_mean_data_loss_after_eq4_with_tau"),
+    _v("tau-on-eq3-loss", "tau is compared with the loss after Eq. 3, not after Eq. 4", DEN,
+       "loss = _loss(net, ctx)\n",
+       'loss = next(e["loss"] for e in ctx.events if e.get("stage") == "train_head")\n',
+       f"{ORACLES}::test_expansion_compares_the_mean_data_loss_after_eq4_with_tau"),
+    _v("tau-on-penalised-loss", "tau is compared with the data loss plus the lambda pull", DEN,
+       "loss = _loss(net, ctx)\n",
+       "loss = _loss(net, ctx) + 0.5 * ctx.config.l2_transfer * sum("
+       "float(((w[: p.shape[0], : p.shape[1]] - p) ** 2).sum()) for w, p in zip(net.weights, prev.weights))\n",
+       f"{ORACLES}::test_expansion_compares_the_mean_data_loss_after_eq4_with_tau"),
+    # --- how a new head starts
+    _v("head-bias-zero", "a new head starts with a zero bias, not each output's log-odds", DEN,
+       "net.heads[ctx.task][1].copy_(torch.log(rate / (1 - rate)))", "pass",
+       f"{ORACLES}::test_a_new_head_starts_at_zero_weights_and_each_outputs_log_odds"),
+    _v("head-bias-one-rate", "a new head's bias is one log-odds for all outputs, not each output's", DEN,
+       "rate = ctx.y.mean(dim=0).clamp(", "rate = ctx.y.mean().expand(ctx.y.shape[1]).clamp(",
+       f"{ORACLES}::test_a_new_head_starts_at_zero_weights_and_each_outputs_log_odds"),
+    _v("head-random-weights", "a new head starts with random weights (TensorFlow's default), not zeros", NET,
+       "self.heads[task] = (self._zeros(n_outputs, width), self._zeros(n_outputs))",
+       "self.heads[task] = (self._uniform((n_outputs, width), max(width, 1), None), self._zeros(n_outputs))",
+       f"{ORACLES}::test_a_new_head_starts_at_zero_weights_and_each_outputs_log_odds"),
+    # --- which edges around new units Eq. 5 trains
+    _v("eq5-outgoing-to-old-units-frozen", "Eq. 5 freezes new units' outgoing weights into the old units above", DEN,
+       "mask[:, _rows(net, layer - 1, added[layer - 1]).to(net.device)] = True", "pass",
+       f"{ORACLES}::test_eq5_trains_exactly_the_edges_around_new_units"),
+    _v("eq5-new-units-fed-by-new-only", "Eq. 5 trains a new unit's weights from new units below only", DEN,
+       "mask = new_rows[:, None].expand_as(w).clone()",
+       "mask = new_rows[:, None] & (torch.arange(w.shape[1], device=w.device)"
+       " >= (w.shape[1] - len(added[layer - 1]) if layer else 0))[None, :]",
+       f"{ORACLES}::test_eq5_trains_exactly_the_edges_around_new_units"),
+    _v("eq5-head-new-columns-only", "Eq. 5 trains only the new units' columns of the current head", DEN,
+       'items += [Trainable(head_w, l1=True), Trainable(head_b)]\n    ctx.train("expansion"',
+       "top_new = _rows(net, net.n_layers - 1, added[-1]).to(net.device)\n"
+       "    items += [Trainable(head_w, top_new[None, :].expand_as(head_w).clone(), l1=True), Trainable(head_b)]\n"
+       '    ctx.train("expansion"',
+       f"{ORACLES}::test_eq5_trains_exactly_the_edges_around_new_units"),
+    _v("eq5-new-biases-frozen", "Eq. 5 leaves the new units' biases untrained", DEN,
+       "Trainable(b, new_rows.clone())", "Trainable(b, torch.zeros_like(new_rows))",
+       f"{ORACLES}::test_eq5_trains_exactly_the_edges_around_new_units"),
+    _v("eq5-old-biases-trained", "Eq. 5 also trains the biases of old units", DEN,
+       "Trainable(b, new_rows.clone())", "Trainable(b)",
+       f"{CORE}::test_expansion_fires_only_above_tau_and_old_weights_stay_frozen"),
+    # --- what counts as a unit's group when pruning
+    _v("prune-ignores-bias", "a new unit is pruned when its incoming weights are zero, even with a non-zero bias", DEN,
+       "return bool((net.weights[layer][i] == 0).all()) and float(net.biases[layer][i]) == 0.0",
+       "return bool((net.weights[layer][i] == 0).all())",
+       f"{ORACLES}::test_pruning_removes_exactly_the_new_units_whose_weights_and_bias_are_zero"),
+    _v("prune-either-part-zero", "a new unit is pruned when its incoming weights or its bias are zero", DEN,
+       "return bool((net.weights[layer][i] == 0).all()) and float(net.biases[layer][i]) == 0.0",
+       "return bool((net.weights[layer][i] == 0).all()) or float(net.biases[layer][i]) == 0.0",
+       f"{ORACLES}::test_pruning_removes_exactly_the_new_units_whose_weights_and_bias_are_zero"),
+    _v("prune-needs-outgoing-zero", "a unit's group counts its outgoing weights (dead units feeding others stay)", DEN,
+       "return bool((net.weights[layer][i] == 0).all()) and float(net.biases[layer][i]) == 0.0",
+       "return bool((net.weights[layer][i] == 0).all()) and float(net.biases[layer][i]) == 0.0 and bool("
+       "(net.weights[layer + 1][:, i] == 0).all() if layer + 1 < net.n_layers else True)",
+       f"{ORACLES}::test_pruning_removes_exactly_the_new_units_whose_weights_and_bias_are_zero"),
+    _v("prune-old-units-too", "pruning also removes old units whose group is zero", DEN,
+       "dead = [uid for layer, ids in enumerate(added) for uid in ids if _group_is_zero(net, uid)]",
+       "dead = [u.id for units in net.units for u in units if _group_is_zero(net, u.id)]",
+       f"{ORACLES}::test_pruning_removes_exactly_the_new_units_whose_weights_and_bias_are_zero"),
+    # --- once vacuous: mu above the step size left nothing after task 1 (issue 21)
+    _v("l1-step-uses-gamma", "the L1 step shrinks by gamma (the group-lasso strength) instead of mu", TRAIN,
+       "_soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)",
+       "_soft_threshold_(item.tensor, settings.group_lasso * scale, item.mask)",
+       f"{CORE}::test_sparse_training_gives_exact_zeros"),
+    _v("eq2-head-frozen", "sparse training (Eq. 2) leaves task 1's head untrained", DEN,
+       'items += [Trainable(head_w, l1=True), Trainable(head_b)]\n    ctx.train("sparse_training"',
+       'ctx.train("sparse_training"',
+       f"{CORE}::test_sparse_training_gives_exact_zeros"),
+    _v("eq4-ignores-selection", "Eq. 4 retrains every unit, not only the selected ones", DEN,
+       "rows = [_rows(net, layer, ids) for layer, ids in enumerate(selected)]",
+       "rows = [torch.ones(w.shape[0], dtype=torch.bool) for w in net.weights]",
+       f"{CORE}::test_selective_retraining_changes_only_the_selected_subnetwork"),
 ]  # fmt: skip

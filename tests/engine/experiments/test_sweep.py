@@ -148,6 +148,18 @@ def test_parallel_and_serial_sweeps_give_identical_records(reference, tmp_path):
     assert sum(e["type"] == "task" for e in events) == TASKS * len(jobs)  # progress from inside the workers
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process of process group ``pgid`` remains."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
 def test_cli_sweep_killed_mid_way_resumes(reference, tmp_path, capsys):
     out = tmp_path / "sweep"
     command = [sys.executable, "-m", "den_engine", "sweep", *CLI_FLAGS, "--jobs", "1", "--out", str(out)]
@@ -161,6 +173,10 @@ def test_cli_sweep_killed_mid_way_resumes(reference, tmp_path, capsys):
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-way
     proc.wait()
+    deadline = time.monotonic() + 30
+    while _group_alive(proc.pid) and time.monotonic() < deadline:  # the worker dies a moment after its parent
+        time.sleep(0.05)  # poll interval of a bounded wait
+    assert not _group_alive(proc.pid)
     statuses = [(out / j.name / "run.json").is_file() and load_run(out / j.name).data["status"] for j in reference]
     assert statuses[0] == "complete" and statuses.count("complete") < len(reference), statuses
     assert cli.main(command[3:-4] + ["--backend", "serial", "--out", str(out)]) == 0  # started again
@@ -181,10 +197,55 @@ def test_cli_sweep_killed_mid_way_resumes(reference, tmp_path, capsys):
 
 def test_a_foreign_run_in_the_way_fails_only_its_job(reference, tmp_path):
     jobs = _jobs(tmp_path)[:2]
-    Trainer(preset("fast", **FIXED, seed=7), BENCH, 1, jobs[0].run_dir).run()  # someone else's run
-    rows = sweep.run_sweep(jobs, backend="serial")
+    with Trainer(preset("fast", **FIXED, seed=7), BENCH, 1, jobs[0].run_dir) as foreign:  # someone else's run
+        foreign.run()
+    rows = sweep.run_sweep(jobs, backend="serial", failure_rows=True)
     assert rows[0]["how"].startswith("failed") and "different run" in rows[0]["how"]
     assert rows[1]["how"] == "trained" and load_run(jobs[0].run_dir).data["config"]["seed"] == 7  # left alone
+
+
+def test_files_that_are_no_run_are_left_alone_and_a_failed_job_raises_after_the_others(tmp_path):
+    jobs = _jobs(tmp_path)[:2]
+    Path(jobs[0].run_dir, "weights").mkdir(parents=True)
+    Path(jobs[0].run_dir, "notes.txt").write_text("mine")  # not a run record: a sweep once deleted these
+    with pytest.raises(sweep.SweepFailed) as info:
+        sweep.run_sweep(jobs, backend="serial")
+    assert jobs[0].name in str(info.value) and "holds no run" in str(info.value) and "\n" not in str(info.value)
+    assert [r["how"].split(":")[0] for r in info.value.rows] == ["failed", "trained"]  # the other job still ran
+    assert load_run(jobs[1].run_dir).data["status"] == "complete"
+    assert Path(jobs[0].run_dir, "notes.txt").read_text() == "mine" and not Path(jobs[0].run_dir, "run.json").exists()
+
+
+def test_an_address_without_the_ray_backend_is_refused(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        sweep.run_sweep(_jobs(tmp_path), backend="serial", address="127.0.0.1:6379")
+    assert info.value.field == "address"
+
+
+PLAIN_SCRIPT = r"""
+from pathlib import Path
+from den_engine.experiments.sweep import run_sweep
+from den_engine.experiments.sweep_jobs import expand_grid
+
+with open(Path(__file__).with_name("ran.txt"), "a") as mark:
+    mark.write("top level\n")
+jobs = expand_grid("toy-2d", 2, {"loss_threshold": [0.01, 0.1]}, seeds=[0], out=Path(__file__).with_name("sweep"),
+                   fixed={"hidden_sizes": (8, 8), "iterations": 10, "head_iterations": 5, "device": "cpu"})
+rows = run_sweep(jobs, workers=2)
+print(",".join(row["how"] for row in rows))
+"""
+
+
+def test_a_parallel_sweep_runs_from_a_plain_script_without_a_main_guard(tmp_path):
+    # the docs' snippet saved as a script: workers must not run the script again
+    script = tmp_path / "my_sweep.py"
+    script.write_text(PLAIN_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "trained,trained"
+    assert (tmp_path / "ran.txt").read_text() == "top level\n"  # the script ran once, in its own process
 
 
 def test_sweep_imports_neither_ray_nor_a_ui_library_until_asked():

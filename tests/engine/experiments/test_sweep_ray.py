@@ -47,7 +47,8 @@ def test_ray_backend_gives_the_local_backends_records_and_resumes(local_ray, tmp
     assert [r["how"] for r in sweep.run_sweep(local, workers=1, backend="local")] == ["trained", "trained"]
     remote = _jobs(tmp_path / "ray")
     torch.set_num_threads(sweep_jobs.WORKER_THREADS)
-    Trainer(remote[0].config, BENCH, TASKS, remote[0].run_dir).train_next()  # a run killed after task 1
+    with Trainer(remote[0].config, BENCH, TASKS, remote[0].run_dir) as killed:  # a run killed after task 1
+        killed.train_next()
     events = []
     rows = sweep.run_sweep(remote, backend="ray", progress=events.append)
     assert [r["how"] for r in rows] == ["resumed", "trained"]

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from compare_folders import one
 
 from den_engine.cli import main
 from den_engine.core.errors import ConfigError
@@ -50,6 +51,8 @@ def test_a_bad_trial_count_or_method_is_named():
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
     out = tmp_path_factory.mktemp("tune")
+    (out / "l2-seed0").mkdir()  # a folder of the name the winner was once copied to, replacing it
+    (out / "l2-seed0" / "notes.txt").write_text("mine")
     rows, trial_rows = tuned_compare("toy-2d", 2, ["den-selective", "l2"], [0, 1], 3, "fast", out, dict(SETS))
     return out, rows, trial_rows
 
@@ -61,17 +64,20 @@ def test_the_chosen_trial_has_the_best_validation_auroc_and_runs_on_every_seed(t
     chosen = json.loads((out / "tune.json").read_text())["chosen"]
     for method in ("den-selective", "l2"):
         mine = [r for r in trial_rows if r["method"] == method]
-        vals = [load_run(out / "tune" / f"{method}-trial{r['trial']}").data for r in mine]
+        vals = [load_run(one(out / "tune", f"{method}-trial{r['trial']}")).data for r in mine]
         val_auroc = [np.mean(v["tasks"][-1]["metrics"]["val_auroc"]) for v in vals]
         assert [r["val_auroc"] for r in mine] == pytest.approx(val_auroc)  # the validation split, not test
         best = mine[int(np.argmax(val_auroc))]
         assert best["chosen"] and sum(r["chosen"] for r in mine) == 1
         assert chosen[method] == best["values"]
         for seed in (0, 1):
-            config = load_run(out / f"{method}-seed{seed}").config
+            config = load_run(one(out, f"{method}-seed{seed}")).config
             assert all(config[k] == v for k, v in best["values"].items())
-        assert load_run(out / f"{method}-seed0").data["tasks"] == vals[best["trial"]]["tasks"]  # reused, not retrained
+        assert (
+            load_run(one(out, f"{method}-seed0")).data["tasks"] == vals[best["trial"]]["tasks"]
+        )  # reused, not retrained
     assert [r["method"] for r in rows] == ["den-selective", "l2"] and all(len(r["seeds"]) == 2 for r in rows)
+    assert (out / "l2-seed0" / "notes.txt").read_text() == "mine"  # nothing there is replaced
     table = (out / "tune.md").read_text()
     assert table.count("| l2 |") == 3 and "defaults" in table and "**" in table
     assert "3 trials per method, chosen on validation AUROC of seed 0" in (out / "summary.md").read_text()

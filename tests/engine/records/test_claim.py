@@ -196,3 +196,15 @@ def test_ctrl_c_records_interrupted_and_a_killed_run_reads_interrupted_at_once(t
     assert run_state("interrupted", 0, stopped) == "interrupted before task 1"
     with Trainer.resume(killed) as trainer:  # and it can be resumed
         assert trainer.record["status"] == "running" and trainer.tasks_done == 0
+
+
+def test_a_run_that_never_expands_or_splits_resumes(tmp_path):
+    folder = tmp_path / "never"
+    with Trainer(preset("fast", **TINY, loss_threshold=float("inf"), split_threshold=float("inf")), "toy-2d", 2,
+                 folder) as trainer:  # fmt: skip
+        trainer.train_next()
+    assert load_run(folder).config["loss_threshold"] is None  # JSON has no infinity
+    with Trainer.resume(folder) as again:
+        assert again.config.loss_threshold == again.config.split_threshold == float("inf")
+        again.run()
+    assert load_run(folder).data["status"] == "complete"

@@ -168,6 +168,6 @@ def test_bad_input_names_what_is_wrong(tmp_path, capsys):
     assert "no such run directory" in capsys.readouterr().err
     (tmp_path / "file").write_text("")
     assert main(["export", str(RUN), "-o", str(tmp_path / "file")]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert f"error: --out {tmp_path / 'file'}: is a file, not a folder" in capsys.readouterr().err
     with pytest.raises(DENError, match="unknown"):
         export_run(load_run(RUN), "xlsx", tmp_path)
