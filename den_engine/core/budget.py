@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from den_engine.core.errors import ConfigError
+from den_engine.core.threads import choose_threads
 
 BYTES_PER_VALUE = 4  # float32
 COPIES = 6
@@ -114,13 +115,15 @@ STEP_OVERHEAD_S = 2e-3
 
 Calibrated on this project's 2-core machine (load average 5.7, one torch thread, fast preset):
 toy-2d 3 tasks 3.5 s, digits 3 tasks 6.7 s, MNIST 2 tasks 11.5 s against estimates of 2.5 s,
-6.7 s and 10.5 s with these constants; the `paper` preset on MNIST (10 tasks, 8-11 min
-measured) is estimated at 41 min: the estimate counts the largest network on every step.
+5.9 s and 9.8 s with these constants; the `paper` preset on MNIST (10 tasks, 8-11 min
+measured) is estimated at 22-25 min: every later task is costed at three full stages.
 """
 MATMUL_EFFICIENCY = 0.5
 """A training step reaches about half the rate of a bare matrix product (elementwise work, Adam)."""
 FLOPS_PER_WEIGHT_AND_SAMPLE = 6  # forward 2, backward 4
 STAGES_PER_LATER_TASK = 3  # Eq. 4, Eq. 5 and Eq. 6 at full budget; Eq. 3 is counted on its own
+THREAD_GAIN = 0.6
+"""What each thread after the first adds to a step's rate (two threads: 1.6x one)."""
 LONG_RUN_S = 3600.0
 """A run estimated to take longer than this is shown its estimate before it starts."""
 
@@ -151,12 +154,22 @@ def steps_per_run(config, n_tasks: int) -> int:
 
 
 def estimate_seconds(config, input_dim: int, n_tasks: int, flops: float | None = None) -> float:
-    """Seconds a run of ``n_tasks`` would take on this machine, erring high (see the module docstring)."""
-    parameters = estimate(config, input_dim, n_tasks).parameters
+    """Seconds a run of ``n_tasks`` would take on this machine, erring high (see the module docstring).
+
+    Each task's steps are costed at the network's size by then (k more units a layer a task),
+    at the rate of the thread count the run itself would choose.
+    """
     batch = int(getattr(config, "batch_size", 1))
-    rate = machine_flops(max(1, int(getattr(config, "threads", 0) or 1))) if flops is None else flops
-    per_step = STEP_OVERHEAD_S + FLOPS_PER_WEIGHT_AND_SAMPLE * batch * parameters / (rate * MATMUL_EFFICIENCY)
-    return steps_per_run(config, n_tasks) * per_step
+    if flops is None:  # one thread's rate, scaled by the threads the run would use (a probe on two is noisy)
+        flops = machine_flops(1) * (1 + THREAD_GAIN * (choose_threads(input_dim, config)["threads"] - 1))
+    seconds = 0.0
+    for task in range(1, n_tasks + 1):
+        steps = steps_per_run(config, task) - steps_per_run(config, task - 1) if task > 1 else steps_per_run(config, 1)
+        parameters = estimate(config, input_dim, task).parameters
+        seconds += steps * (
+            STEP_OVERHEAD_S + FLOPS_PER_WEIGHT_AND_SAMPLE * batch * parameters / (flops * MATMUL_EFFICIENCY)
+        )
+    return seconds
 
 
 def human_seconds(seconds: float) -> str:

@@ -41,13 +41,18 @@ def test_human_bytes():
     assert budget.human_bytes(4_000_032_000_000) == "3.6 TB"
 
 
-def test_the_time_estimate_counts_every_stage_of_every_task_at_the_network_s_largest():
+def test_the_time_estimate_counts_every_stage_of_every_task_at_the_network_s_size_then():
     config = preset("fast", hidden_sizes=(10, 5), expand_units=2, iterations=100, head_iterations=10, batch_size=8)
     assert budget.steps_per_run(config, 1) == 100  # Eq. 2 only
     assert budget.steps_per_run(config, 3) == 100 + 2 * (3 * 100 + 10)  # then Eq. 3 to 6 per task
     flops = 1e9
-    params = budget.estimate(config, 4, 3).parameters
-    per_step = budget.STEP_OVERHEAD_S + 6 * 8 * params / (flops * budget.MATMUL_EFFICIENCY)
-    assert budget.estimate_seconds(config, 4, 3, flops=flops) == pytest.approx(720 * per_step)
+
+    def per_step(task):  # the network after task - 1 expansions of k units a layer
+        params = budget.estimate(config, 4, task).parameters
+        return budget.STEP_OVERHEAD_S + 6 * 8 * params / (flops * budget.MATMUL_EFFICIENCY)
+
+    expected = 100 * per_step(1) + 310 * per_step(2) + 310 * per_step(3)
+    assert budget.estimate_seconds(config, 4, 3, flops=flops) == pytest.approx(expected)
+    assert per_step(3) > per_step(1)  # the growth is priced
     assert budget.machine_flops() > 1e7  # timed on this machine: at least 10 MFLOP/s
     assert budget.human_seconds(75) == "1 min 15 s" and budget.human_seconds(7300) == "2 h 1 min"
