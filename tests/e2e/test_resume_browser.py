@@ -14,10 +14,12 @@ from dashboard.state.run_settings import build_spec
 pytestmark = pytest.mark.browser
 
 SEED = 11  # this test's own run among the session's
-# 300-step stages: a task takes 1-2 s on a quiet machine, so 3 tasks are left when the tab closes at task 2,
-# far more than the seconds its job needs to notice (the server's grace is 1 s here: conftest.py)
+# 2,000-step stages: a later task takes over 10 s on a quiet machine, so the test sees task 2 start and
+# 3 tasks are left when the tab closes, far more than the seconds its job needs to notice (the server's
+# grace is 1 s here: conftest.py). With 300-step stages a quiet machine finished all 5 tasks before the
+# test saw task 2 start.
 TASKS = 5
-QUERY = f"?benchmark=toy-2d&tasks={TASKS}&hidden_sizes=8,8&iterations=300&head_iterations=50&seed={SEED}"
+QUERY = f"?benchmark=toy-2d&tasks={TASKS}&hidden_sizes=8,8&iterations=2000&head_iterations=50&seed={SEED}"
 TRAIN_TIMEOUT_MS = 300_000  # one 1,900-step task took over 3 min with the machine oversubscribed
 FREED_WITHIN_S = 60  # the grace plus the step in flight, on a busy machine
 
@@ -25,7 +27,7 @@ FREED_WITHIN_S = 60  # the grace plus the step in flight, on a busy machine
 def _run_id() -> str:
     """The run id the Train page gives these settings (the run's folder name starts with it)."""
     values = {"benchmark": "toy-2d", "n_tasks": TASKS, "method": "den", "preset": "fast", "hidden_sizes": "8,8",
-              "seed": SEED, "device": "auto", "params": {"iterations": "300", "head_iterations": "50"}}  # fmt: skip
+              "seed": SEED, "device": "auto", "params": {"iterations": "2000", "head_iterations": "50"}}  # fmt: skip
     return build_spec(values, ".").config.run_id()
 
 
