@@ -301,6 +301,29 @@ def benchmark_values(name: str, benchmark: str | None) -> dict[str, Any]:
     return dict(BENCHMARK_PRESETS.get(name, {}).get(benchmark, {}))
 
 
+def bind_preset(config, benchmark: str):
+    """A preset config built without a benchmark, given the preset's values for this one.
+
+    ``preset("fast")`` in Python carries the preset's general values; ``den run --preset
+    fast --benchmark B`` carries its values for B. A field still at the general value takes
+    B's value, so both give one config (a field the caller set to something else keeps it).
+    """
+    name = getattr(config, "preset", None)
+    if name not in PRESETS:
+        return config
+    general = {**type(config)().to_dict(), **PRESETS[name]}
+    changes = {
+        key: value
+        for key, value in benchmark_values(name, benchmark).items()
+        if hasattr(config, key) and _same(getattr(config, key), general.get(key))
+    }
+    return config.replace(**changes) if changes else config
+
+
+def _same(a, b) -> bool:
+    return (tuple(a) == tuple(b)) if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) else a == b
+
+
 def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
     """Parse a ``--set name=value`` string into the type of config field ``name``."""
     config_class = config_class or DENConfig

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from den_engine.core import budget
-from den_engine.core.config import PRESETS, benchmark_values
+from den_engine.core.config import bind_preset
 from den_engine.core.counting import USABLE
 from den_engine.core.den import Event, TaskContext
 from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
@@ -395,29 +395,6 @@ def run_id(method: str, config, benchmark: str, n_tasks: int) -> str:
     import hashlib
 
     return hashlib.sha256(f"{method}:{benchmark}:{n_tasks}:{config.run_id()}".encode()).hexdigest()[:10]
-
-
-def bind_preset(config, benchmark: str):
-    """A preset config built without a benchmark, given the preset's values for this one.
-
-    ``preset("fast")`` in Python carries the preset's general values; ``den run --preset
-    fast --benchmark B`` carries its values for B. A field still at the general value takes
-    B's value, so both give one config (a field the caller set to something else keeps it).
-    """
-    name = getattr(config, "preset", None)
-    if name not in PRESETS:
-        return config
-    general = {**type(config)().to_dict(), **PRESETS[name]}
-    changes = {
-        key: value
-        for key, value in benchmark_values(name, benchmark).items()
-        if hasattr(config, key) and _same(getattr(config, key), general.get(key))
-    }
-    return config.replace(**changes) if changes else config
-
-
-def _same(a, b) -> bool:
-    return (tuple(a) == tuple(b)) if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) else a == b
 
 
 def final_metrics(record: dict) -> dict:
