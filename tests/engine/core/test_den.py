@@ -4,26 +4,13 @@ import math
 
 import pytest
 import torch
+from tiny_tasks import make_task, tiny_config
 
 from den_engine.core import den
 from den_engine.core.config import preset
 from den_engine.core.den import TaskContext, select_units, train_task
 from den_engine.core.network import ExpandableNet, masked_compute
 from den_engine.core.training import Trainable, data_loss, train_stage
-
-
-def tiny_config(**overrides):
-    values = dict(hidden_sizes=(12, 8), iterations=40, head_iterations=30, batch_size=32, seed=0)
-    values.update(overrides)
-    return preset("fast", **values)
-
-
-def make_task(seed: int, n=96, d=5, outputs=1):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g)
-    w = torch.randn(d, outputs, generator=g)
-    y = (x @ w > 0).float()
-    return x, y
 
 
 def ctx_for(task, config, seed=None, **hooks):
