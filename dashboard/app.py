@@ -13,6 +13,8 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, no
 import streamlit as st  # noqa: E402
 
 from dashboard import ui  # noqa: E402
+from dashboard.state import session  # noqa: E402
+from dashboard.workers.pool import get_pool  # noqa: E402
 
 ICON = ROOT / "assets" / "icon.png"  # served by the app itself: nothing is fetched from the internet
 
@@ -28,6 +30,8 @@ def _server_log() -> None:
 
 
 _server_log()
+if not session.sync_training():
+    get_pool()  # the training workers start importing now, while the first page draws
 st.set_page_config(page_title="DEN — watch a network grow", page_icon=str(ICON), layout="wide")
 
 pages = [

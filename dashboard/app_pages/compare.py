@@ -16,10 +16,10 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.figures import compare as cf
-from dashboard.state import loaders, train_query
+from dashboard.state import liveness, loaders, train_query
 from dashboard.state.ownership import run_state
 from dashboard.state.session import examples_dir, runs_root
-from dashboard.state.sweep_launcher import SweepProcess, SweepRequest, new_sweep_dir, sweep_dirs
+from dashboard.state.sweep_launcher import SweepLauncher, SweepRequest, new_sweep_dir, sweep_dirs
 from den_engine.core import budget
 from den_engine.core.config import PRESETS
 from den_engine.data.benchmarks import BENCHMARKS
@@ -187,7 +187,8 @@ def _answer_long_sweep(start: bool) -> None:
 
 def _start_sweep(request: SweepRequest, runs_dir: Path) -> None:
     try:
-        launcher = SweepProcess(request, new_sweep_dir(runs_dir))
+        watchdog = liveness.Watchdog(liveness.connection_check())  # a sweep stops once its tab has gone
+        launcher = SweepLauncher(request, new_sweep_dir(runs_dir), gone=watchdog.check)
     except ui.USER_ERRORS as exc:
         ui.user_error_ui(exc, "Cannot start the sweep")
         return
@@ -197,7 +198,7 @@ def _start_sweep(request: SweepRequest, runs_dir: Path) -> None:
 
 @ui.guarded
 def _sweep_status_body() -> None:
-    launcher: SweepProcess | None = st.session_state.get("cmp_sweep")
+    launcher: SweepLauncher | None = st.session_state.get("cmp_sweep")
     if launcher is None:
         return
     done = launcher.done()

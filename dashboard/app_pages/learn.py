@@ -23,7 +23,7 @@ from dashboard.figures import regions as rf
 from dashboard.figures import teaching as tf
 from dashboard.state import liveness, url_state
 from dashboard.state.learn_session import PAUSES, LearnSession, spec_from_state
-from dashboard.state.session import STAGE_WORDS
+from dashboard.state.session import STAGE_WORDS, queue_words
 
 POLL_SECONDS = 0.5
 STATUS_HEIGHT = 66
@@ -67,6 +67,9 @@ def _progress_body() -> None:
     if not status.busy:
         if status.message:
             getattr(st, status.message[0])(status.message[1])
+        return
+    if status.queued is not None:  # the same bar, empty: nothing on the page moves when training starts
+        st.progress(0.0, text=queue_words(status.queued))
         return
     stage = status.stage.removeprefix("compare:")
     who = "side-by-side method" if status.stage.startswith("compare:") else "DEN"

@@ -10,7 +10,7 @@ from dashboard import figures, graph_ui, run_checks, ui
 from dashboard.figures.encoding import legend_markdown
 from dashboard.narrate import narrate_task
 from dashboard.state import loaders
-from dashboard.state.session import STAGE_WORDS, examples_dir, preset_config
+from dashboard.state.session import STAGE_WORDS, examples_dir, preset_config, queue_words
 
 POLL_SECONDS = 0.5
 PLAY_SECONDS = 1.2
@@ -39,7 +39,9 @@ def _progress_body() -> None:
     if status.version != st.session_state.get("seen_version"):
         st.session_state["seen_version"] = status.version
         st.rerun()  # a task was committed (or the job ended): redraw every view
-    if status.busy:
+    if status.queued is not None:  # the same bar, empty: nothing on the page moves when training starts
+        st.progress(0.0, text=queue_words(status.queued))
+    elif status.busy:
         words = STAGE_WORDS.get(status.stage, status.stage.replace("_", " "))
         fraction = min(status.iteration / status.total, 1.0) if status.total else 0.0
         loss = f", loss {status.loss:.4g}" if status.loss is not None else ""

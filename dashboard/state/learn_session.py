@@ -172,19 +172,18 @@ class PairTrainer:
 
 
 class LearnSession(TrainingSession):
-    """A TrainingSession that trains a PairTrainer and records the live events of DEN's task."""
+    """A TrainingSession whose run is a PairTrainer (kept in memory, sent to a worker for each task).
 
-    def __init__(self, sync: bool | None = None) -> None:
-        super().__init__(sync)
-        self.pause_s = 0.0
+    It records the live events of the task DEN is learning, so the page narrates each stage
+    as it happens. Play's pauses between tasks are the pool's: the job waits in the queue,
+    holding no worker.
+    """
+
+    kind = "learn"
 
     def submit(self, spec, count: int | None, pause_s: float = 0.0) -> bool:
         """Train ``count`` more tasks (None = all), pausing ``pause_s`` between tasks (not when sync)."""
-        self.pause_s = 0.0 if self.sync else pause_s
-        if self.trainer is not None:
-            self.trainer.trained_in_job = 0
-            self.trainer.pause_s = self.pause_s
-        return super().submit(spec, count)
+        return super().submit(spec, count, 0.0 if self.sync else pause_s)
 
     def live_events(self) -> tuple[int, list[dict]]:
         """(task, events so far) of the task DEN is learning now."""
@@ -192,39 +191,36 @@ class LearnSession(TrainingSession):
             live = self._status.extra
             return int(live.get("live_task", 0)), list(live.get("events", []))
 
-    def _on_event(self, event: dict) -> None:
-        with self._lock:
-            self._status.extra.setdefault("events", []).append(event)
+    def _unit_guess(self, spec) -> float:
+        return 5.0
 
-    def _on_start(self, task: int) -> None:
+    def _payload(self, spec: LearnSpec) -> dict:
         with self._lock:
-            self._status.extra["live_task"] = task
-            self._status.extra["events"] = []
-
-    def _trainer_for(self, spec: LearnSpec) -> PairTrainer:
-        current = self.trainer
-        if current is not None and (current.tasks_done > 0 or self._status.spec == spec):
-            return current
-        with self._lock:
+            pair = self.trainer
+            if pair is not None and (pair.tasks_done > 0 or self._status.spec == spec):
+                return {"spec": pair.spec, "pair": pair}
             self._status.stage = "loading"
-        stop = self._should_stop
-        pair = PairTrainer(
-            spec,
-            Callbacks(on_event=self._on_event, on_progress=self._on_progress, should_stop=stop),
-            Callbacks(on_progress=self._on_other_progress, should_stop=stop),
-        )
-        pair.pause_s, pair.wait, pair.on_start, pair.on_task_end = (
-            self.pause_s,
-            self._stop.wait,
-            self._on_start,
-            self._on_task_end,
-        )
+            self._status.spec = spec
+            self._status.n_tasks, self._status.tasks_done = len(spec.order), 0
+            self._status.version += 1
+        return {"spec": spec, "pair": None}
+
+    def _on_message(self, kind: str, data) -> None:
+        if kind == "event":
+            with self._lock:
+                self._status.extra.setdefault("events", []).append(data)
+        elif kind == "task_start":
+            with self._lock:
+                self._status.task = int(data)
+                self._status.extra["live_task"] = int(data)
+                self._status.extra["events"] = []
+        elif kind == "progress":
+            self._on_progress(*data)
+
+    def _take_result(self, result: dict) -> bool:
+        pair = result["pair"]
         with self._lock:
             self.trainer = pair
-            self._status.spec = spec
-            self._status.n_tasks, self._status.tasks_done = len(pair.benchmark.tasks), 0
+            self._status.tasks_done, self._status.n_tasks = pair.tasks_done, len(pair.benchmark.tasks)
             self._status.version += 1
-        return pair
-
-    def _on_other_progress(self, stage: str, iteration: int, total: int, loss: float) -> None:
-        self._on_progress(f"compare:{stage}", iteration, total, loss)
+            return pair.finished

@@ -1,9 +1,10 @@
 """Is the browser tab that started a job still there? Streamlit knows when a tab's connection closes.
 
-A training job runs in a thread of the server, so nothing ends it when its tab closes. The
-job asks ``connected()`` between steps; once the tab has been gone for ``GRACE_S`` (longer
-than a reconnect after a network blip takes) the job stops like a Stop click, its finished
-tasks kept and its run folder free for anyone to resume.
+A training job waits or trains in the server's worker pool, so nothing ends it when its
+tab closes. The pool asks each job's watchdog about once a second (and before each unit
+starts); once the tab has been gone for ``GRACE_S`` (longer than a reconnect after a
+network blip takes) the job is dropped or stopped like a Stop click, its finished tasks
+kept and its run folder free for anyone to resume.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
-"""Per-user training state: one background trainer per browser session, and the runs folder.
+"""Per-user training state: one Train run per browser session, trained by the server's worker pool.
 
 A ``TrainingSession`` lives in ``st.session_state`` (never in a shared cache), so two
-browser tabs never share a network. It runs the engine's ``Trainer`` in a daemon thread
-and exposes a copy of its progress for the page to poll. The engine commits a task in
-one step, so a stop (or any error) drops only the task in flight.
+browser tabs never share a network. A click becomes a job of the pool
+(``dashboard.workers.pool``): it waits its session's turn, then a worker process trains
+one task at a time into the run's folder and reports progress here, where the page reads
+a consistent copy (``status``). The web server itself never trains. The engine commits a
+task in one step, so a stop (or any error) drops only the task in flight.
 
-A session holds its run folder's owner lock only while a job trains it: between clicks the
-run is free, so a tab that closed (or sits idle) never blocks anyone from resuming the run.
-The next job takes the lock again, and reloads the run from disk if someone else trained it
-meanwhile. A job whose tab has gone away stops by itself (``liveness.Watchdog``).
+The worker holds the run folder's owner lock only while it trains a task: between tasks
+and clicks the run is free, so a tab that closed (or sits idle) never blocks anyone from
+resuming it; a worker reloads the run from disk if someone else trained it meanwhile. A
+job whose tab has gone away is dropped or stopped by the pool (``liveness.Watchdog``).
 
-Set ``DEN_SYNC_TRAINING=1`` to train in the calling thread instead (used by AppTest, so a
-click has finished training when the script run ends).
+Set ``DEN_SYNC_TRAINING=1`` to run the same units in the calling thread instead (used by
+AppTest, so a click has finished training when the script run ends).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import re
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,10 +36,9 @@ from dashboard.state.run_settings import (  # noqa: F401 - the pages import thes
     preset_config,
     spec_of_record,
 )
-from den_engine import Callbacks, DENError, Trainer, TrainingDiverged, TrainingStopped
-from den_engine.data.benchmarks import BenchmarkError
-from den_engine.records.claim import RunFolderError, claim_run_folder
-from den_engine.records.store import RUN_FILE
+from dashboard.workers.pool import Job, JobPool, Outcome, get_pool, run_inline
+from den_engine import Trainer
+from den_engine.records.claim import RunFolderError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ EXAMPLES_DIR = REPO_ROOT / "assets" / "runs"
 DEFAULT_EXAMPLE = "digits-den-fast"
 
 STAGE_WORDS = {
+    "queued": "waiting for a free trainer",
     "starting": "starting",
     "loading": "loading the benchmark",
     "sparse_training": "training the first network with L1 sparsity",
@@ -120,39 +123,92 @@ class Status:
     details: str = ""
     version: int = 0
     extra: dict = field(default_factory=dict)
+    queued: tuple[int, float] | None = None
+    """While the job waits for a worker: (jobs that start before it, estimated seconds until it starts)."""
+
+
+@dataclass
+class RunRef:
+    """What the server knows of a Train run that the workers train: its folder and how far it got."""
+
+    out_dir: Path
+    tasks_done: int
+    n_tasks: int
+    finished: bool = False
 
 
 def _kept(n: int) -> str:
     return "no task had finished yet" if n == 0 else "task 1 is kept" if n == 1 else f"tasks 1–{n} are kept"
 
 
-class TrainingSession:
-    """One user's trainer, trained in a background thread (or inline when ``sync``)."""
+def owner_key() -> str:
+    """Whose job it is for the fair queue: the browser session running this script (a fresh id outside one)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    def __init__(self, sync: bool | None = None) -> None:
+        ctx = get_script_run_ctx()
+    except ImportError:  # pragma: no cover - Streamlit is a dependency of the dashboard
+        ctx = None
+    return ctx.session_id if ctx is not None else uuid.uuid4().hex
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'tsnrhtdd'[(n // 10 % 10 != 1) * (n % 10 < 4) * n % 10 :: 4]}"
+
+
+def queue_words(queued: tuple[int, float] | None) -> str:
+    """``Waiting for a free trainer: 3rd in line, about 20 s`` (empty when not waiting)."""
+    if queued is None:
+        return ""
+    ahead, seconds = queued
+    place = "next in line" if ahead == 0 else f"{_ordinal(ahead + 1)} in line"
+    about = f", about {max(1, round(seconds))} s" if seconds >= 1 else ""
+    return f"Waiting for a free trainer: {place}{about}"
+
+
+class TrainingSession:
+    """One user's Train run, trained by the worker pool (or inline when ``sync``)."""
+
+    kind = "train"
+
+    def __init__(self, sync: bool | None = None, pool: JobPool | None = None) -> None:
         self.sync = sync_training() if sync is None else sync
+        self._pool = pool
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.trainer: Trainer | None = None
-        self._stamp: tuple[int, int] | None = None  # run.json as this session last left it
-        self._resumed = False  # the trainer was taken over from disk: it goes on whatever the settings say
+        self._job: Job | None = None
+        self._cache: dict = {}  # the inline units' loaded runs (sync only)
+        self.trainer = None
+        """The run: a RunRef here, a PairTrainer on the Learn page; None before the first task."""
+        self._resumed = False  # the run was taken over from disk: it goes on whatever the settings say
+        self._pending: tuple | None = None  # (spec, folder) of a run a worker is creating
+        self._trained = 0  # tasks the current job has learned
         self._status = Status()
+        self.owner = owner_key()
         self.connected: Callable[[], bool] | None = None
         """Set by the page: whether the browser tab of this session is still connected."""
         self._watchdog = Watchdog(None)
+
+    @property
+    def pool(self) -> JobPool:
+        """The pool this session's jobs go to (the server's own unless a test gave one)."""
+        return self._pool or get_pool()
 
     # --- reading -----------------------------------------------------------------
 
     def status(self) -> Status:
         """A copy of the current state (safe to read while training runs)."""
+        job = self._job
+        queued = self.pool.place(job) if job is not None and not self.sync and not job.finished.is_set() else None
         with self._lock:
             s = self._status
-            return Status(**{**s.__dict__, "extra": dict(s.extra)})
+            copy = Status(**{**s.__dict__, "extra": dict(s.extra)})
+        copy.queued = queued if copy.busy else None
+        return copy
 
     @property
     def busy(self) -> bool:
-        """True while a training job is running."""
+        """True while a training job waits or runs."""
         with self._lock:
             return self._status.busy
 
@@ -162,17 +218,14 @@ class TrainingSession:
         return self.busy and self._stop.is_set()
 
     def wait(self, timeout: float) -> bool:
-        """Block until the running job ends (True) or ``timeout`` seconds pass (False)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+        """Block until the job ends (True) or ``timeout`` seconds pass (False)."""
+        job = self._job
+        return True if job is None else job.wait(timeout)
 
     # --- commands ----------------------------------------------------------------
 
-    def submit(self, spec: RunSpec, count: int | None) -> bool:
-        """Train ``count`` more tasks (None = all remaining); False if a job is running."""
+    def submit(self, spec, count: int | None, pause_s: float = 0.0) -> bool:
+        """Train ``count`` more tasks (None = all remaining); False if a job is already waiting or running."""
         with self._lock:
             if self._status.busy:
                 return False
@@ -180,27 +233,39 @@ class TrainingSession:
             self._status.message = None
             self._status.details = ""
             s = self._status
-            s.stage, s.iteration, s.total, s.loss, s.task = "starting", 0, 0, None, 0
+            s.stage, s.iteration, s.total, s.loss, s.task = "queued", 0, 0, None, 0
         self._stop.clear()
         self._watchdog = Watchdog(None if self.sync else self.connected)
+        self._trained = 0
+
+        def unit_done(result: dict) -> bool:
+            if result.get("trained", not result.get("stopped")):
+                self._trained += 1
+            finished = self._take_result(result)
+            return not finished and (count is None or self._trained < count) and not self._stop.is_set()
+
+        job = Job(self.owner, self.kind, lambda: self._payload(spec), self._on_message, unit_done, self._on_end,
+                  gone=self._watchdog.check, pause_s=pause_s, unit_guess_s=self._unit_guess(spec))  # fmt: skip
+        self._job = job
         if self.sync:
-            self._job(spec, count)
+            run_inline(job, self._cache, self._stop)
         else:
-            self._thread = threading.Thread(target=self._job, args=(spec, count), daemon=True, name="den-trainer")
-            self._thread.start()
+            self.pool.submit(job)
         return True
 
     def stop(self) -> None:
-        """Ask the running job to stop at the next step boundary (its task is dropped)."""
+        """Drop the waiting job at once, or stop the running one at its next step (its task is dropped)."""
         self._stop.set()
+        job = self._job
+        if job is not None and not self.sync and not job.finished.is_set():
+            self.pool.stop(job)
 
     def reset(self) -> bool:
-        """Forget the trainer (its saved run stays on disk); False while a job is running."""
+        """Forget the run (it stays on disk); False while a job waits or runs."""
         with self._lock:
             if self._status.busy:
                 return False
-            self._release()
-            self.trainer, self._stamp, self._resumed = None, None, False
+            self.trainer, self._resumed, self._pending = None, False, None
             self._status = Status(version=self._status.version + 1)
         return True
 
@@ -208,12 +273,12 @@ class TrainingSession:
         """Take over a saved, unfinished run nobody is training; returns its finished tasks.
 
         Raises ValueError while a job runs or when another trainer holds the run. The run is
-        checked and loaded here; the lock is taken again by each job that trains it.
+        checked here; each task a worker trains claims it again.
         """
         if self.busy:
             raise ValueError("a task is training; stop it before resuming another run")
         try:
-            trainer = Trainer.resume(run_dir, self._callbacks())  # claims it: refused while another trainer holds it
+            trainer = Trainer.resume(run_dir)  # claims it: refused while another trainer holds it
         except RunFolderError as exc:
             raise ValueError(f"{Path(run_dir).name} is being trained by another session or process") from exc
         try:
@@ -222,57 +287,56 @@ class TrainingSession:
             trainer.close()  # free until a job trains it
         if trainer.finished:
             raise ValueError(f"{Path(run_dir).name} has learned all its tasks; there is nothing to resume")
-        self._release()
+        n_tasks = len(trainer.benchmark.tasks)
         with self._lock:
-            self.trainer, self._stamp, self._resumed = trainer, _stamp(run_dir), True
+            self.trainer = RunRef(Path(run_dir), trainer.tasks_done, n_tasks)
+            self._resumed, self._pending = True, None
             self._status = Status(version=self._status.version + 1, spec=spec, run_dir=str(run_dir))
-            self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), trainer.tasks_done
+            self._status.n_tasks, self._status.tasks_done = n_tasks, trainer.tasks_done
         return trainer.tasks_done
 
-    def _release(self) -> None:
-        """Free the run folder (the trainer stays in memory for the next job)."""
-        if self.trainer is not None:
-            self.trainer.close()
+    # --- the job's side, on the pool's threads ---------------------------------------------
 
-    def _callbacks(self) -> Callbacks:
-        return Callbacks(on_progress=self._on_progress, on_task_end=self._on_task_end, should_stop=self._should_stop)
-
-    def _should_stop(self) -> bool:
-        """Stop when asked, or when the tab that started the job has gone (nobody would see it)."""
-        if not self._stop.is_set() and self._watchdog.check():
-            log.warning("the browser tab of a training job went away; stopping it so the run can be resumed")
-            self._stop.set()
-        return self._stop.is_set()
-
-    def _claim(self, trainer: Trainer) -> Trainer:
-        """Claim the trainer's run folder for this job; reload the run if another trainer changed it meanwhile."""
-        run_dir = trainer.out_dir
-        if run_dir is None or trainer.owner is not None:
-            return trainer
+    def _unit_guess(self, spec) -> float:
+        """Seconds one task may take, for the queue's estimate before the pool has measured any."""
         try:
-            owner = claim_run_folder(run_dir, "resume")
-            if _stamp(run_dir) != self._stamp:  # resumed and trained elsewhere since our last task
-                owner.release()
-                trainer = Trainer.resume(run_dir, self._callbacks())
-            else:
-                trainer.owner = owner
-        except RunFolderError as exc:
-            raise ValueError(f"{run_dir.name} is being trained by another session or process now; "
-                             "Reset starts a new run of your own") from exc  # fmt: skip
+            from dashboard.state.run_settings import input_dim
+            from den_engine.core import budget
+
+            return budget.estimate_seconds(spec.config, input_dim(spec.benchmark), 1)
+        except Exception:  # noqa: BLE001 - a guess only: the pool replaces it with measured times
+            return 5.0
+
+    def _payload(self, spec) -> dict:
+        """The next task's unit: the run this session trains, or a fresh folder for a new one."""
         with self._lock:
-            self.trainer = trainer
-            self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), trainer.tasks_done
-            self._status.version += 1
-        return trainer
+            run = self.trainer
+            if run is not None and (run.tasks_done > 0 or self._status.spec == spec or self._resumed):
+                return {"spec": spec, "run_dir": str(run.out_dir), "create": False}  # goes on with its own config
+            self._status.stage = "loading"
+        out_dir = new_run_dir(spec.runs_dir, spec.benchmark, spec.method, spec.config.run_id())
+        with self._lock:
+            self._pending = (spec, out_dir)
+        return {"spec": spec, "run_dir": str(out_dir), "create": True}
 
-    def _unclaim(self) -> None:
-        """After a job: remember how the run was left, and free its folder for anyone."""
-        trainer = self.trainer
-        if trainer is not None and getattr(trainer, "owner", None) is not None and trainer.out_dir is not None:
-            self._stamp = _stamp(trainer.out_dir)
-        self._release()
+    def _on_message(self, kind: str, data) -> None:
+        if kind == "progress":
+            self._on_progress(*data)
+        elif kind == "task_start":
+            with self._lock:
+                self._status.task = int(data)
+        elif kind == "task":
+            self._on_task_end(data)
+        elif kind == "created":
+            self._on_created(data)
 
-    # --- the job -----------------------------------------------------------------
+    def _on_created(self, data: dict) -> None:
+        with self._lock:
+            spec, out_dir = self._pending
+            self.trainer, self._resumed, self._pending = RunRef(out_dir, 0, data["n_tasks"]), False, None
+            s = self._status
+            s.spec, s.run_dir, s.n_tasks, s.tasks_done = spec, str(out_dir), data["n_tasks"], 0
+            s.version += 1
 
     def _on_progress(self, stage: str, iteration: int, total: int, loss: float) -> None:
         with self._lock:
@@ -282,75 +346,56 @@ class TrainingSession:
     def _on_task_end(self, snapshot: dict) -> None:
         with self._lock:
             self._status.tasks_done = snapshot["task"]
-            self._status.version += 1
-
-    def _trainer_for(self, spec: RunSpec) -> Trainer:
-        current = self.trainer
-        if current is not None and (current.tasks_done > 0 or self._status.spec == spec or self._resumed):
-            return self._claim(current)  # an unfinished (or resumed) run goes on with its own config
-        with self._lock:
-            self._status.stage = "loading"
-        out_dir = new_run_dir(spec.runs_dir, spec.benchmark, spec.method, spec.config.run_id())
-        trainer = Trainer(  # claims the fresh folder and holds it until the job ends
-            spec.config, spec.benchmark, spec.n_tasks, out_dir=out_dir, callbacks=self._callbacks(),
-            method=spec.method,
-        )  # fmt: skip
-        self._release()
-        with self._lock:
-            self.trainer, self._stamp, self._resumed = trainer, None, False
-            self._status.spec, self._status.run_dir = spec, str(out_dir)
-            self._status.n_tasks, self._status.tasks_done = len(trainer.benchmark.tasks), 0
-            self._status.version += 1
-        return trainer
-
-    def _job(self, spec: RunSpec, count: int | None) -> None:
-        message, details, done = None, "", 0
-        try:
-            trainer = self._trainer_for(spec)
-            while not trainer.finished and (count is None or done < count) and not self._stop.is_set():
-                with self._lock:
-                    self._status.task = trainer.tasks_done + 1
-                trainer.train_next()
-                done += 1
-            n = trainer.tasks_done
-            kept = _kept(n)
-            if trainer.finished and done == 0:
-                message = ("info", f"All {n} tasks are learned. Press Reset to start a new run.")
-            elif self._watchdog.gone:
-                message = ("warning", f"Stopped because this tab was closed; {kept}.")
-            elif self._stop.is_set():
-                message = ("warning", f"Stopped; {kept}.")
-            else:
-                total = len(trainer.benchmark.tasks)
-                done_all = " The sequence is complete; Reset starts a new run." if trainer.finished else ""
-                message = ("success", f"Learned task {n} of {total}.{done_all}")
-        except TrainingStopped:
-            n = self.trainer.tasks_done if self.trainer else 0
-            why = " because this tab was closed" if self._watchdog.gone else ""
-            message = ("warning", f"Stopped{why}: task {n + 1} was dropped; {_kept(n)}.")
-        except TrainingDiverged as exc:
-            log.warning("training diverged: %s", exc)
-            message = ("error", f"Task dropped, finished tasks kept: {exc}")
-        except (DENError, BenchmarkError, ValueError, OSError) as exc:
-            log.warning("training failed: %s: %s", type(exc).__name__, exc)
-            message = ("error", str(exc))
-        except Exception as exc:  # noqa: BLE001 - a worker thread must never die silently
-            log.exception("unexpected error while training")
-            message = ("error", f"Unexpected error while training: {type(exc).__name__}: {exc}. "
-                                "Finished tasks are kept; the server log has the details.")  # fmt: skip
-        self._unclaim()
-        with self._lock:
-            s = self._status
-            s.busy, s.message, s.details, s.stage = False, message, details, ""
             if self.trainer is not None:
-                s.tasks_done = self.trainer.tasks_done
+                self.trainer.tasks_done = snapshot["task"]
+            self._status.version += 1
+
+    def _take_result(self, result: dict) -> bool:
+        """A unit's result: the run as the worker left it. True when the run has learned every task."""
+        with self._lock:
+            run = self.trainer
+            run.tasks_done, run.n_tasks, run.finished = result["tasks_done"], result["n_tasks"], result["finished"]
+            self._status.tasks_done, self._status.n_tasks = run.tasks_done, run.n_tasks
+            return run.finished
+
+    def _end_message(self, outcome: Outcome) -> tuple[str, str]:
+        """What the page says once a job has ended."""
+        n = self._status.tasks_done
+        kept, error = _kept(n), outcome.error or {}
+        if outcome.how in ("stopped", "gone"):
+            why = " because this tab was closed" if outcome.how == "gone" else ""
+            if outcome.mid_unit:
+                return "warning", f"Stopped{why}: task {n + 1} was dropped; {kept}."
+            return "warning", f"Stopped{why}; {kept}."
+        if outcome.how == "lost":
+            return "error", (f"The worker training task {n + 1} ended unexpectedly ({error.get('message')}); "
+                             f"{kept}. Press Next task to try again.")  # fmt: skip
+        if outcome.how == "error":
+            if error.get("type") == "RunFolderError":
+                name = Path(self._status.run_dir or "").name or "the run"
+                return "error", (f"{name} is being trained by another session or process now; "
+                                 "Reset starts a new run of your own")  # fmt: skip
+            if error.get("diverged"):
+                return "error", f"Task dropped, finished tasks kept: {error.get('message')}"
+            if error.get("user"):
+                return "error", str(error.get("message"))
+            return "error", (f"Unexpected error while training: {error.get('type')}: {error.get('message')}. "
+                             "Finished tasks are kept; the server log has the details.")  # fmt: skip
+        total = self._status.n_tasks
+        finished = self.trainer is not None and self.trainer.finished
+        if finished and self._trained == 0:
+            return "info", f"All {n} tasks are learned. Press Reset to start a new run."
+        done_all = " The sequence is complete; Reset starts a new run." if finished else ""
+        return "success", f"Learned task {n} of {total}.{done_all}"
+
+    def _on_end(self, outcome: Outcome) -> None:
+        error = outcome.error or {}
+        if outcome.how == "error" and self.sync and not error.get("user") and error.get("trace"):
+            log.error("a training unit failed:\n%s", error["trace"])
+        elif outcome.how == "error":
+            log.warning("training failed: %s: %s", error.get("type"), error.get("message"))
+        with self._lock:
+            message = self._end_message(outcome)
+            s = self._status
+            s.busy, s.message, s.details, s.stage = False, message, "", ""
             s.version += 1
-
-
-def _stamp(run_dir: str | Path) -> tuple[int, int] | None:
-    """(mtime, size) of a run's run.json: changes whenever any trainer commits a task to it."""
-    try:
-        info = (Path(run_dir) / RUN_FILE).stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size

@@ -1,19 +1,21 @@
-"""Sweeps launched from the Compare page: one ``python -m den_engine sweep`` subprocess per launch.
+"""Sweeps launched from the Compare page, trained run by run by the server's worker pool.
 
-The page keeps the ``SweepProcess`` in ``st.session_state`` (one per browser session) and
+The page keeps the ``SweepLauncher`` in ``st.session_state`` (one per browser session) and
 polls it; the sweep writes its runs into ``<runs folder>/sweeps/<name>/`` as they finish,
-so the page shows them without waiting for the end. The subprocess runs in its own
-process group, so Stop ends it and its workers (and nothing else); a stopped sweep
-started again with the same settings into the same folder reuses what finished.
+so the page shows them without waiting for the end. Stop drops the runs still waiting and
+stops the one training at its next step; a stopped sweep started again with the same
+settings into the same folder reuses what finished. ``den sweep`` on the command line
+writes the same folder layout.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import signal
-import subprocess
-import sys
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +30,6 @@ from den_engine.experiments.sweep_jobs import SweepJob, expand_grid, parse_grid,
 from den_engine.methods import get_method
 from den_engine.records.store import RUN_FILE
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = "sweeps"
 LOG_FILE = "sweep.log"
 
@@ -122,53 +123,76 @@ def finished_runs(folder: Path) -> list[Path]:
     return out
 
 
-class SweepProcess:
-    """A sweep running in a subprocess of its own process group, logging to ``<out>/sweep.log``."""
+class SweepLauncher:
+    """A sweep trained by the server's worker pool, run by run, writing ``<out>/sweep.log`` as it goes.
 
-    def __init__(self, request: SweepRequest, out: Path) -> None:
+    The sweep is ``lanes`` jobs of the pool (its "parallel runs"), each taking the next run of
+    the grid when its last one ends. They share their session's turn in the fair queue: while
+    other sessions wait, a sweep trains one run at a time; on an idle server, ``lanes`` at once.
+    The server holds the sweep folder's owner lock until the last lane ends, so another sweep
+    cannot write into it; every run's own folder is claimed by the worker that trains it.
+    """
+
+    def __init__(self, request: SweepRequest, out: Path, owner: str | None = None, gone=None,
+                 pool=None, sync: bool | None = None) -> None:  # fmt: skip
+        from dashboard.state.session import owner_key, sync_training
+        from dashboard.workers.pool import Job, get_pool, run_inline
+
         self.request, self.out = request, Path(out)
-        self.n_runs = len(request.jobs(self.out))  # validates before anything starts
-        self.out.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "den_engine", "sweep", *request.arguments(), "--out", str(self.out)]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
-        # The sweep process inherits the folder's owner lock and holds it as long as it (or a
-        # worker it forked) lives, so its runs read as abandoned once it is gone, however it ended.
-        owner = OwnerLock(self.out)
-        if not owner.acquire():
-            raise ValueError(f"{self.out.name} is being written by another sweep")
-        try:
-            with open(self.out / LOG_FILE, "ab") as log:
-                self.proc = subprocess.Popen(
-                    command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, pass_fds=(owner.fileno(),),
-                )  # fmt: skip
-        finally:
-            owner.release()  # this process's copy only; the child's copy keeps the lock
+        jobs = request.jobs(self.out)  # validates before anything starts
+        self.n_runs = len(jobs)
+        self._todo = deque(jobs)
+        self._rows: list[dict] = []
+        self._lock = threading.Lock()
+        self._failed = False
         self.stopped = False
+        self._owner = OwnerLock(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not self._owner.acquire():
+            raise ValueError(f"{self.out.name} is being written by another sweep")
+        (self.out / "sweep.json").write_text(json.dumps({"request": dataclasses.asdict(request)}, indent=1),
+                                             encoding="utf-8")  # fmt: skip
+        self._log(f"sweep of {self.n_runs} runs: {' '.join(request.arguments())}")
+        sync = sync_training() if sync is None else sync
+        self._pool = None if sync else (pool or get_pool())
+        lanes = 1 if sync else max(1, min(request.workers or self._pool.size, self.n_runs))
+        owner = owner or owner_key()
+        guess = request.estimate_seconds(self.out) / max(1, self.n_runs) if self.n_runs else 1.0
+        self._lanes = [Job(owner, "sweep", self._next, self._on_message, self._unit_done, self._lane_ended,
+                           gone=gone, unit_guess_s=guess) for _ in range(lanes)]  # fmt: skip
+        self._left = lanes
+        for lane in self._lanes:
+            if sync:
+                run_inline(lane, {}, threading.Event())
+            else:
+                self._pool.submit(lane)
+
+    # --- what the page reads ---------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        """True while the subprocess is alive."""
-        return self.proc.poll() is None
+        """True while a run of the sweep waits or trains."""
+        return any(not lane.finished.is_set() for lane in self._lanes)
 
     @property
     def returncode(self) -> int | None:
-        """The exit status once it ended (None while running)."""
-        return self.proc.poll()
+        """None while running; 0 when every run finished; 1 when one failed or the sweep was stopped."""
+        if self.running:
+            return None
+        return 1 if (self._failed or self.stopped) else 0
 
     def stop(self) -> None:
-        """End the sweep and its workers (its own process group); finished runs stay."""
+        """Stop the sweep: waiting runs are dropped, training ones stop at their next step; finished runs stay."""
         if self.running:
             self.stopped = True
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            for lane in self._lanes:
+                if self._pool is not None:
+                    self._pool.stop(lane)
 
     def wait(self, timeout: float) -> bool:
         """Block until the sweep ends (True) or ``timeout`` seconds pass (False)."""
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
+        deadline = time.monotonic() + timeout
+        return all(lane.wait(max(0.0, deadline - time.monotonic())) for lane in self._lanes)
 
     def done(self) -> int:
         """How many of its runs are complete."""
@@ -181,3 +205,62 @@ class SweepProcess:
         except OSError:
             return ""
         return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+
+    # --- the lanes, on the pool's threads ------------------------------------------------
+
+    def _log(self, line: str) -> None:
+        with self._lock, open(self.out / LOG_FILE, "a", encoding="utf-8") as log:
+            log.write(f"{datetime.now():%H:%M:%S} {line}\n")
+
+    def _next(self) -> dict:
+        with self._lock:
+            job = self._todo.popleft() if self._todo else None
+        if job is not None:
+            self._log(f"run {job.index + 1}/{self.n_runs} {job.name}: starting")
+        return {"job": job}
+
+    def _on_message(self, kind: str, data) -> None:
+        if kind == "sweep" and data.get("type") == "task":
+            self._log(f"run {data['index'] + 1}/{self.n_runs}: task {data['task']} of {data['n_tasks']} learned")
+
+    def _unit_done(self, result: dict) -> bool:
+        row = result.get("row")
+        if row is not None:
+            with self._lock:
+                self._rows.append(row)
+                self._failed |= row["how"].startswith("failed")
+            extra = f" ({row['how']})" if row["how"].startswith("failed") else ""
+            self._log(f"{row['run']}: {row['status']}, {row['tasks_done']} tasks{extra}")
+        with self._lock:
+            return bool(self._todo)
+
+    def _lane_ended(self, outcome) -> None:
+        if outcome.how in ("stopped", "gone"):
+            self.stopped = True
+            self._log(
+                "stopped: finished runs are kept" + (" (the browser tab closed)" if outcome.how == "gone" else "")
+            )
+        elif outcome.how in ("error", "lost"):
+            self._failed = True
+            self._log(f"error: {(outcome.error or {}).get('message')}")
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._finish()
+
+    def _finish(self) -> None:
+        """The last lane ended: write the outcome table and let go of the sweep folder."""
+        from den_engine.experiments.sweep_cli import write_outcomes
+
+        try:
+            axes = [item.split("=", 1)[0].strip() for item in self.request.grid_items()]
+            rows = sorted(self._rows, key=lambda r: r["run"])
+            title = f"{self.request.benchmark}, {self.request.n_tasks} tasks, {self.request.method}, " \
+                    f"preset {self.request.preset}, seeds {self.request.seeds}"  # fmt: skip
+            write_outcomes(self.out, rows, [*axes, "seed"], title)
+            self._log(f"{len(rows)} of {self.n_runs} runs; table in sweep.md and sweep.csv")
+        except OSError as exc:
+            self._log(f"error: could not write the outcome table: {exc}")
+        finally:
+            self._owner.release()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from den_engine.core.config import parse_value, preset
-from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged
+from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.methods import get_method
@@ -187,8 +187,11 @@ def _plan(run) -> str:
     return "resume" if run.tasks else "train"
 
 
-def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
+def run_job(job: SweepJob, progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
     """Train, resume or reuse one job's run; returns its outcome row. Never raises for a failed run.
+
+    ``should_stop`` (asked at every step) ends the run early: TrainingStopped is raised, the
+    finished tasks stay in the run's folder and the next sweep resumes it.
 
     Nothing is deleted: a folder holding another run, or files that are no run, fails the job
     (``existing_run``, or the Trainer's claim of the folder: den_engine.records.claim).
@@ -206,7 +209,7 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
             def on_task_end(snapshot: dict) -> None:
                 emit({"type": "task", "index": job.index, "task": snapshot["task"], "n_tasks": job.n_tasks})
 
-            callbacks = Callbacks(on_task_end=on_task_end)
+            callbacks = Callbacks(on_task_end=on_task_end, should_stop=should_stop)
             if how == "resume":
                 trainer = Trainer.resume(job.run_dir, callbacks)
             else:  # no record, or this very run killed before its first task ended: started over
@@ -220,6 +223,8 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None) -> dict:
                 trainer.close()
             how = {"train": "trained", "resume": "resumed"}[how]
         row = outcome_row(job, record, "reused" if how == "reuse" else how)
+    except TrainingStopped:
+        raise  # asked for: not a failed run
     except (DENError, BenchmarkError, ValueError, OSError) as exc:
         row = outcome_row(job, None, f"failed: {exc}")
     row["seconds"] = round(time.perf_counter() - start, 3)

@@ -36,6 +36,11 @@ class Method:
         """The network before task 1."""
         return ExpandableNet(input_dim, tuple(config.hidden_sizes), generator, device)
 
+    def __reduce__(self):
+        # A method travels between processes (the dashboard's training workers) by its
+        # registered name: its routines are plain functions of the registry, not data.
+        return get_method, (self.name,)
+
 
 def _fixed(**values) -> Callable:
     def prepare(config):

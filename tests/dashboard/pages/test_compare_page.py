@@ -118,7 +118,7 @@ def test_a_sweep_of_over_an_hour_shows_its_estimate_and_starts_only_when_confirm
     started = []
 
     class Captured:  # a launcher that starts nothing
-        def __init__(self, request, out):
+        def __init__(self, request, out, **_):
             started.append(request)
             self.out, self.running, self.stopped, self.returncode, self.n_runs = out, False, True, None, 0
 
@@ -128,7 +128,7 @@ def test_a_sweep_of_over_an_hour_shows_its_estimate_and_starts_only_when_confirm
         def log_tail(self) -> str:
             return ""
 
-    monkeypatch.setattr(sweep_launcher, "SweepProcess", Captured)  # the page script imports it from there
+    monkeypatch.setattr(sweep_launcher, "SweepLauncher", Captured)  # the page script imports it from there
     at = _compare_page()
     at.number_input(key="cmp_jobs").set_value(2)
     at.text_input(key="cmp_fixed").input("hidden_sizes=32x16 iterations=1000000")

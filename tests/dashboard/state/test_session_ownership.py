@@ -51,7 +51,7 @@ def test_the_run_is_locked_while_a_job_trains_and_free_between_jobs(tmp_path):
 
 
 def test_a_job_whose_tab_closed_stops_and_anyone_can_resume_the_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(liveness, "GRACE_S", 0.0)  # gone at the second look: inside task 2, whatever the speed
+    monkeypatch.setattr(liveness, "GRACE_S", 0.0)  # gone at the second look: before task 2 or 3 starts
     monkeypatch.setattr(liveness, "CHECK_EVERY_S", 0.0)
     session = TrainingSession(sync=False)
     connected = [True]
@@ -65,12 +65,12 @@ def test_a_job_whose_tab_closed_stops_and_anyone_can_resume_the_run(tmp_path, mo
     session._on_task_end = close_tab_after_task_one
     assert session.submit(_spec(tmp_path), None) and session.wait(WAIT_S)
     status = session.status()
-    assert status.tasks_done == 1 and "tab was closed" in status.message[1], status.message
-    run_dir = status.run_dir
-    assert not is_owned(run_dir)
-    assert is_resumable(run_state(_record(run_dir)["status"], 1, run_dir))  # "stopped": nobody trains it
+    assert status.tasks_done in (1, 2) and "tab was closed" in status.message[1], status.message
+    run_dir, kept = status.run_dir, status.tasks_done
+    assert not is_owned(run_dir) and len(_record(run_dir)["tasks"]) == kept
+    assert is_resumable(run_state(_record(run_dir)["status"], kept, run_dir))  # nobody trains it
     other = TrainingSession(sync=True)
-    assert other.resume(run_dir) == 1
+    assert other.resume(run_dir) == kept
     other.submit(other.status().spec, None)
     assert len(_record(run_dir)["tasks"]) == 3 and _record(run_dir)["status"] == "complete"
 
