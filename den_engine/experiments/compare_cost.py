@@ -56,8 +56,11 @@ def check_cost(planned: list[Planned], benchmark: str, n_tasks: int) -> Cost:
 
 def cost_lines(cost: Cost, what: str = "this comparison") -> list[str]:
     """The estimate shown before training starts, and the over-an-hour note when it is longer."""
+    if not cost.to_train:
+        return [f"estimated 0 s: all {cost.reused} runs are finished already and reused"]
     runs = f"{cost.to_train} run{'s' if cost.to_train != 1 else ''}"
-    line = f"estimated {budget.human_seconds(cost.seconds)} for {runs}, one after another"
+    about = "under 1 s" if cost.seconds < 1 else budget.human_seconds(cost.seconds)
+    line = f"estimated {about} for {runs}, one after another"
     if cost.reused:
         line += f" ({cost.reused} finished {'ones' if cost.reused != 1 else 'one'} reused)"
     note = budget.long_run_note(cost.seconds, f"{what} of {runs}")
