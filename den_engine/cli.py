@@ -235,7 +235,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr, flush=True)
 
     def estimate(what: str):
-        return lambda cost: [log(line) for line in cost_lines(cost, what)]  # before the first run trains
+        def show(cost) -> None:  # called before the first run trains
+            for line in cost_lines(cost, what):
+                log(line)
+
+        return show
 
     title = compare_title(args.benchmark, args.tasks, args.preset, seeds, args.budget)
     if args.tune is not None:

@@ -6,8 +6,8 @@ is refused with the ConfigError of ``den_engine.core.budget.check_memory`` (nami
 field, the estimate and the free memory), and the wall time of the runs still to train is
 estimated with ``budget.serial_seconds``, since a comparison trains its runs one after
 another in one process, each at the threads it chooses. A finished run that will be reused
-costs nothing and is not checked: it does not train again. The whole check takes well
-under a second.
+costs nothing and is not checked: it does not train again; a partial one that resumes is
+costed whole, erring high. The whole check takes well under a second.
 """
 
 from __future__ import annotations
