@@ -204,6 +204,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from den_engine.core.runner import Callbacks
     from den_engine.experiments.compare import compare, compare_title, markdown_table
+    from den_engine.experiments.compare_cost import cost_lines
     from den_engine.experiments.tune import trial_table, tuned_compare
 
     sets = {}
@@ -233,18 +234,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    def estimate(what: str):
+        def show(cost) -> None:  # called before the first run trains
+            for line in cost_lines(cost, what):
+                log(line)
+
+        return show
+
     title = compare_title(args.benchmark, args.tasks, args.preset, seeds, args.budget)
     if args.tune is not None:
         rows, trial_rows = tuned_compare(
             args.benchmark, args.tasks, methods, seeds, args.tune, args.preset, args.out, sets, args.device,
-            args.budget, log, callbacks,
+            args.budget, log, callbacks, on_estimate=estimate("this tuning and comparison"),
         )  # fmt: skip
         print(trial_table(trial_rows, f"{args.benchmark}, seed {seeds[0]}") + "\n")
         title += f"; {args.tune} trials per method, chosen on validation AUROC of seed {seeds[0]}"
     else:
         rows = compare(
             args.benchmark, args.tasks, methods, seeds, args.preset, args.out, sets, args.device,
-            log=log, callbacks=callbacks, budget=args.budget,
+            log=log, callbacks=callbacks, budget=args.budget, on_estimate=estimate("this comparison"),
         )  # fmt: skip
     print(markdown_table(rows, title))
     print(f"\nsaved {args.out}/summary.md and summary.csv ({time.perf_counter() - start:.1f} s)")

@@ -153,6 +153,12 @@ def steps_per_run(config, n_tasks: int) -> int:
     return iterations + later * (STAGES_PER_LATER_TASK * iterations + head)
 
 
+def run_flops(config, input_dim: int, one_thread: float | None = None) -> float:
+    """The rate of a run: one thread's (``machine_flops(1)`` unless given), scaled by the threads it would choose."""
+    one_thread = machine_flops(1) if one_thread is None else one_thread  # a probe on two threads is noisy
+    return one_thread * (1 + THREAD_GAIN * (choose_threads(input_dim, config)["threads"] - 1))
+
+
 def estimate_seconds(config, input_dim: int, n_tasks: int, flops: float | None = None) -> float:
     """Seconds a run of ``n_tasks`` would take on this machine, erring high (see the module docstring).
 
@@ -160,8 +166,8 @@ def estimate_seconds(config, input_dim: int, n_tasks: int, flops: float | None =
     at the rate of the thread count the run itself would choose.
     """
     batch = int(getattr(config, "batch_size", 1))
-    if flops is None:  # one thread's rate, scaled by the threads the run would use (a probe on two is noisy)
-        flops = machine_flops(1) * (1 + THREAD_GAIN * (choose_threads(input_dim, config)["threads"] - 1))
+    if flops is None:
+        flops = run_flops(config, input_dim)
     seconds = 0.0
     for task in range(1, n_tasks + 1):
         steps = steps_per_run(config, task) - steps_per_run(config, task - 1) if task > 1 else steps_per_run(config, 1)
@@ -188,6 +194,12 @@ def sweep_seconds(runs: list[tuple], workers: int) -> float:
     total = sum(estimate_seconds(config, dim, tasks, flops=flops) for config, dim, tasks in runs)
     longest = max((estimate_seconds(config, dim, tasks, flops=flops) for config, dim, tasks in runs), default=0.0)
     return max(total / max(1, min(workers, len(runs))), longest)
+
+
+def serial_seconds(runs: list[tuple]) -> float:
+    """Wall seconds of several runs ``(config, input_dim, n_tasks)`` one after another, each at its own threads."""
+    one_thread = machine_flops(1) if runs else 0.0  # timed once for all of them
+    return sum(estimate_seconds(c, dim, tasks, flops=run_flops(c, dim, one_thread)) for c, dim, tasks in runs)
 
 
 def long_run_note(seconds: float, what: str = "this run") -> str | None:

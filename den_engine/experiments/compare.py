@@ -35,10 +35,11 @@ import numpy as np
 from den_engine.core.config import DENConfig, parse_value, preset
 from den_engine.core.errors import ConfigError, RunFileError
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
+from den_engine.experiments.compare_cost import Cost, Planned, check_cost
 from den_engine.experiments.sweep_jobs import resolve_tasks, run_hash
 from den_engine.methods import get_method
 from den_engine.records.claim import RunFolderError, describe_run
-from den_engine.records.outputs import output_dir
+from den_engine.records.outputs import check_path, output_dir
 from den_engine.records.owner import OWNER_FILE
 from den_engine.records.store import RUN_FILE, clean_json, load_run
 
@@ -144,6 +145,16 @@ def run_folder(parent: Path, stem: str, method: str, config, benchmark: str, n_t
     return parent / f"{stem}-{run_hash(method, benchmark, n_tasks, config)}"
 
 
+def finished_run(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | None) -> dict | None:
+    """The record in ``run_dir`` when it is this very run, complete (it is reused, not trained); else None."""
+    existing = _matches(run_dir, method, config, benchmark, n_tasks)
+    return existing.data if _complete(existing) else None
+
+
+def _complete(run) -> bool:
+    return run is not None and run.data["status"] == "complete" and bool(run.data.get("final"))
+
+
 def run_one(
     method: str,
     config,
@@ -159,7 +170,7 @@ def run_one(
     """
     run_dir = Path(run_dir)
     existing = _matches(run_dir, method, config, benchmark, n_tasks)
-    if existing is not None and existing.data["status"] == "complete" and existing.data.get("final"):
+    if _complete(existing):
         return existing.data, "reused"
     if existing is not None and existing.tasks:  # this run, stopped or killed: go on from its last finished task
         trainer, how = Trainer.resume(run_dir, callbacks), "resumed"
@@ -188,11 +199,14 @@ def compare(
     budget: str = "equal",
     tuned: dict[str, dict] | None = None,
     title_extra: str = "",
+    on_estimate: Callable[[Cost], None] | None = None,
 ) -> list[dict]:
     """Run (or reuse) every method x seed under ``out``; write and return the summary rows.
 
     ``tuned`` maps a method to the field values chosen for it (``tune.tune``); they win
-    over the preset and ``sets``.
+    over the preset and ``sets``. Before anything is written, every run to train is checked
+    against memory (a ConfigError refuses the whole comparison) and ``on_estimate`` is told
+    the estimated wall time (``compare_cost``) once ``out`` exists, before the first run trains.
     """
     sets, tuned = sets or {}, tuned or {}
     if budget not in BUDGETS:
@@ -201,13 +215,22 @@ def compare(
         get_method(method)  # unknown names fail before any training
     check_sets(methods, sets)
     n_tasks = resolve_tasks(benchmark, n_tasks)
-    out = output_dir(out, "--out")
-    records: dict[str, list[dict]] = {m: [] for m in methods}
-    total = len(methods) * len(seeds)
-    for i, (method, seed) in enumerate(((m, s) for m in methods for s in seeds), start=1):
+    parent = check_path(str(out), "--out", "folder")
+    runs = []  # (method, seed, config, run folder) of every run, in the order they train
+    for method, seed in ((m, s) for m in methods for s in seeds):
         config = run_config(method, preset_name, seed, sets, device, benchmark, budget, tuned.get(method))
+        runs.append(
+            (method, seed, config, run_folder(parent, f"{method}-seed{seed}", method, config, benchmark, n_tasks))
+        )
+    planned = [Planned(m, c, finished_run(d, m, c, benchmark, n_tasks) is not None) for m, _, c, d in runs]
+    cost = check_cost(planned, benchmark, n_tasks)  # a run that cannot fit: refused, nothing written
+    out = output_dir(out, "--out")
+    if on_estimate is not None:
+        on_estimate(cost)
+    records: dict[str, list[dict]] = {m: [] for m in methods}
+    total = len(runs)
+    for i, (method, seed, config, run_dir) in enumerate(runs, start=1):
         cb = callbacks(method, seed) if callbacks is not None else None
-        run_dir = run_folder(out, f"{method}-seed{seed}", method, config, benchmark, n_tasks)
         record, how = run_one(method, config, benchmark, n_tasks, run_dir, cb)
         records[method].append(record)
         if log is not None:

@@ -17,17 +17,20 @@ import json
 import math
 import shutil
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from den_engine.core import budget as memory_budget
 from den_engine.core.errors import ConfigError
 from den_engine.core.runner import Callbacks, final_metrics
-from den_engine.experiments.compare import check_sets, compare, run_config, run_folder, run_one
+from den_engine.data.benchmarks import BENCHMARKS
+from den_engine.experiments.compare import check_sets, compare, finished_run, run_config, run_folder, run_one
+from den_engine.experiments.compare_cost import Cost, Planned, check_cost
 from den_engine.experiments.sweep_jobs import resolve_tasks
 from den_engine.methods import get_method
-from den_engine.records.outputs import output_dir
+from den_engine.records.outputs import check_path, output_dir
 
 _RATE = {"learning_rate": (3e-4, 1e-2, "log"), "weight_decay": (1e-6, 1e-2, "log")}
 _DEN = {
@@ -88,15 +91,27 @@ def tune(
     budget: str = "equal",
     log: Callable[[str], None] | None = None,
     callbacks: Callable[[str, int], Callbacks] | None = None,
+    later_seeds: Sequence[int] = (),
+    on_estimate: Callable[[Cost], None] | None = None,
 ) -> tuple[dict[str, dict], list[dict]]:
-    """Run every method's trials on ``seed``; return (chosen values per method, one row per trial)."""
+    """Run every method's trials on ``seed``; return (chosen values per method, one row per trial).
+
+    Before anything is written, every trial (and the comparison's runs on ``later_seeds``, which
+    ``tuned_compare`` makes next) is checked against memory and ``on_estimate`` is told the
+    estimated wall time of them all (``compare_cost``), before the first trial trains.
+    """
     sets = sets or {}
     for method in methods:
         get_method(method)
         trials(method, n_trials)  # a bad count or a method without a space fails before any training
     check_sets(methods, sets)
     n_tasks = resolve_tasks(benchmark, n_tasks)
+    parent = check_path(str(out), "--out", "folder")
+    planned = _plan(benchmark, n_tasks, methods, n_trials, seed, preset_name, parent, sets, device, budget, later_seeds)
+    cost = check_cost(planned, benchmark, n_tasks)  # a run that cannot fit: refused, nothing written
     out = output_dir(out, "--out")
+    if on_estimate is not None:
+        on_estimate(cost)
     chosen: dict[str, dict] = {}
     rows: list[dict] = []
     for method in methods:
@@ -107,7 +122,7 @@ def tune(
             run_dir = run_folder(out / "tune", f"{method}-trial{k}", method, config, benchmark, n_tasks)
             record, how = run_one(method, config, benchmark, n_tasks, run_dir, cb)
             val = final_metrics(record)["average_val_auroc"]
-            score = -math.inf if val is None or not math.isfinite(val) else val
+            score = _score(record)
             row = {"method": method, "trial": k, "values": values, "val_auroc": val, "chosen": False, "run": run_dir}
             rows.append(row)
             if best is None or score > best[0]:
@@ -119,6 +134,50 @@ def tune(
     (out / "tune.md").write_text(trial_table(rows, f"{benchmark}, {n_tasks or 'all'} tasks, seed {seed}") + "\n")
     (out / "tune.json").write_text(json.dumps({"seed": seed, "n_trials": n_trials, "chosen": chosen}, indent=1))
     return chosen, rows
+
+
+def _score(record: dict) -> float:
+    """A trial's mean validation AUROC after the last task; -inf when there is none."""
+    val = final_metrics(record)["average_val_auroc"]
+    return -math.inf if val is None or not math.isfinite(val) else val
+
+
+def _plan(benchmark, n_tasks, methods, n_trials, seed, preset_name, parent, sets, device, budget, later_seeds):
+    """Every trial of every method, then the comparison's runs on ``later_seeds``: what ``tune`` checks first."""
+    planned = []
+    for method in methods:
+        values = trials(method, n_trials, seed)
+
+        def config_of(seed_: int, chosen: dict, method: str = method):
+            return run_config(method, preset_name, seed_, sets, device, benchmark, budget, chosen)
+
+        configs = [config_of(seed, v) for v in values]
+        folders = [
+            run_folder(parent / "tune", f"{method}-trial{k}", method, c, benchmark, n_tasks)
+            for k, c in enumerate(configs)
+        ]
+        records = [finished_run(d, method, c, benchmark, n_tasks) for d, c in zip(folders, configs, strict=True)]
+        planned += [Planned(method, c, r is not None) for c, r in zip(configs, records, strict=True)]
+        for later in later_seeds:  # the comparison's runs after tuning
+            planned.append(_later_run(method, later, values, configs, records, config_of, parent, benchmark, n_tasks))
+    return planned
+
+
+def _later_run(method, seed, values, configs, records, config_of, parent, benchmark, n_tasks) -> Planned:
+    """The comparison's run of ``method`` on a later ``seed``, as far as it is known before tuning.
+
+    With every trial finished the winner is known (the same choice as ``tune``) and its run may
+    be there already; otherwise the estimate takes the trial whose network can grow largest,
+    erring high.
+    """
+    if all(r is not None for r in records):
+        best = max(range(len(records)), key=lambda k: _score(records[k]))  # the first best, as in tune
+        config = config_of(seed, values[best])
+        folder = run_folder(parent, f"{method}-seed{seed}", method, config, benchmark, n_tasks)
+        return Planned(method, config, finished_run(folder, method, config, benchmark, n_tasks) is not None)
+    dim = math.prod(BENCHMARKS[benchmark].input_shape)
+    largest = max(range(len(configs)), key=lambda k: memory_budget.estimate(configs[k], dim, n_tasks).parameters)
+    return Planned(method, config_of(seed, values[largest]))
 
 
 def trial_table(rows: list[dict], title: str = "") -> str:
@@ -146,13 +205,18 @@ def tuned_compare(
     budget: str = "equal",
     log: Callable[[str], None] | None = None,
     callbacks: Callable[[str, int], Callbacks] | None = None,
+    on_estimate: Callable[[Cost], None] | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """Tune every method on the first seed's validation split, then compare the winners on every seed."""
+    """Tune every method on the first seed's validation split, then compare the winners on every seed.
+
+    ``on_estimate`` is told the estimated wall time of the trials and the comparison together, before any trains.
+    """
     out = Path(out)
     seed = seeds[0]
     chosen, trial_rows = tune(
-        benchmark, n_tasks, methods, n_trials, seed, preset_name, out, sets, device, budget, log, callbacks
-    )
+        benchmark, n_tasks, methods, n_trials, seed, preset_name, out, sets, device, budget, log, callbacks,
+        later_seeds=seeds[1:], on_estimate=on_estimate,
+    )  # fmt: skip
     n_tasks = resolve_tasks(benchmark, n_tasks)
     for method in methods:  # the winning trial is that seed's run: copied, so compare reuses it
         trial = next(r for r in trial_rows if r["method"] == method and r["chosen"])

@@ -1,7 +1,9 @@
-"""Bad output paths and Ray addresses for ``sweep``, ``compare``, ``export`` and ``report``.
+"""Bad output paths and Ray addresses for ``sweep``, ``compare``, ``export`` and ``report``; cost checks first.
 
 Each ends with one ``error:`` line naming the flag and the path or address, exit status 2 and no
-traceback; a wrong Ray address fails within a minute. The Ray cases run the real command in a
+traceback; a wrong Ray address fails within a minute. A sweep or a comparison whose network
+cannot fit is refused before it writes anything, and one estimated at over an hour says so
+before it trains. The Ray cases run the real command in a
 child process, since Ray writes its own logs straight to file descriptor 2.
 """
 
@@ -136,3 +138,50 @@ def test_a_sweep_estimated_at_over_an_hour_says_so_and_one_that_cannot_fit_is_re
     assert main([*grid, "--grid", "expand_units=1000000,1", "--out", str(tmp_path / "big")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: expand_units: this network would need about") and not (tmp_path / "big").exists()
+
+
+TOO_BIG = ["--benchmark", "toy-2d", "--tasks", "2", "--methods", "stl,den", "--set", "iterations=5", "--quiet"]
+
+
+@pytest.mark.parametrize("tune", [[], ["--tune", "2"]], ids=["compare", "tune"])
+def test_a_compare_whose_network_cannot_fit_is_refused_before_anything_is_written(tune, tmp_path, capsys):
+    # stl comes first and fits: without the check up front it trains, then DEN's trainer refuses
+    big = ["compare", *TOO_BIG, *tune, "--set", "expand_units=1000000"]
+    line = one_error(capsys, [*big, "--out", str(tmp_path / "new")])
+    assert line.startswith("error: expand_units: this network would need about") and "is free on the" in line
+    assert not (tmp_path / "new").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("not a run")
+    one_error(capsys, [*big, "--out", str(mine)])
+    assert [p.name for p in mine.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("tune", [[], ["--tune", "2"]], ids=["compare", "tune"])
+def test_a_compare_prints_its_estimate_before_the_first_run_trains_and_a_note_when_over_an_hour(
+    tune, tmp_path, monkeypatch, capsys
+):
+    from den_engine.core.errors import DENError
+    from den_engine.experiments import compare
+    from den_engine.experiments import tune as tuning
+
+    seen = []
+
+    def first_run(*args, **kwargs):  # stands in for training: what was printed by then, and stop
+        seen.append(capsys.readouterr().err.strip().splitlines())
+        raise DENError("stopped before training")
+
+    monkeypatch.setattr(compare, "run_one", first_run)
+    monkeypatch.setattr(tuning, "run_one", first_run)
+    seeds = ["--methods", "stl", "--seeds", "0,1"]
+    long = ["compare", "--benchmark", "digits-one-vs-rest", "--tasks", "10", *seeds, "--set", "iterations=200000"]
+    assert main([*long, *tune, "--out", str(tmp_path / "long")]) == 2
+    runs = 3 if tune else 2  # two trials on seed 0 and seed 1's run, or one run per seed
+    what = "this tuning and comparison" if tune else "this comparison"
+    estimated, note = seen[0]
+    assert estimated.startswith("estimated ") and " h " in estimated and f"for {runs} runs" in estimated
+    assert note.startswith(f"note: {what} of {runs} runs may take about {estimated.split()[1]} h ")
+    capsys.readouterr()
+    short = ["compare", "--benchmark", "toy-2d", "--tasks", "1", *seeds, "--set", "iterations=5"]
+    assert main([*short, *tune, "--out", str(tmp_path / "short")]) == 2
+    assert len(seen[1]) == 1 and seen[1][0].startswith("estimated ") and f"for {runs} runs" in seen[1][0]

@@ -56,3 +56,12 @@ def test_the_time_estimate_counts_every_stage_of_every_task_at_the_network_s_siz
     assert per_step(3) > per_step(1)  # the growth is priced
     assert budget.machine_flops() > 1e7  # timed on this machine: at least 10 MFLOP/s
     assert budget.human_seconds(75) == "1 min 15 s" and budget.human_seconds(7300) == "2 h 1 min"
+
+
+def test_runs_one_after_another_add_up_each_at_the_threads_it_would_choose(monkeypatch):
+    monkeypatch.setattr(budget, "machine_flops", lambda threads=1, size=256: 1e9)
+    one = preset("fast", hidden_sizes=(10, 5), iterations=100, head_iterations=10, batch_size=8)
+    two = one.replace(threads=2)  # a run that asks for two threads steps 1.6 times as fast
+    seconds = budget.serial_seconds([(one, 4, 3), (two, 4, 2)])
+    expected = budget.estimate_seconds(one, 4, 3, flops=1e9) + budget.estimate_seconds(two, 4, 2, flops=1.6e9)
+    assert seconds == pytest.approx(expected) and budget.serial_seconds([]) == 0

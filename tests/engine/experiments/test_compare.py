@@ -172,3 +172,11 @@ def test_a_folder_holding_something_else_is_named_and_left_alone(tmp_path):
     with pytest.raises(DENError, match=f"{folder}: holds a damaged run record"):
         compare("toy-2d", 1, ["stl"], [0], "fast", tmp_path, dict(SETS))
     assert (folder / "run.json").read_text() == "{ not json" and (folder / "weights").is_dir()
+
+
+def test_the_estimate_before_training_counts_only_the_runs_still_to_train(tmp_path):
+    costs = []
+    compare("toy-2d", 1, ["stl"], [0], "fast", tmp_path, dict(SETS), on_estimate=costs.append)
+    compare("toy-2d", 1, ["stl"], [0, 1], "fast", tmp_path, dict(SETS), on_estimate=costs.append)
+    assert [(c.to_train, c.reused) for c in costs] == [(1, 0), (1, 1)]  # seed 0 is reused, not trained again
+    assert all(c.seconds > 0 for c in costs)
