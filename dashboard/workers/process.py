@@ -4,7 +4,7 @@ Each worker is ``python -m dashboard.workers.process``, started with ``subproces
 than ``multiprocessing``: Streamlit runs a page as the ``__main__`` module, so a spawned
 multiprocessing child would run the whole app again while it starts, and a forked one
 would copy the web server's threads and the locks they hold. The worker runs at a lower
-priority than the web server (``DEN_WORKER_NICE``, default 5), so a click on any page is
+priority than the web server (``DEN_WORKER_NICE``, default 2), so a click on any page is
 answered while every worker trains, and with one torch thread unless the pool gives a
 lone job more.
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-NICE = 5
+NICE = 2
 """How much lower the workers' priority is than the web server's (DEN_WORKER_NICE overrides it)."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _UNIT = struct.Struct("<q")
