@@ -10,8 +10,9 @@ A job whose browser tab has gone (``Job.gone``) is dropped while it waits and st
 the next step while it trains; a stopped unit keeps every task it finished. Stop works the
 same way from the page.
 
-``DEN_WORKERS`` sets the pool: a number of local worker processes (default: one per core),
-or ``ray://HOST:PORT`` to run the units on a Ray cluster (``ray_slots``).
+``DEN_WORKERS`` sets the pool: a number of local worker processes (default: one per core;
+0 trains in one thread of the server, ``inprocess``), or ``ray://HOST:PORT`` to run the
+units on a Ray cluster (``ray_slots``).
 """
 
 from __future__ import annotations
@@ -335,9 +336,9 @@ _POOL_LOCK = threading.Lock()
 
 
 def pool_size() -> int:
-    """Local workers: DEN_WORKERS when it is a number, else one per core."""
+    """Local workers: DEN_WORKERS when it is a number (0: one thread in the server), else one per core."""
     text = (os.environ.get("DEN_WORKERS") or "").strip()
-    if text.isdigit() and int(text) > 0:
+    if text.isdigit():
         return int(text)
     try:
         return len(os.sched_getaffinity(0))
@@ -355,6 +356,10 @@ def get_pool() -> JobPool:
 
                 factory, size = ray_slot_factory(address.removeprefix("ray://"))
                 _POOL.append(JobPool(size, factory))
+            elif pool_size() == 0:
+                from dashboard.workers.inprocess import ThreadSlot
+
+                _POOL.append(JobPool(1, ThreadSlot))
             else:
                 _POOL.append(JobPool(pool_size()))
         return _POOL[0]

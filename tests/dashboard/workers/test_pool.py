@@ -101,6 +101,7 @@ def test_stop_drops_a_waiting_job_at_once_and_stops_a_running_one(pool):
     assert pool.place(waiting) is not None and pool.place(running) is None
     pool.stop(waiting)
     assert waiting.wait(0) and waiting.outcome.how == "stopped" and not waiting.outcome.mid_unit
+    assert len(pool.queue) == 0 and pool.place(waiting) is None  # out of the line: nobody waits behind it
     pool.stop(running)
     assert running.wait(WAIT_S) and running.outcome.how == "stopped" and running.outcome.mid_unit
     assert log.started == ["running"]  # the dropped job never trained
@@ -184,3 +185,37 @@ def test_real_workers_train_in_their_own_processes_and_survive_a_kill(tmp_path):
         assert again.wait(WAIT_S * 2) and again.outcome.how == "done", again.outcome
     finally:
         pool.close()
+
+
+@pytest.mark.slow
+def test_a_worker_process_a_server_thread_and_inline_training_give_the_same_run(tmp_path):
+    """The three ways a unit runs (DEN_WORKERS=N, DEN_WORKERS=0, DEN_SYNC_TRAINING) train the same network."""
+    from dashboard.state.session import RunSpec
+    from dashboard.workers.inprocess import ThreadSlot
+    from dashboard.workers.pool import run_inline
+    from den_engine import load_run, preset
+
+    spec = RunSpec(preset("fast", benchmark="toy-2d", iterations=30, head_iterations=5, device="cpu"), "toy-2d", 2,
+                   tmp_path)  # fmt: skip
+
+    def job(run_dir):
+        made = []
+        return Job("a", "train", lambda: {"spec": spec, "run_dir": str(run_dir), "create": not made},
+                   unit_done=lambda r: made.append(r) or not r["finished"])  # fmt: skip
+
+    inline = job(tmp_path / "inline")
+    run_inline(inline, {}, threading.Event())
+    outcomes = [inline.outcome]
+    for name, factory in (("thread", ThreadSlot), ("process", None)):
+        pool = JobPool(1, factory)
+        try:
+            j = job(tmp_path / name)
+            pool.submit(j)
+            assert j.wait(WAIT_S * 2)
+            outcomes.append(j.outcome)
+        finally:
+            pool.close()
+    assert [o.how for o in outcomes] == ["done"] * 3 and [o.units_done for o in outcomes] == [2] * 3
+    finals = [load_run(tmp_path / name).data["tasks"][-1] for name in ("inline", "thread", "process")]
+    assert finals[0]["metrics"] == finals[1]["metrics"] == finals[2]["metrics"]
+    assert finals[0]["layer_sizes"] == finals[1]["layer_sizes"] == finals[2]["layer_sizes"]
