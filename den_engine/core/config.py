@@ -29,8 +29,10 @@ class ConfigBase:
     """Shared behaviour of every method's frozen config dataclass."""
 
     def replace(self, **changes: Any):
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (validated again); the changed fields count as set by the caller."""
+        copy = dataclasses.replace(self, **changes)
+        _mark(copy, getattr(self, "_bound_to", None), getattr(self, "_explicit", frozenset()) | set(changes))
+        return copy
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form of the config."""
@@ -287,7 +289,17 @@ def preset(name: str, config_class: type | None = None, benchmark: str | None = 
     base = {k: v for k, v in values.items() if k in known}
     if "preset" in known:
         base["preset"] = name
-    return config_class(**{**base, **overrides})
+    config = config_class(**{**base, **overrides})
+    _mark(config, benchmark, frozenset(overrides))
+    return config
+
+
+def _mark(config, bound_to: str | None, explicit: frozenset) -> None:
+    """Remember, outside the config's fields (so records, ids and equality do not change), which
+    benchmark's preset values it already carries and which fields the caller set: ``bind_preset``
+    must not take either back (a tuned ``expand_units=10`` equal to the general value stays 10)."""
+    object.__setattr__(config, "_bound_to", bound_to)
+    object.__setattr__(config, "_explicit", frozenset(explicit))
 
 
 def benchmark_values(name: str, benchmark: str | None) -> dict[str, Any]:
@@ -306,18 +318,25 @@ def bind_preset(config, benchmark: str):
 
     ``preset("fast")`` in Python carries the preset's general values; ``den run --preset
     fast --benchmark B`` carries its values for B. A field still at the general value takes
-    B's value, so both give one config (a field the caller set to something else keeps it).
+    B's value, so both give one config. A field the caller set (``preset(..., field=v)`` or
+    ``config.replace(field=v)``) keeps its value even when it equals the general one, and a
+    config built with ``benchmark=B`` is left as it is.
     """
     name = getattr(config, "preset", None)
-    if name not in PRESETS:
-        return config
+    if name not in PRESETS or getattr(config, "_bound_to", None) == benchmark:
+        return config  # built for this benchmark already: its values, the caller's included, stand
+    explicit = getattr(config, "_explicit", frozenset())
     general = {**type(config)().to_dict(), **PRESETS[name]}
     changes = {
         key: value
         for key, value in benchmark_values(name, benchmark).items()
-        if hasattr(config, key) and _same(getattr(config, key), general.get(key))
+        if hasattr(config, key) and key not in explicit and _same(getattr(config, key), general.get(key))
     }
-    return config.replace(**changes) if changes else config
+    if not changes:
+        return config
+    bound = dataclasses.replace(config, **changes)
+    _mark(bound, benchmark, explicit)
+    return bound
 
 
 def _same(a, b) -> bool:

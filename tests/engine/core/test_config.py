@@ -160,3 +160,20 @@ def test_a_preset_built_in_python_gives_the_same_config_as_the_command_line_on_e
     assert custom.l1_strength == 0.123
     trainer = Trainer(preset("fast", hidden_sizes=(4, 4), iterations=5), "toy-2d", 1)
     assert trainer.config.expand_units == preset("fast", benchmark="toy-2d").expand_units != preset("fast").expand_units
+
+
+def test_a_value_the_caller_set_is_never_taken_back_even_when_it_equals_the_general_one():
+    """A tuned or --set value equal to the preset's general value stays (it once became toy-2d's 4)."""
+    from den_engine.core.runner import Trainer, bind_preset
+
+    general = preset("fast").expand_units
+    assert preset("fast", benchmark="toy-2d").expand_units != general  # the binding would change it
+    explicit = preset("fast", expand_units=general, hidden_sizes=(4, 4))  # built in Python, set by hand
+    assert bind_preset(explicit, "toy-2d").expand_units == general
+    tuned = preset("fast", benchmark="toy-2d").replace(expand_units=general)  # the tuner's copy of a trial
+    assert bind_preset(tuned, "toy-2d").expand_units == general
+    assert Trainer(tuned.replace(iterations=5), "toy-2d", 1).config.expand_units == general
+    untouched = bind_preset(preset("fast", hidden_sizes=(4, 4)), "toy-2d")  # not set: still the benchmark's
+    assert untouched.expand_units == preset("fast", benchmark="toy-2d").expand_units
+    assert tuned == preset("fast", benchmark="toy-2d", expand_units=general)  # equality and ids ignore the marks
+    assert tuned.run_id() == preset("fast", benchmark="toy-2d", expand_units=general).run_id()
