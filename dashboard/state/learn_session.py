@@ -1,10 +1,10 @@
-"""The Learn page's training: DEN and a comparison method on the same 2-D tasks, in the background.
+"""The Learn page's training: DEN and a comparison method on the same 2-D tasks, in the worker pool.
 
 ``PairTrainer`` trains both methods one task at a time (nothing written to disk) and keeps a
-*frame* per task: every unit's picture, every task's decision region, the weights. It
-reuses ``TrainingSession``'s thread, stop and status machinery through ``LearnSession``,
-which also collects the events of the task in flight so the page can narrate each stage
-as it happens.
+*frame* per task: every unit's picture, every task's decision region, the weights. A worker
+gets the pair, trains one task and sends it back (``dashboard.workers.units.learn_unit``).
+``LearnSession`` reuses ``TrainingSession``'s queue, stop and status machinery and also
+collects the events of the task in flight, so the page can narrate each stage as it happens.
 
 Threads: the tiny 2-D networks train several times faster on one thread than on two busy
 ones (PyTorch's parallel kernels cost more than they save at this size). PyTorch's OpenMP
@@ -23,7 +23,7 @@ from dashboard.figures import neurons
 from dashboard.state import custom_task
 from dashboard.state.session import TrainingSession
 from dashboard.state.url_state import LearnState
-from den_engine import Callbacks, DENConfig, Trainer, TrainingStopped
+from den_engine import Callbacks, DENConfig, Trainer
 from den_engine.core.config import ConfigError, preset
 from den_engine.data.benchmarks import Benchmark, load_benchmark
 from den_engine.methods import get_method, method_names
@@ -128,11 +128,7 @@ class PairTrainer:
         self.benchmark = self.den.benchmark
         self.frames: list[dict] = []
         self.other_regions: list[list] = []
-        self.pause_s = 0.0
-        self.wait = None  # (seconds) -> True when asked to stop during a pause
         self.on_start = None  # (task) -> None, before DEN starts a task
-        self.on_task_end = None  # (DEN's snapshot) -> None, once both methods finished the task
-        self.trained_in_job = 0
 
     def close(self) -> None:
         """Let go of both trainers' run folders (the Learn page keeps its runs in memory: nothing to do on disk)."""
@@ -152,8 +148,6 @@ class PairTrainer:
 
     def train_next(self) -> dict:
         """Learn the next task with both methods (a stopped half is finished on the next call)."""
-        if self.trained_in_job and self.pause_s and self.wait is not None and self.wait(self.pause_s):
-            raise TrainingStopped("stopped between tasks")
         task = self.tasks_done + 1
         with single_thread():
             if self.den.tasks_done < task:
@@ -164,11 +158,7 @@ class PairTrainer:
                 self.other.train_next()
                 self.other_regions.append(neurons.regions_only(self.other.net, task))
             self.frames.append(neurons.frame(self.den.net, task))
-        self.trained_in_job += 1
-        snapshot = self.den.record["tasks"][-1]
-        if self.on_task_end is not None:
-            self.on_task_end(snapshot)
-        return snapshot
+        return self.den.record["tasks"][-1]
 
 
 class LearnSession(TrainingSession):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from dashboard.state.job_messages import end_message, queue_words  # noqa: F401 - the pages import queue_words
 from dashboard.state.liveness import Watchdog
 from dashboard.state.run_settings import (  # noqa: F401 - the pages import these from here
     METHODS,
@@ -137,10 +138,6 @@ class RunRef:
     finished: bool = False
 
 
-def _kept(n: int) -> str:
-    return "no task had finished yet" if n == 0 else "task 1 is kept" if n == 1 else f"tasks 1–{n} are kept"
-
-
 def owner_key() -> str:
     """Whose job it is for the fair queue: the browser session running this script (a fresh id outside one)."""
     try:
@@ -150,20 +147,6 @@ def owner_key() -> str:
     except ImportError:  # pragma: no cover - Streamlit is a dependency of the dashboard
         ctx = None
     return ctx.session_id if ctx is not None else uuid.uuid4().hex
-
-
-def _ordinal(n: int) -> str:
-    return f"{n}{'tsnrhtdd'[(n // 10 % 10 != 1) * (n % 10 < 4) * n % 10 :: 4]}"
-
-
-def queue_words(queued: tuple[int, float] | None) -> str:
-    """``Waiting for a free trainer: 3rd in line, about 20 s`` (empty when not waiting)."""
-    if queued is None:
-        return ""
-    ahead, seconds = queued
-    place = "next in line" if ahead == 0 else f"{_ordinal(ahead + 1)} in line"
-    about = f", about {max(1, round(seconds))} s" if seconds >= 1 else ""
-    return f"Waiting for a free trainer: {place}{about}"
 
 
 class TrainingSession:
@@ -360,33 +343,9 @@ class TrainingSession:
 
     def _end_message(self, outcome: Outcome) -> tuple[str, str]:
         """What the page says once a job has ended."""
-        n = self._status.tasks_done
-        kept, error = _kept(n), outcome.error or {}
-        if outcome.how in ("stopped", "gone"):
-            why = " because this tab was closed" if outcome.how == "gone" else ""
-            if outcome.mid_unit:
-                return "warning", f"Stopped{why}: task {n + 1} was dropped; {kept}."
-            return "warning", f"Stopped{why}; {kept}."
-        if outcome.how == "lost":
-            return "error", (f"The worker training task {n + 1} ended unexpectedly ({error.get('message')}); "
-                             f"{kept}. Press Next task to try again.")  # fmt: skip
-        if outcome.how == "error":
-            if error.get("type") == "RunFolderError":
-                name = Path(self._status.run_dir or "").name or "the run"
-                return "error", (f"{name} is being trained by another session or process now; "
-                                 "Reset starts a new run of your own")  # fmt: skip
-            if error.get("diverged"):
-                return "error", f"Task dropped, finished tasks kept: {error.get('message')}"
-            if error.get("user"):
-                return "error", str(error.get("message"))
-            return "error", (f"Unexpected error while training: {error.get('type')}: {error.get('message')}. "
-                             "Finished tasks are kept; the server log has the details.")  # fmt: skip
-        total = self._status.n_tasks
+        s = self._status
         finished = self.trainer is not None and self.trainer.finished
-        if finished and self._trained == 0:
-            return "info", f"All {n} tasks are learned. Press Reset to start a new run."
-        done_all = " The sequence is complete; Reset starts a new run." if finished else ""
-        return "success", f"Learned task {n} of {total}.{done_all}"
+        return end_message(outcome, s.tasks_done, s.n_tasks, s.run_dir, finished, self._trained)
 
     def _on_end(self, outcome: Outcome) -> None:
         error = outcome.error or {}

@@ -120,7 +120,6 @@ def learn_unit(payload: dict, ctx: UnitContext) -> dict:
         pair.den.callbacks = den_cb
         if pair.other is not None:
             pair.other.callbacks = other_cb
-    pair.pause_s, pair.wait, pair.on_task_end = 0.0, None, None  # pauses are the pool's: no worker waits
     pair.on_start = lambda task: ctx.emit("task_start", task)
     stopped = False
     try:
