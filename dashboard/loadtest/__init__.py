@@ -1,1 +1,1 @@
-"""Load test of the Learn page: N simulated tabs over Streamlit's websocket protocol (`python -m dashboard.loadtest`)."""
+"""Load test of the Learn page: N simulated tabs over Streamlit's websocket (`python -m dashboard.loadtest`)."""

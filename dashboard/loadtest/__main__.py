@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="use this running server instead of starting one")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here as JSON")
     parser.add_argument("--idle", type=float, default=0.0, metavar="S",
-                        help="before the press, measure CPU over S seconds with every tab connected and idle")  # fmt: skip
+                        help="before the press, measure CPU for S seconds, every tab connected and idle")  # fmt: skip
     return parser
 
 

@@ -195,7 +195,9 @@ def rerun_message(
     state.fragment_id = fragment_id
     state.is_auto_rerun = auto
     state.cached_message_hashes.extend(sorted(page.cache))
-    state.context_info.CopyFrom(ContextInfo(timezone="UTC", timezone_offset=0, locale="en-US", url=url, is_embedded=False))
+    state.context_info.CopyFrom(
+        ContextInfo(timezone="UTC", timezone_offset=0, locale="en-US", url=url, is_embedded=False)
+    )
     return msg
 
 

@@ -41,7 +41,7 @@ class Result:
     """Errors outside any one session (a server that would not start, a failed connection)."""
 
     def per_session(self) -> dict[str, list[float | None]]:
-        """Each session's durations: page ready (from its connect), click acknowledged and task learned (from the press)."""
+        """Per session: page ready (from its connect), click acknowledged and task learned (from the press)."""
         return {
             "ready": [_since(t.ready, t.started) for t in self.sessions],
             "acknowledged": [_since(t.acknowledged, t.pressed) for t in self.sessions],
@@ -67,10 +67,17 @@ class Result:
             "acknowledged": summary(durations["acknowledged"]),
             "learned": {**summary(durations["learned"]), "all": self.all_learned},
             "per_session": [
-                {"ready": r, "acknowledged": a, "learned": learned, "messages": t.messages,
-                 "fragment_reruns": t.fragment_reruns, "errors": t.errors}
-                for r, a, learned, t in zip(durations["ready"], durations["acknowledged"], durations["learned"],
-                                            self.sessions, strict=True)
+                {
+                    "ready": r,
+                    "acknowledged": a,
+                    "learned": learned,
+                    "messages": t.messages,
+                    "fragment_reruns": t.fragment_reruns,
+                    "errors": t.errors,
+                }
+                for r, a, learned, t in zip(
+                    durations["ready"], durations["acknowledged"], durations["learned"], self.sessions, strict=True
+                )
             ],  # fmt: skip
             "server_cpu": self.server_cpu,
             "client_cpu": self.client_cpu,

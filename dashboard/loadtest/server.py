@@ -65,7 +65,7 @@ class Server:
 
 
 def start_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Server:
-    """Start `streamlit run dashboard/app.py` headless on a free port with a temporary DEN_RUNS_DIR; wait until healthy."""
+    """Start `streamlit run dashboard/app.py` headless on a free port, temporary DEN_RUNS_DIR; wait until healthy."""
     runs = tempfile.TemporaryDirectory(prefix="den-loadtest-")
     log = Path(runs.name) / "streamlit.log"
     port = free_port()
