@@ -11,6 +11,7 @@ reports is taken when the page *shows* it, never after a fixed wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ class Tab:
         self.ready, self.acknowledged, self.learned = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.closed = asyncio.Event()
         self._ws = None
-        self._timers: list[tuple[str, asyncio.Task]] = []
+        self._timers: dict[protocol.Timer, asyncio.Task] = {}
         self._reader: asyncio.Task | None = None
         self._texts_before_press: set[str] = set()
         self._closing = False
@@ -82,7 +83,8 @@ class Tab:
     async def close(self) -> None:
         """Stop the timers and close the websocket (as a tab closing does)."""
         self._closing = True
-        self._stop_timers()
+        for task in self._timers.values():
+            task.cancel()
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
@@ -118,13 +120,9 @@ class Tab:
             return
         kind = msg.WhichOneof("type")
         placed = self.page.apply(msg)
-        if kind == "new_session" and not self.page.run_fragments:
-            self._stop_timers()
-        elif kind == "auto_rerun":
-            self._start_timer(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
-        elif kind == "stop_auto_rerun":
-            self._stop_timers(set(msg.stop_auto_rerun.fragment_ids))
-        elif kind == "page_not_found":
+        if kind in ("new_session", "auto_rerun", "stop_auto_rerun"):
+            self._sync_timers()
+        if kind == "page_not_found":
             self._error(f"page not found: {msg.page_not_found.page_name}")
         elif kind == "session_event" and msg.session_event.HasField("script_compilation_exception"):
             self._error(f"script compilation error: {msg.session_event.script_compilation_exception.message}")
@@ -159,28 +157,21 @@ class Tab:
             self.ready.set()
 
     # -- fragment timers (auto_rerun) -------------------------------------------------------------
-    def _start_timer(self, fragment_id: str, interval: float) -> None:
-        # The frontend adds a new interval timer for every auto_rerun message (a fragment drawn
-        # again in a full run sends one more); it clears them all when a full run starts.
-        timer = asyncio.create_task(self._tick(fragment_id, interval), name=f"{self.name}-{fragment_id}")
-        self._timers.append((fragment_id, timer))
-
-    def _stop_timers(self, fragment_ids: set[str] | None = None) -> None:
-        """Cancel the timers of ``fragment_ids`` (all timers when None)."""
-        keep = []
-        for fragment_id, timer in self._timers:
-            if fragment_ids is None or fragment_id in fragment_ids:
-                timer.cancel()
-            else:
-                keep.append((fragment_id, timer))
-        self._timers = keep
+    def _sync_timers(self) -> None:
+        """Run exactly the fragment timers the page holds: start new ones, cancel dropped ones."""
+        for timer in self.page.timers:
+            if timer not in self._timers:
+                self._timers[timer] = asyncio.create_task(self._tick(timer.fragment_id, timer.interval))
+        for timer in [t for t in self._timers if t not in self.page.timers]:
+            self._timers.pop(timer).cancel()
 
     async def _tick(self, fragment_id: str, interval: float) -> None:
-        while True:
+        while not self.closed.is_set():
             await asyncio.sleep(interval)  # the poll interval the server asked for
             self.timings.fragment_reruns += 1
-            await self._send(protocol.rerun_message(self.page, fragment_id=fragment_id, auto=True,
-                                                    url=self._page_url()))  # fmt: skip
+            with contextlib.suppress(websockets.ConnectionClosed):  # the reader reports a lost connection
+                rerun = protocol.rerun_message(self.page, fragment_id=fragment_id, auto=True, url=self._page_url())
+                await self._send(rerun)
 
     # -- pressing ---------------------------------------------------------------------------------
     async def press(self) -> None:

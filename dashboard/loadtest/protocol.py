@@ -74,6 +74,14 @@ def shows_job(element: Element, task: int, seen_before: set[str]) -> bool:
     return "queue" in text.lower() or f"Task {task}" in text
 
 
+@dataclass(eq=False)
+class Timer:
+    """A fragment rerun the server asked for every ``interval`` seconds (one per auto_rerun message)."""
+
+    fragment_id: str
+    interval: float
+
+
 @dataclass
 class Placed:
     """An element where a delta put it, and which run put it there."""
@@ -96,8 +104,8 @@ class Page:
     cache: dict[str, tuple[ForwardMsg, int]] = field(default_factory=dict)
     full_runs: int = 0
     max_cached_age: int = MAX_CACHED_MESSAGE_AGE
-    auto_reruns: dict[str, float] = field(default_factory=dict)
-    """fragment id -> interval (s) of the timers the server asked for and has not stopped."""
+    timers: list[Timer] = field(default_factory=list)
+    """The fragment timers running now: the frontend starts one per auto_rerun message."""
     finished_runs: int = 0
     """Successful full runs so far."""
 
@@ -127,10 +135,10 @@ class Page:
         elif kind == "script_finished" and msg.script_finished in FINISHED_OK:
             self._drop_stale()
         elif kind == "auto_rerun":
-            self.auto_reruns[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
+            self.timers.append(Timer(msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
         elif kind == "stop_auto_rerun":
-            for fragment_id in msg.stop_auto_rerun.fragment_ids:
-                self.auto_reruns.pop(fragment_id, None)
+            stopped = set(msg.stop_auto_rerun.fragment_ids)
+            self.timers = [t for t in self.timers if t.fragment_id not in stopped]
         return []
 
     def _start_run(self, msg: ForwardMsg) -> None:
@@ -143,7 +151,7 @@ class Page:
             self.page_script_hash = session.page_script_hash
         self.pages.update({p.url_pathname: p.page_script_hash for p in session.app_pages})
         if not self.run_fragments:
-            self.auto_reruns.clear()  # the frontend drops every timer when a full run starts
+            self.timers = []  # the frontend drops every timer when a full run starts
 
     def _apply_delta(self, msg: ForwardMsg) -> list[Element]:
         delta, path = msg.delta, tuple(msg.metadata.delta_path)

@@ -132,15 +132,17 @@ def test_auto_rerun_timers_last_until_a_full_run_or_a_stop():
     ask = ForwardMsg()
     ask.auto_rerun.interval, ask.auto_rerun.fragment_id = 0.5, "frag"
     _feed(page, _new_session("r1"), ask)
-    assert page.auto_reruns == {"frag": 0.5}
+    assert [(t.fragment_id, t.interval) for t in page.timers] == [("frag", 0.5)]
     _feed(page, _new_session("r2", fragments=("frag",)))
-    assert page.auto_reruns == {"frag": 0.5}  # a fragment's own rerun keeps its timer
+    assert len(page.timers) == 1  # a fragment's own rerun keeps its timer
     _feed(page, _new_session("r3"))
-    assert page.auto_reruns == {}  # the frontend drops every timer when a full run starts
+    assert page.timers == []  # the frontend drops every timer when a full run starts
+    other = ForwardMsg()
+    other.auto_rerun.interval, other.auto_rerun.fragment_id = 2.0, "other"
     stop = ForwardMsg()
     stop.stop_auto_rerun.fragment_ids.append("frag")
-    _feed(page, ask, stop)
-    assert page.auto_reruns == {}
+    _feed(page, ask, other, stop)
+    assert [t.fragment_id for t in page.timers] == ["other"]
 
 
 # -- what the page says ------------------------------------------------------------------------------
