@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -148,11 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _check(args, parser)
+    # A SIGTERM (from `timeout`, a CI runner) unwinds like Ctrl-C, so the server started here is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         result = run(args)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; the server started for the test was stopped", file=sys.stderr)
+        return 130
     print(table(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
