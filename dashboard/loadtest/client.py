@@ -37,7 +37,11 @@ class Timings:
     learned: float | None = None
     errors: list[str] = field(default_factory=list)
     messages: int = 0
+    """ForwardMsgs received."""
+    full_runs: int = 0
+    """Full runs of the page that finished."""
     fragment_reruns: int = 0
+    """Fragment reruns this tab asked for (the page's progress poll)."""
 
 
 def _get(url: str) -> int:
@@ -129,6 +133,7 @@ class Tab:
         for element in placed:
             self._saw(element)
         if kind == "script_finished" and msg.script_finished in protocol.FINISHED_OK:
+            self.timings.full_runs = self.page.finished_runs
             self._check_ready()
 
     def _saw(self, element) -> None:

@@ -72,6 +72,7 @@ class Result:
                     "acknowledged": a,
                     "learned": learned,
                     "messages": t.messages,
+                    "full_runs": t.full_runs,
                     "fragment_reruns": t.fragment_reruns,
                     "errors": t.errors,
                 }
@@ -109,8 +110,8 @@ def table(result: Result) -> str:
         lines.append(f"{phase:<34}{_fmt(cpu.get('server')):>8}{_fmt(cpu.get('children')):>10}{_fmt(client):>8}"
                      f"{_fmt(cpu.get('seconds'), 1):>8}")  # fmt: skip
         if phase == "idle" and n and cpu.get("seconds"):
-            per = [None if v is None else v / n / cpu["seconds"] for v in (cpu.get("server"), client)]
-            lines.append(f"{'  idle, per session per second':<34}{_fmt(per[0], 4):>8}{'':>10}{_fmt(per[1], 4):>8}")
+            per = [None if v is None else 1000 * v / n / cpu["seconds"] for v in (cpu.get("server"), client)]
+            lines.append(f"{'  idle, ms per session per second':<34}{_fmt(per[0], 3):>8}{'':>10}{_fmt(per[1], 3):>8}")
     errors = result.errors + result.session_errors()
     lines += ["", f"errors: {len(errors)}"] + [f"  {e}" for e in errors]
     return "\n".join(lines)

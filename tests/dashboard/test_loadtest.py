@@ -208,6 +208,15 @@ def test_durations_count_from_connect_and_from_the_press_and_errors_fail_the_run
     assert not Result("http://x", [a], started=10.0).failed
 
 
+def test_idle_cpu_is_shown_per_session_and_second():
+    a = Timings(started=0.0, ready=1.0)
+    result = Result("http://x", [a, a], started=0.0, idle_s=30.0)
+    result.server_cpu["idle"] = {"server": 0.6, "children": 0.0, "seconds": 30.0}
+    result.client_cpu["idle"] = {"client": 0.03, "seconds": 30.0}
+    row = next(line for line in table(result).splitlines() if "ms per session per second" in line)
+    assert row.split()[-2:] == ["10.000", "0.500"]  # 600 ms / 2 tabs / 30 s; 30 ms / 2 / 30
+
+
 # -- CPU from /proc ----------------------------------------------------------------------------------
 def test_cpu_of_children_counts_a_worker_process_after_it_exits():
     before = server.cpu_of(os.getpid())
