@@ -1,0 +1,1 @@
+"""Load test of the Learn page: N simulated tabs over Streamlit's websocket (`python -m dashboard.loadtest`)."""

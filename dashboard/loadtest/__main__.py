@@ -1,0 +1,171 @@
+"""`python -m dashboard.loadtest --sessions N`: N tabs open the Learn page, press Next task together, and wait.
+
+It starts this repository's Streamlit server (or uses ``--url``), connects N simulated tabs
+over the websocket protocol, waits until every page is ready, optionally measures the
+server's CPU with every tab idle (``--idle S``), has every tab press Next task at once,
+and waits until every page says task 1 is learned. It prints a table (see
+docs/performance.md, "Load test"), writes the numbers with ``--json``, and exits 1 when a
+session errored or timed out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dashboard.loadtest import server as srv
+from dashboard.loadtest.client import Tab
+from dashboard.loadtest.report import Result, table
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dashboard.loadtest", description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=4, help="simulated tabs (default 4)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds the whole test may take (default 600)")
+    parser.add_argument("--url", help="use this running server instead of starting one")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here as JSON")
+    parser.add_argument("--idle", type=float, default=0.0, metavar="S",
+                        help="before the press, measure CPU for S seconds, every tab connected and idle")  # fmt: skip
+    return parser
+
+
+def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.sessions < 1:
+        parser.error(f"--sessions must be at least 1, not {args.sessions}")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be positive, not {args.timeout}")
+    if args.idle < 0:
+        parser.error(f"--idle must be zero or positive, not {args.idle}")
+    if args.json is not None and not args.json.parent.is_dir():
+        parser.error(f"--json: the folder {args.json.parent} does not exist")
+    if args.url is not None:
+        parts = urlparse(args.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            parser.error(f"--url must look like http://host:port, not {args.url!r}")
+        if not srv.healthy(args.url.rstrip("/")):
+            parser.error(f"--url: no healthy Streamlit server answers at {args.url}/_stcore/health")
+
+
+async def _until(events: list[asyncio.Event], deadline: float) -> bool:
+    """Wait until any of ``events`` is set or the deadline passes; True if one was set."""
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    done, pending = await asyncio.wait(waiters, timeout=max(0.0, deadline - time.monotonic()),
+                                       return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+    for task in pending:
+        task.cancel()
+    return bool(done)
+
+
+def _cpu_phase(pid: int | None, before, after, wall: float) -> dict:
+    if pid is None or before is None or after is None:
+        return {"server": None, "children": None, "seconds": wall}
+    spent = after - before
+    return {"server": spent.own, "children": spent.children, "seconds": wall}
+
+
+class _Meter:
+    """Server and client CPU over named phases."""
+
+    def __init__(self, result: Result, pid: int | None) -> None:
+        self.result, self.pid = result, pid
+
+    def start(self):
+        return srv.cpu_of(self.pid) if self.pid else None, srv.own_cpu(), time.monotonic()
+
+    def stop(self, phase: str, start) -> None:
+        server_before, client_before, t0 = start
+        wall = time.monotonic() - t0
+        after = srv.cpu_of(self.pid) if self.pid else None
+        self.result.server_cpu[phase] = _cpu_phase(self.pid, server_before, after, wall)
+        self.result.client_cpu[phase] = {"client": srv.own_cpu() - client_before, "seconds": wall}
+
+
+async def _drive(url: str, pid: int | None, args: argparse.Namespace) -> Result:
+    tabs = [Tab(url, f"s{i}") for i in range(args.sessions)]
+    result = Result(url, [t.timings for t in tabs], time.monotonic(), idle_s=args.idle)
+    deadline, meter = result.started + args.timeout, _Meter(result, pid)
+    whole = meter.start()
+    try:
+        opened = await asyncio.gather(*(t.open() for t in tabs), return_exceptions=True)
+        for tab, outcome in zip(tabs, opened, strict=True):
+            if isinstance(outcome, BaseException):
+                tab.timings.errors.append(f"could not connect: {type(outcome).__name__}: {outcome}")
+                tab.closed.set()
+        await asyncio.gather(*(_until([t.ready, t.closed], deadline) for t in tabs))
+        ready = [t for t in tabs if t.ready.is_set()]
+        for tab in tabs:
+            if not tab.ready.is_set() and not tab.timings.errors:
+                tab.timings.errors.append("timed out before the page was ready")
+        if len(ready) == len(tabs):
+            result.all_ready = max(t.timings.ready for t in tabs) - result.started
+        if args.idle and ready:
+            idle = meter.start()
+            await asyncio.sleep(args.idle)  # the measurement window itself, not a wait on the page
+            meter.stop("idle", idle)
+        training = meter.start()
+        result.pressed = time.monotonic()
+        await asyncio.gather(*(t.press() for t in ready))
+        await asyncio.gather(*(_until([t.learned, t.closed], deadline) for t in ready))
+        for tab in ready:
+            if not tab.learned.is_set() and not tab.closed.is_set():
+                tab.timings.errors.append("timed out before the page showed task 1 learned")
+        if ready and all(t.learned.is_set() for t in tabs):
+            result.all_learned = max(t.timings.learned for t in tabs) - result.pressed
+        meter.stop("press to all learned", training)
+    finally:
+        await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
+    meter.stop("whole test", whole)
+    return result
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Run the load test with parsed arguments (starting and stopping a server unless --url is given)."""
+    server = None
+    if args.url:
+        url = args.url.rstrip("/")
+        pid = srv.listener_pid(urlparse(url).port or 80)
+    else:
+        server = srv.start_server()
+        url, pid = server.url, server.pid
+    try:
+        result = asyncio.run(_drive(url, pid, args))
+    finally:
+        if server is not None:
+            server.stop()
+    if pid is None:
+        print("note: the server's process was not found (another user's?), so its CPU is not measured",
+              file=sys.stderr)  # fmt: skip
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: returns the exit status (0 all learned, 1 a session failed, 2 bad input)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check(args, parser)
+    # A SIGTERM (from `timeout`, a CI runner) unwinds like Ctrl-C, so the server started here is stopped.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        result = run(args)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; the server started for the test was stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(table(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return 1 if result.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
