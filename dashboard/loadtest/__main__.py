@@ -1,4 +1,4 @@
-"""`python -m dashboard.loadtest --sessions N`: N tabs open the Learn page, press Next task together, and wait.
+"""`python -m dashboard.loadtest --sessions N`: N tabs open a page (Learn), press Next task together, and wait.
 
 It starts this repository's Streamlit server (or uses ``--url``), connects N simulated tabs
 over the websocket protocol, waits until every page is ready, optionally measures the
@@ -23,6 +23,9 @@ from dashboard.loadtest import server as srv
 from dashboard.loadtest.client import Tab
 from dashboard.loadtest.report import Result, table
 
+PAGES = {"learn": "learn", "train": ""}
+"""--page: the url path of each page the test can drive (the Train page is the app's first screen)."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard.loadtest", description=__doc__.splitlines()[0])
@@ -32,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here as JSON")
     parser.add_argument("--idle", type=float, default=0.0, metavar="S",
                         help="before the press, measure CPU for S seconds, every tab connected and idle")  # fmt: skip
+    parser.add_argument("--page", choices=sorted(PAGES), default="learn",
+                        help="the page every tab opens and presses Next task on (default learn)")  # fmt: skip
+    parser.add_argument("--query", default="", metavar="Q",
+                        help="the page settings as in its address, e.g. benchmark=toy-2d&tasks=2")  # fmt: skip
+    parser.add_argument("--workers", metavar="W", help="the started server's DEN_WORKERS: N worker processes, 0 for "
+                        "one training thread inside the server, or ray://HOST:PORT")  # fmt: skip
     return parser
 
 
@@ -44,6 +53,10 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--idle must be zero or positive, not {args.idle}")
     if args.json is not None and not args.json.parent.is_dir():
         parser.error(f"--json: the folder {args.json.parent} does not exist")
+    if args.workers is not None and args.url is not None:
+        parser.error("--workers sets up the server this test starts; a server at --url has its own")
+    if args.workers is not None and not (args.workers.isdigit() or args.workers.startswith("ray://")):
+        parser.error(f"--workers must be a number or ray://HOST:PORT, not {args.workers!r}")
     if args.url is not None:
         parts = urlparse(args.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -87,7 +100,7 @@ class _Meter:
 
 
 async def _drive(url: str, pid: int | None, args: argparse.Namespace) -> Result:
-    tabs = [Tab(url, f"s{i}") for i in range(args.sessions)]
+    tabs = [Tab(url, f"s{i}", page=PAGES[args.page], query=args.query.lstrip("?")) for i in range(args.sessions)]
     result = Result(url, [t.timings for t in tabs], time.monotonic(), idle_s=args.idle)
     deadline, meter = result.started + args.timeout, _Meter(result, pid)
     whole = meter.start()
@@ -131,7 +144,7 @@ def run(args: argparse.Namespace) -> Result:
         url = args.url.rstrip("/")
         pid = srv.listener_pid(urlparse(url).port or 80)
     else:
-        server = srv.start_server()
+        server = srv.start_server(workers=args.workers)
         url, pid = server.url, server.pid
     try:
         result = asyncio.run(_drive(url, pid, args))

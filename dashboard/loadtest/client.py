@@ -53,8 +53,10 @@ def _get(url: str) -> int:
 class Tab:
     """A browser tab: ``open`` it, await ``ready``, ``press`` the button, await ``learned``; ``close`` at the end."""
 
-    def __init__(self, url: str, name: str, page: str = PAGE, button: str = BUTTON, task: int = TASK) -> None:
+    def __init__(self, url: str, name: str, page: str = PAGE, button: str = BUTTON, task: int = TASK,
+                 query: str = "") -> None:  # fmt: skip
         self.url, self.name, self.page_path, self.button, self.task = url.rstrip("/"), name, page, button, task
+        self.query = query
         self.page = protocol.Page()
         self.timings = Timings()
         self.ready, self.acknowledged, self.learned = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -76,10 +78,11 @@ class Tab:
             ws_url, subprotocols=["streamlit"], origin=self.url, max_size=None, open_timeout=60, ping_interval=None
         )
         self._reader = asyncio.create_task(self._read(), name=f"{self.name}-reader")
-        await self._send(protocol.rerun_message(self.page, page_name=self.page_path, url=self._page_url()))
+        await self._send(protocol.rerun_message(self.page, page_name=self.page_path, url=self._page_url(),
+                                                query=self.query))  # fmt: skip
 
     def _page_url(self) -> str:
-        return f"{self.url}/{self.page_path}"
+        return f"{self.url}/{self.page_path}" + (f"?{self.query}" if self.query else "")
 
     async def _send(self, msg) -> None:
         await self._ws.send(msg.SerializeToString())
@@ -175,7 +178,8 @@ class Tab:
             await asyncio.sleep(interval)  # the poll interval the server asked for
             self.timings.fragment_reruns += 1
             with contextlib.suppress(websockets.ConnectionClosed):  # the reader reports a lost connection
-                rerun = protocol.rerun_message(self.page, fragment_id=fragment_id, auto=True, url=self._page_url())
+                rerun = protocol.rerun_message(self.page, fragment_id=fragment_id, auto=True, url=self._page_url(),
+                                               query=self.query)  # fmt: skip
                 await self._send(rerun)
 
     # -- pressing ---------------------------------------------------------------------------------
@@ -188,4 +192,4 @@ class Tab:
         self._texts_before_press = {t for e in self.page.shown() if (t := protocol.element_text(e))}
         self.timings.pressed = time.monotonic()
         await self._send(protocol.rerun_message(self.page, widgets=protocol.trigger(button.button.id),
-                                                url=self._page_url()))  # fmt: skip
+                                                url=self._page_url(), query=self.query))  # fmt: skip

@@ -191,6 +191,7 @@ def rerun_message(
     fragment_id: str = "",
     auto: bool = False,
     url: str = "",
+    query: str = "",
 ) -> BackMsg:
     """The BackMsg the frontend sends to run the page (or one fragment), naming the cached messages it holds."""
     msg = BackMsg()
@@ -199,6 +200,7 @@ def rerun_message(
         state.page_script_hash = page.page_script_hash
     else:  # the first run of a tab opened at /<page>: the server finds the page by its url path
         state.page_name = page_name
+    state.query_string = query  # the page's settings in its address, as a link carries them
     state.widget_states.CopyFrom(widgets or WidgetStates())
     state.fragment_id = fragment_id
     state.is_auto_rerun = auto

@@ -64,12 +64,17 @@ class Server:
         self.runs_dir.cleanup()
 
 
-def start_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Server:
-    """Start `streamlit run dashboard/app.py` headless on a free port, temporary DEN_RUNS_DIR; wait until healthy."""
+def start_server(timeout_s: float = STARTUP_TIMEOUT_S, workers: str | None = None) -> Server:
+    """Start `streamlit run dashboard/app.py` headless on a free port, temporary DEN_RUNS_DIR; wait until healthy.
+
+    ``workers`` sets the server's training pool (DEN_WORKERS: a number, 0 for a thread in the server, or ray://).
+    """
     runs = tempfile.TemporaryDirectory(prefix="den-loadtest-")
     log = Path(runs.name) / "streamlit.log"
     port = free_port()
     env = dict(os.environ, DEN_RUNS_DIR=str(Path(runs.name) / "runs"))
+    if workers is not None:
+        env["DEN_WORKERS"] = workers
     cmd = [
         sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),

@@ -237,7 +237,10 @@ def test_the_process_listening_on_a_port_is_found():
 # -- the command line --------------------------------------------------------------------------------
 @pytest.mark.parametrize(("argv", "words"), [(["--sessions", "0"], "--sessions must be at least 1"),
                                               (["--url", "localhost:1"], "--url must look like"),
-                                              (["--timeout", "-1"], "--timeout must be positive")])  # fmt: skip
+                                              (["--timeout", "-1"], "--timeout must be positive"),
+                                              (["--workers", "lots"], "--workers must be a number or ray://"),
+                                              (["--workers", "0", "--url", "http://127.0.0.1:1"], "has its own"),
+                                              (["--page", "inspect"], "invalid choice")])  # fmt: skip
 def test_bad_arguments_give_one_error_line_and_exit_2(argv, words, capsys):
     with pytest.raises(SystemExit) as stop:
         main(argv)
@@ -259,3 +262,19 @@ def test_two_sessions_on_a_real_server_each_learn_task_1_without_error(tmp_path,
     training = numbers["server_cpu"]["press to all learned"]
     assert training["server"] + training["children"] > 0  # measured from /proc: the server worked while it trained
     assert "task 1 learned" in capsys.readouterr().out
+
+
+def test_a_page_is_asked_for_with_its_settings_in_the_address():
+    msg = protocol.rerun_message(
+        protocol.Page(), page_name="", url="http://h/?benchmark=toy-2d", query="benchmark=toy-2d"
+    )
+    assert msg.rerun_script.query_string == "benchmark=toy-2d" and msg.rerun_script.page_name == ""
+
+
+def test_the_alone_table_gives_the_pools_ratio_to_the_thread():
+    from dashboard.loadtest.alone import table
+
+    seen = {"pool": {"ready": [4.0, 3.0, 5.0], "learned": [9.0, 8.0, 10.0]},
+            "thread in the server": {"ready": [4.0, 4.0, 4.0], "learned": [10.0, 12.0, 11.0]}}  # fmt: skip
+    last = table(seen).splitlines()[-1].split()
+    assert last[-2:] == ["1.00", "0.82"]  # medians 4/4 and 9/11
