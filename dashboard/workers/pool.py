@@ -184,10 +184,10 @@ class JobPool:
             job.end(Outcome(_stopped_how(job)))
 
     def place(self, job: Job) -> tuple[int, float] | None:
-        """(units before it, estimated seconds until it starts) while it waits; None once it runs or ended."""
+        """(units before it, estimated seconds until it starts) while it waits for a worker; else None."""
         with self._lock:
-            if job not in self.queue:
-                return None
+            if job not in self.queue or job.not_before > time.monotonic():
+                return None  # running, ended, or pausing between tasks (Play): not waiting for a worker
             ahead = self.queue.ahead_of(job)
             free = self.size - len(self._running)
             if ahead < free:
