@@ -124,7 +124,9 @@ async def _drive(url: str, pid: int | None, args: argparse.Namespace) -> Result:
         training = meter.start()
         result.pressed = time.monotonic()
         await asyncio.gather(*(t.press() for t in ready))
+        clicking = asyncio.create_task(_click_around(ready))
         await asyncio.gather(*(_until([t.learned, t.closed], deadline) for t in ready))
+        clicking.cancel()
         for tab in ready:
             if not tab.learned.is_set() and not tab.closed.is_set():
                 tab.timings.errors.append("timed out before the page showed task 1 learned")
@@ -135,6 +137,21 @@ async def _drive(url: str, pid: int | None, args: argparse.Namespace) -> Result:
         await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
     meter.stop("whole test", whole)
     return result
+
+
+CLICK_EVERY_S = 1.0
+"""While the tabs train, one of them (in turn) clicks this often: is a click answered at once throughout?"""
+
+
+async def _click_around(tabs: list[Tab]) -> None:
+    """Until cancelled: every CLICK_EVERY_S, the next tab in turn clicks (a full rerun of its page)."""
+    turn = 0
+    while True:
+        await asyncio.sleep(CLICK_EVERY_S)  # the clicking rate itself, not a wait on the page
+        for _ in range(len(tabs)):
+            tab, turn = tabs[turn % len(tabs)], turn + 1
+            if await tab.click():
+                break
 
 
 def run(args: argparse.Namespace) -> Result:

@@ -42,6 +42,8 @@ class Timings:
     """Full runs of the page that finished."""
     fragment_reruns: int = 0
     """Fragment reruns this tab asked for (the page's progress poll)."""
+    clicks: list[float] = field(default_factory=list)
+    """Seconds from each later click (a full rerun, as any widget change asks for) to its first element."""
 
 
 def _get(url: str) -> int:
@@ -66,6 +68,7 @@ class Tab:
         self._reader: asyncio.Task | None = None
         self._texts_before_press: set[str] = set()
         self._closing = False
+        self._clicked: float | None = None  # when a later click was sent, until its first element arrives
 
     # -- connecting -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -133,6 +136,9 @@ class Tab:
             self._error(f"page not found: {msg.page_not_found.page_name}")
         elif kind == "session_event" and msg.session_event.HasField("script_compilation_exception"):
             self._error(f"script compilation error: {msg.session_event.script_compilation_exception.message}")
+        if placed and self._clicked is not None and kind == "delta" and not msg.delta.fragment_id:  # not a poll's
+            self.timings.clicks.append(time.monotonic() - self._clicked)
+            self._clicked = None
         for element in placed:
             self._saw(element)
         if kind == "script_finished" and msg.script_finished in protocol.FINISHED_OK:
@@ -193,3 +199,12 @@ class Tab:
         self.timings.pressed = time.monotonic()
         await self._send(protocol.rerun_message(self.page, widgets=protocol.trigger(button.button.id),
                                                 url=self._page_url(), query=self.query))  # fmt: skip
+
+    async def click(self) -> bool:
+        """A later click: a full rerun of the page (what any widget change asks for); False if one is still open."""
+        if self._clicked is not None or self.closed.is_set():
+            return False
+        self._clicked = time.monotonic()
+        with contextlib.suppress(websockets.ConnectionClosed):  # the reader reports a lost connection
+            await self._send(protocol.rerun_message(self.page, url=self._page_url(), query=self.query))
+        return True

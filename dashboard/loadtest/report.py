@@ -48,6 +48,10 @@ class Result:
             "learned": [_since(t.learned, t.pressed) for t in self.sessions],
         }
 
+    def clicks(self) -> list[float]:
+        """Every later click's time to its first element, over all tabs."""
+        return [c for t in self.sessions for c in t.clicks]
+
     def session_errors(self) -> list[str]:
         """Every session's errors, each prefixed with the session's number."""
         return [f"session {i}: {e}" for i, t in enumerate(self.sessions) for e in t.errors]
@@ -66,6 +70,7 @@ class Result:
             "ready": {**summary(durations["ready"]), "all": self.all_ready},
             "acknowledged": summary(durations["acknowledged"]),
             "learned": {**summary(durations["learned"]), "all": self.all_learned},
+            "clicks_while_training": summary(self.clicks()),
             "per_session": [
                 {
                     "ready": r,
@@ -104,6 +109,9 @@ def table(result: Result) -> str:
         s = summary(durations[key])
         lines.append(f"{label:<34}{_fmt(s['min']):>8}{_fmt(s['median']):>8}{_fmt(s['max']):>8}"
                      f"{_fmt(overall):>8}{s['reached']:>6} / {s['of']}")  # fmt: skip
+    s = summary(result.clicks())
+    lines.append(f"{'later clicks, answered (from click)':<34}{_fmt(s['min']):>8}{_fmt(s['median']):>8}"
+                 f"{_fmt(s['max']):>8}{'':>8}{s['reached']:>6} clicks")  # fmt: skip
     lines += ["", f"{'CPU seconds':<34}{'server':>8}{'children':>10}{'client':>8}{'wall':>8}"]
     for phase, cpu in result.server_cpu.items():
         client = result.client_cpu.get(phase, {}).get("client")

@@ -278,3 +278,18 @@ def test_the_alone_table_gives_the_pools_ratio_to_the_thread():
             "thread in the server": {"ready": [4.0, 4.0, 4.0], "learned": [10.0, 12.0, 11.0]}}  # fmt: skip
     last = table(seen).splitlines()[-1].split()
     assert last[-2:] == ["1.00", "0.82"]  # medians 4/4 and 9/11
+
+
+def test_a_later_click_is_timed_to_its_runs_first_element_not_to_a_polls():
+    from dashboard.loadtest.client import Tab
+
+    tab = Tab("http://127.0.0.1:1", "t")
+    tab._handle(_new_session("run-1", ("frag",)))
+    tab._clicked = 100.0  # a click sent at t = 100 s (monotonic)
+    tab._handle(_delta((0, 0), _markdown("progress"), fragment_id="frag"))  # a poll's answer: not the click's
+    assert tab.timings.clicks == [] and tab._clicked == 100.0
+    tab._handle(_new_session("run-2"))
+    tab._handle(_delta((0, 0), _markdown("the page again")))
+    assert len(tab.timings.clicks) == 1 and tab._clicked is None
+    result = Result("u", [tab.timings], 0.0)
+    assert result.clicks() == tab.timings.clicks and "later clicks" in table(result)
