@@ -23,9 +23,8 @@ from dashboard.figures import regions as rf
 from dashboard.figures import teaching as tf
 from dashboard.state import liveness, url_state
 from dashboard.state.learn_session import PAUSES, LearnSession, spec_from_state
-from dashboard.state.session import STAGE_WORDS, queue_words
+from dashboard.state.session import STAGE_WORDS, poll_seconds, queue_words
 
-POLL_SECONDS = 0.5
 STATUS_HEIGHT = 66
 # Fixed heights (px) of the first screen's places, presenter mode on / off (a bare string here would be drawn).
 STAGE = {True: {"network": 450, "region": 240, "story": 190}, False: {"network": 470, "region": 290, "story": 170}}
@@ -191,7 +190,7 @@ def main() -> None:
     with st.container(height=STATUS_HEIGHT, border=False, key="learn_status"):
         if problems or problem:
             st.error(f"Fix the settings before training: {problem or 'see the highlighted fields in the sidebar'}.")
-        st.fragment(_progress_body, run_every=POLL_SECONDS if status.busy else None)()
+        st.fragment(_progress_body, run_every=poll_seconds(status))()
     pair = session.trainer
     if pair is None or not pair.tasks_done:
         with st.container(height=STAGE[presenter]["network"], border=False, key="learn_empty"):

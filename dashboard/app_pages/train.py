@@ -10,9 +10,8 @@ from dashboard import figures, graph_ui, run_checks, ui
 from dashboard.figures.encoding import legend_markdown
 from dashboard.narrate import narrate_task
 from dashboard.state import loaders
-from dashboard.state.session import STAGE_WORDS, examples_dir, preset_config, queue_words
+from dashboard.state.session import STAGE_WORDS, examples_dir, poll_seconds, preset_config, queue_words
 
-POLL_SECONDS = 0.5
 PLAY_SECONDS = 1.2
 # The first screen's job is the network: a shorter top margin and tighter title bring it above the fold.
 TOP_CSS = """<style>
@@ -54,8 +53,7 @@ def _progress_body() -> None:
 
 def progress_panel() -> None:
     """Live progress of the background job; polls while a job runs, idles otherwise."""
-    busy = ui.get_session().busy
-    st.fragment(_progress_body, run_every=POLL_SECONDS if busy else None)()
+    st.fragment(_progress_body, run_every=poll_seconds(ui.get_session().status()))()
 
 
 def _toggle_play(n_tasks: int) -> None:

@@ -139,7 +139,7 @@ async def _drive(url: str, pid: int | None, args: argparse.Namespace) -> Result:
     return result
 
 
-CLICK_EVERY_S = 1.0
+CLICK_EVERY_S = 2.0
 """While the tabs train, one of them (in turn) clicks this often: is a click answered at once throughout?"""
 
 

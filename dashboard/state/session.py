@@ -138,6 +138,20 @@ class RunRef:
     finished: bool = False
 
 
+POLL_TRAINING_S = 0.5
+"""How often a page asks for the progress of a job that trains (the bar moves smoothly)."""
+POLL_QUEUED_S = 2.0
+"""How often a page asks about a job that waits for a worker: its place in line changes slowly, and with
+thirty tabs waiting, polls at the training rate would keep the web server busy doing nothing else."""
+
+
+def poll_seconds(status: Status) -> float | None:
+    """The progress fragment's interval for this state: None when no job waits or trains."""
+    if not status.busy:
+        return None
+    return POLL_QUEUED_S if status.queued is not None else POLL_TRAINING_S
+
+
 def owner_key() -> str:
     """Whose job it is for the fair queue: the browser session running this script (a fresh id outside one)."""
     try:
@@ -166,6 +180,7 @@ class TrainingSession:
         self._resumed = False  # the run was taken over from disk: it goes on whatever the settings say
         self._pending: tuple | None = None  # (spec, folder) of a run a worker is creating
         self._trained = 0  # tasks the current job has learned
+        self._job_started = False  # a unit of the current job has started on a worker
         self._status = Status()
         self.owner = owner_key()
         self.connected: Callable[[], bool] | None = None
@@ -219,7 +234,7 @@ class TrainingSession:
             s.stage, s.iteration, s.total, s.loss, s.task = "queued", 0, 0, None, 0
         self._stop.clear()
         self._watchdog = Watchdog(None if self.sync else self.connected)
-        self._trained = 0
+        self._trained, self._job_started = 0, False
 
         def unit_done(result: dict) -> bool:
             if result.get("trained", not result.get("stopped")):
@@ -308,10 +323,18 @@ class TrainingSession:
         elif kind == "task_start":
             with self._lock:
                 self._status.task = int(data)
+                self._started_job()
         elif kind == "task":
             self._on_task_end(data)
         elif kind == "created":
             self._on_created(data)
+
+    def _started_job(self) -> None:
+        """Under the lock, when a unit starts: the job's first unit makes the page redraw once, so it polls
+        at the training rate from now on (``poll_seconds``); a queued job's page polls slowly."""
+        if not self._job_started:
+            self._job_started = True
+            self._status.version += 1
 
     def _on_created(self, data: dict) -> None:
         with self._lock:

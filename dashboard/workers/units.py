@@ -107,7 +107,7 @@ def train_unit(payload: dict, ctx: UnitContext) -> dict:
 
 def learn_unit(payload: dict, ctx: UnitContext) -> dict:
     """Train the next task of a Learn pair (payload: spec, pair or None); returns the pair."""
-    from dashboard.state.learn_session import PairTrainer  # the worker imports the Learn code only when used
+    from dashboard.state.learn_pair import PairTrainer  # the worker imports the Learn code only when used
 
     den_cb = Callbacks(on_event=lambda event: ctx.emit("event", event), on_progress=ctx.progress,
                        should_stop=ctx.should_stop)  # fmt: skip

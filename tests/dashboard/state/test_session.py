@@ -132,3 +132,25 @@ def test_a_baseline_gets_its_own_config_and_ignores_den_thresholds(tmp_path):
     spec = build_spec(_values(method="ewc", params={"loss_threshold": "0.3", "iterations": "7"}), tmp_path)
     assert spec.method == "ewc" and type(spec.config).__name__ == "EWCConfig"
     assert spec.config.iterations == 7 and not hasattr(spec.config, "loss_threshold")
+
+
+def test_a_waiting_job_polls_slowly_and_its_start_redraws_the_page_once(tmp_path):
+    from dashboard.state.session import POLL_QUEUED_S, POLL_TRAINING_S, Status, poll_seconds
+
+    assert poll_seconds(Status(busy=False)) is None
+    assert poll_seconds(Status(busy=True, queued=(3, 20.0))) == POLL_QUEUED_S > POLL_TRAINING_S
+    assert poll_seconds(Status(busy=True)) == POLL_TRAINING_S
+    session, bumps = TrainingSession(sync=True), []
+    real = session._on_message
+
+    def counting(kind, data):
+        before = session.status().version
+        real(kind, data)
+        if kind == "task_start":
+            bumps.append(session.status().version - before)
+
+    session._on_message = counting
+    session.submit(_spec(tmp_path, n_tasks=2), None)
+    assert bumps == [1, 0]  # the job's first unit redraws the page (its poll speeds up); the next does not
+    session.submit(_spec(tmp_path, n_tasks=2), None)
+    assert bumps == [1, 0, 1]  # a new job: once more
