@@ -97,7 +97,7 @@ def main(out: Path, runs: Path) -> None:
         if pairs:
             den = pairs[-1].den
             report["learn"]["record"] = den.record
-            report["learn"]["weights"] = {k: v.tolist() for k, v in den.net.state_dict().items()}
+            report["learn"]["weights"] = {k: v.tolist() for k, v in den.net.state_tensors().items()}
         report["nodes"] = sorted({slot.node for slot in pool.slots if slot.node})
 
         # Stop of a running unit: it ends at its next step, mid-unit

@@ -94,7 +94,7 @@ def test_a_learn_task_comes_back_learned_as_inline(driven):
     assert len(record["tasks"]) == 1 and record["tasks"][0]["metrics"]["average_accuracy"] > 0.9
     pair = _inline("learn", lambda done: {"spec": learn_spec(), "pair": done[-1]["pair"] if done else None}, 1)[0]
     assert strip_timings(json.loads(json.dumps(pair["pair"].den.record))) == strip_timings(record)
-    for name, value in pair["pair"].den.net.state_dict().items():
+    for name, value in pair["pair"].den.net.state_tensors().items():
         assert torch.equal(value, torch.tensor(learn["weights"][name], dtype=value.dtype)), name
 
 
