@@ -135,9 +135,8 @@ class UnitActor:
         """Run one unit: ((``done``, result) or (``error``, info), the run folder's new or changed files)."""
         from dashboard.workers.units import UnitContext, run_unit
 
-        folder = None
+        folder, server_dir = None, run_folder(kind, payload)
         try:
-            server_dir = run_folder(kind, payload)
             if server_dir is not None:
                 folder = self._folder(str(server_dir))
                 sync_folder(folder, files)
@@ -145,7 +144,10 @@ class UnitActor:
             ctx = UnitContext(self._send, lambda: unit in self.stopped, self.cache, cores=1)
             outcome = ("done", run_unit(kind, payload, ctx))
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the page that asked
-            outcome = ("error", _error_info(exc))
+            info = _error_info(exc)
+            if folder is not None:  # the page names the run's own folder, not this node's copy of it
+                info["message"] = info["message"].replace(str(folder), str(server_dir))
+            outcome = ("error", info)
         with self.lock:
             self.stopped.discard(unit)
         back = {}
@@ -175,7 +177,6 @@ class RaySlot:
 
     def run(self, kind: str, payload: dict, cores: int) -> None:
         """Start a unit on this actor (it must be idle); a run folder another writer holds is refused here."""
-        import ray
 
         server_dir = run_folder(kind, payload)
         owner, files = None, {}
@@ -191,7 +192,7 @@ class RaySlot:
             self._unit += 1
             unit, actor = self._unit, self._actor
         try:
-            ref = actor.run.remote(unit, kind, payload, ray.put(files) if files else files)
+            ref = actor.run.remote(unit, kind, payload, files)
         except BaseException:
             if owner is not None:
                 owner.release()
