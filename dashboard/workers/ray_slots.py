@@ -177,7 +177,6 @@ class RaySlot:
 
     def run(self, kind: str, payload: dict, cores: int) -> None:
         """Start a unit on this actor (it must be idle); a run folder another writer holds is refused here."""
-
         server_dir = run_folder(kind, payload)
         owner, files = None, {}
         if server_dir is not None:
@@ -203,8 +202,11 @@ class RaySlot:
     def _forward(self, actor) -> None:
         import ray
 
-        for kind, data in ray.get(actor.drain.remote()):
-            self.on_message(self, kind, data)
+        for kind, data in ray.get(actor.drain.remote()):  # raises when the actor is gone
+            try:
+                self.on_message(self, kind, data)
+            except Exception:  # noqa: BLE001 - a page that cannot take a message does not make the actor lost
+                log.exception("a page could not take a training unit's message")
 
     def _follow(self, actor, ref, server_dir: Path | None, owner) -> None:
         """Relay a unit's messages while it trains, write its files back, then report how it ended."""

@@ -34,6 +34,14 @@ def train_spec(runs: Path, iterations: int = 20) -> RunSpec:
                    "toy-2d", 2, runs)  # fmt: skip
 
 
+def sweep_jobs(out: Path) -> list:
+    """Two runs of a sweep (toy-2d, 2 tasks), as the Compare page's launcher makes them."""
+    from den_engine.experiments.sweep_jobs import expand_grid
+
+    fixed = {"hidden_sizes": (8, 8), "iterations": 12, "head_iterations": 8, "device": "cpu"}
+    return expand_grid("toy-2d", 2, {"loss_threshold": [0.01, float("inf")]}, [0], out, fixed=fixed)
+
+
 def learn_spec() -> LearnSpec:
     """The Learn-page spec the test also trains inline."""
     config = preset("fast", benchmark="toy-2d", hidden_sizes=(6, 6), iterations=150, device="cpu")
@@ -100,6 +108,19 @@ def main(out: Path, runs: Path) -> None:
             report["learn"]["record"] = den.record
             report["learn"]["weights"] = {k: v.tolist() for k, v in den.net.state_tensors().items()}
         report["nodes"] = sorted({slot.node for slot in pool.slots if slot.node})
+
+        # a sweep's two runs, the first resumed from a partial run only the server's disk holds
+        from den_engine import Trainer
+
+        jobs = sweep_jobs(runs / "sweep")
+        with Trainer(jobs[0].config, jobs[0].benchmark, jobs[0].n_tasks, jobs[0].run_dir) as partial:
+            partial.train_next()
+        left, rows, sweep_seen = list(jobs), [], Seen()
+        lane = Job("g", "sweep", lambda: {"job": left.pop(0) if left else None}, message=sweep_seen.message,
+                   unit_done=lambda r: rows.append(r["row"]) or bool(left))  # fmt: skip
+        pool.submit(lane)
+        assert lane.wait(WAIT_S), "the sweep did not end"
+        report["sweep"] = {**summary(lane, sweep_seen), "rows": rows}
 
         # Stop of a running unit: it ends at its next step, mid-unit
         stop, stop_seen = train_job("c", train_spec(runs, iterations=10**6), runs / "stopped")

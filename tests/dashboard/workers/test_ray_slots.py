@@ -97,6 +97,20 @@ def test_a_learn_task_comes_back_learned_as_inline(driven):
         assert torch.equal(value, torch.tensor(learn["weights"][name], dtype=value.dtype)), name
 
 
+def test_a_sweeps_runs_resume_from_the_servers_files_and_match_local_runs(driven, tmp_path):
+    from ray_pool_driver import sweep_jobs
+
+    from den_engine.experiments.sweep_jobs import run_job
+
+    report, runs = driven
+    sweep = report["sweep"]
+    assert sweep["how"] == "done" and [r["how"] for r in sweep["rows"]] == ["resumed", "trained"], sweep
+    assert "sweep" in sweep["kinds"]
+    for job in sweep_jobs(tmp_path):
+        assert run_job(job)["how"] == "trained"
+        assert _state(runs / "sweep" / job.name) == _state(Path(job.run_dir))
+
+
 def test_stop_ends_the_running_unit_at_its_next_step(driven):
     stop = driven[0]["stop"]
     assert stop["how"] == "stopped" and stop["mid_unit"], stop
