@@ -68,9 +68,9 @@ def command(args: argparse.Namespace, extra: list[str]) -> list[str]:
 
 
 def workers_setting(text: str) -> str:
-    """The DEN_WORKERS value of ``--workers``: a positive number or a Ray cluster that answers; ValueError otherwise."""
+    """The DEN_WORKERS value of ``--workers``: a number or a Ray cluster that answers; ValueError otherwise."""
     text = text.strip()
-    if text.isdigit() and int(text) > 0:
+    if text.isdigit():
         return text
     if not text.startswith("ray://"):
         raise ValueError(f"--workers must be a number of worker processes or ray://HOST:PORT, got {text!r}")
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--headless", action="store_true", help="do not open a browser window")
     parser.add_argument(
         "--workers",
-        help="the training pool (sets DEN_WORKERS): N local worker processes, or ray://HOST:PORT to train on a "
-        "Ray cluster (default: one worker per core)",
+        help="the training pool (sets DEN_WORKERS): N local worker processes (0: a training thread in the server), "
+        "or ray://HOST:PORT to train on a Ray cluster (default: one worker per core)",
     )
     args, extra = parser.parse_known_args(argv)
     missing = missing_libraries()

@@ -24,7 +24,7 @@ def test_a_number_of_workers_reaches_the_server_as_den_workers(served, monkeypat
 @pytest.mark.parametrize(
     ("value", "said"),
     [
-        ("0", "--workers must be a number of worker processes or ray://HOST:PORT, got '0'"),
+        ("-1", "--workers must be a number of worker processes or ray://HOST:PORT, got '-1'"),
         ("many", "--workers must be a number of worker processes or ray://HOST:PORT, got 'many'"),
         ("ray://nowhere", "--workers ray://nowhere: 'nowhere' is not a Ray cluster's HOST:PORT"),
         ("ray://127.0.0.1:1", "--workers ray://127.0.0.1:1: no Ray cluster there"),
