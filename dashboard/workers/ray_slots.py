@@ -16,8 +16,9 @@ and skips reloading it. A Learn-page pair travels in and out pickled, as to a lo
 
 Stop asks the actor to stop the unit it names at its next step, so a late stop never hits
 the next unit. An actor that dies (its node lost, killed) ends its unit as ``lost``; the
-pool then calls ``restart`` and the slot starts a fresh actor. The pool has one slot per
-CPU of the cluster (``DEN_RAY_SLOTS`` overrides it).
+pool then calls ``restart`` and the slot starts a fresh actor; one that dies while idle is
+restarted by Ray, so the next unit does not notice. The pool has one slot per CPU of the
+cluster (``DEN_RAY_SLOTS`` overrides it).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.2
 """How often a slot collects the messages of its running unit (the page polls twice a second)."""
+READY_S = 120
+"""How long a unit waits for its actor to answer (a fresh one imports torch; a busy cluster may have no CPU free)."""
 KEPT_FOLDERS = 4
 """Runs an actor keeps a scratch copy of between units (the units' own cache keeps 2 loaded)."""
 DASHBOARD_DIR = Path(__file__).resolve().parents[1]
@@ -165,14 +168,13 @@ class RaySlot:
         self.index, self.on_message, self._actor_class = index, on_message, actor_class
         self.pid: int | None = None
         self.node: str | None = None
-        self._unit = 0
+        self._unit = self._stopped = 0
         self._lock = threading.Lock()
         self._closed = False
         self._start()
 
     def _start(self) -> None:
         self._actor = self._actor_class.remote()
-        self._where = self._actor.where.remote()
         self.pid = self.node = None
 
     def run(self, kind: str, payload: dict, cores: int) -> None:
@@ -189,15 +191,28 @@ class RaySlot:
                 raise
         with self._lock:
             self._unit += 1
-            unit, actor = self._unit, self._actor
-        try:
-            ref = actor.run.remote(unit, kind, payload, files)
-        except BaseException:
-            if owner is not None:
-                owner.release()
-            raise
-        threading.Thread(target=self._follow, args=(actor, ref, server_dir, owner), daemon=True,
+            unit = self._unit
+        threading.Thread(target=self._follow, args=(unit, kind, payload, files, server_dir, owner), daemon=True,
                          name=f"den-ray-{self.index}-unit-{unit}").start()  # fmt: skip
+
+    def _ready(self):
+        """The actor once it answers (Ray restarts one that died while idle; a dead one is replaced), else None."""
+        import ray
+
+        for attempt in range(3):
+            with self._lock:
+                actor = self._actor
+            try:
+                self.pid, self.node = ray.get(actor.where.remote(), timeout=READY_S)
+                return actor
+            except ray.exceptions.GetTimeoutError:
+                return None  # no CPU for it on the cluster, or a node that does not answer
+            except Exception:  # noqa: BLE001 - the call reached a process that had just died: ask again
+                if attempt == 1:
+                    self._kill()
+                    with self._lock:
+                        self._start()
+        return None
 
     def _forward(self, actor) -> None:
         import ray
@@ -208,16 +223,22 @@ class RaySlot:
             except Exception:  # noqa: BLE001 - a page that cannot take a message does not make the actor lost
                 log.exception("a page could not take a training unit's message")
 
-    def _follow(self, actor, ref, server_dir: Path | None, owner) -> None:
-        """Relay a unit's messages while it trains, write its files back, then report how it ended."""
+    def _follow(self, unit: int, kind: str, payload: dict, files: dict, server_dir: Path | None, owner) -> None:
+        """Send the unit, relay its messages while it trains, write its files back, then report how it ended."""
         import ray
 
         try:
             try:
+                actor = self._ready()
+                if actor is None:
+                    raise TimeoutError(f"the Ray actor did not answer within {READY_S} s")
+                with self._lock:
+                    stopped = self._stopped == unit  # asked while the actor was not there yet
+                if stopped:
+                    actor.stop.remote(unit)
+                ref = actor.run.remote(unit, kind, payload, files)
                 while not ray.wait([ref], timeout=POLL_S)[0]:
                     self._forward(actor)
-                if self.pid is None and ray.wait([self._where], timeout=0)[0]:
-                    self.pid, self.node = ray.get(self._where)
                 (kind, data), back = ray.get(ref)
                 self._forward(actor)  # what the unit said after the last poll, before it ended
             except Exception as exc:  # noqa: BLE001 - the actor (or its node) is gone: the pool replaces it
@@ -240,6 +261,7 @@ class RaySlot:
         """Ask the running unit to stop at its next step."""
         with self._lock:
             unit, actor = self._unit, self._actor
+            self._stopped = unit
         try:
             actor.stop.remote(unit)
         except Exception:  # noqa: BLE001 - the actor is gone; its unit is reported lost
@@ -285,7 +307,9 @@ def ray_slot_factory(address: str) -> tuple[Callable, int]:
 
     ray, _ = _start_ray(address, named=f"DEN_WORKERS=ray://{address}", modules=(DASHBOARD_DIR,))
     size = slots_wanted(ray.cluster_resources().get("CPU", 1))
-    actor_class = ray.remote(num_cpus=1, max_concurrency=4, max_restarts=0)(UnitActor)
+    # An actor that dies while idle comes back by itself (a fresh process, empty cache), as a local
+    # worker does; one that dies mid-unit fails that unit (no retry) and the pool replaces it.
+    actor_class = ray.remote(num_cpus=1, max_concurrency=4, max_restarts=-1, max_task_retries=0)(UnitActor)
 
     def factory(index: int, on_message: Callable) -> RaySlot:
         return RaySlot(index, on_message, actor_class)

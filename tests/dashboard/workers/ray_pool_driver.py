@@ -151,6 +151,18 @@ def main(out: Path, runs: Path) -> None:
             pool.submit(job)
         assert all(job.wait(WAIT_S) for job, _ in after), "a job after the late stop did not end"
         report["after"] = [summary(job, seen) for job, seen in after]
+
+        # an actor killed while idle: the next unit on that slot trains as if nothing happened
+        idle = pool.slots[0]
+        pid, _ = ray.get(idle._actor.where.remote())
+        os.kill(pid, signal.SIGKILL)
+        while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+            time.sleep(0.05)  # poll interval of a bounded wait: SIGKILL ends it at once
+        later = [train_job(owner, train_spec(runs), runs / f"later-{owner}", units=1) for owner in ("h", "i")]
+        for job, _ in later:
+            pool.submit(job)
+        assert all(job.wait(WAIT_S) for job, _ in later), "a job after an idle actor's death did not end"
+        report["idle_kill"] = [summary(job, seen) for job, seen in later]
     finally:
         pool.close()
         out.write_text(json.dumps(report, default=str))

@@ -127,6 +127,11 @@ def test_a_killed_actor_loses_its_unit_only_and_a_late_stop_misses_the_next_unit
     assert all(len(load_run(runs / f"after-{owner}").tasks) == 1 for owner in "ef")
 
 
+def test_an_actor_that_died_while_idle_is_back_for_the_next_unit(driven):
+    later = driven[0]["idle_kill"]
+    assert [a["how"] for a in later] == ["done", "done"], later  # both slots, the killed one included
+
+
 def test_runs_trained_on_both_nodes_and_travelled_back(driven, cluster):
     # each node keeps its scratch copies of the runs it trained under its own TMPDIR
     for node in ("head", "node2"):
