@@ -16,9 +16,11 @@ and skips reloading it. A Learn-page pair travels in and out pickled, as to a lo
 
 Stop asks the actor to stop the unit it names at its next step, so a late stop never hits
 the next unit. An actor that dies (its node lost, killed) ends its unit as ``lost``; the
-pool then calls ``restart`` and the slot starts a fresh actor; one that dies while idle is
-restarted by Ray, so the next unit does not notice. The pool has one slot per CPU of the
-cluster (``DEN_RAY_SLOTS`` overrides it).
+pool then calls ``restart`` and the slot starts a fresh actor. One that dies while idle is
+restarted by Ray, and a slot asks its actor to answer before it sends a unit, so the next
+unit does not notice; a unit whose actor does not answer within ``READY_S`` (no CPU free on
+the cluster) ends as ``lost`` rather than waiting for ever. The pool has one slot per CPU of
+the cluster (``DEN_RAY_SLOTS`` overrides it).
 """
 
 from __future__ import annotations
