@@ -104,18 +104,20 @@ def check_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def probe_cluster(address: str) -> None:
+def probe_cluster(address: str, named: str | None = None) -> None:
     """Join the cluster at ``address`` from a short-lived process first: a DENError naming it when that fails.
 
     Ray itself retries a wrong address for ever and prints its failures as pages of logs;
-    the probe bounds the wait (``PROBE_TIMEOUT_S``) and turns what went wrong into one line.
+    the probe bounds the wait (``PROBE_TIMEOUT_S``) and turns what went wrong into one line, which
+    starts with ``named`` (default ``--address HOST:PORT``, the flag of ``den sweep``).
     """
+    named = named or f"--address {address}"
     host, port = check_address(address)
     try:
         socket.create_connection((host, port), timeout=5).close()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        message = f"--address {address}: no Ray cluster there ({reason}); ray start --head prints its address"
+        message = f"{named}: no Ray cluster there ({reason}); ray start --head prints its address"
         raise DENError(message) from None
     try:
         probe = subprocess.run(
@@ -123,21 +125,27 @@ def probe_cluster(address: str) -> None:
         )
     except subprocess.TimeoutExpired:
         raise DENError(
-            f"--address {address}: no Ray cluster answered within {PROBE_TIMEOUT_S} s; "
+            f"{named}: no Ray cluster answered within {PROBE_TIMEOUT_S} s; "
             "check the address (ray start --head prints it)"
         ) from None
     if probe.stdout.startswith("ok"):
         return
     if any(word in probe.stderr or word in probe.stdout for word in _AUTH_WORDS):
         raise DENError(
-            f"--address {address}: the Ray cluster refused this driver's authentication; "
+            f"{named}: the Ray cluster refused this driver's authentication; "
             "set the cluster's RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH) here too"
         )
     said = probe.stdout.partition(" ")[2].strip() or f"the probe ended with status {probe.returncode}"
-    raise DENError(f"--address {address}: could not join the Ray cluster ({said})")
+    raise DENError(f"{named}: could not join the Ray cluster ({said})")
 
 
-def _start_ray(address: str | None):
+def _start_ray(address: str | None, named: str | None = None, modules: tuple[Path, ...] = ()):
+    """Join the cluster at ``address`` (or start a local Ray): (ray, whether this call started it).
+
+    ``named`` starts every error line (default ``--address HOST:PORT``); ``modules`` are
+    packages shipped to the cluster beside ``den_engine``.
+    """
+    named = named or f"--address {address}"
     try:
         import ray
     except ImportError as exc:
@@ -145,12 +153,13 @@ def _start_ray(address: str | None):
     if ray.is_initialized():
         return ray, False
     if address:
-        probe_cluster(address)
+        probe_cluster(address, named)
+        shipped = [str(PACKAGE_DIR), *map(str, modules)]
         try:
-            ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE_DIR)]}, log_to_driver=False)
+            ray.init(address=address, runtime_env={"py_modules": shipped}, log_to_driver=False)
         except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs the address and the reason
             said = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            raise DENError(f"--address {address}: could not join the Ray cluster ({said})") from None
+            raise DENError(f"{named}: could not join the Ray cluster ({said})") from None
     else:
         root = str(PACKAGE_DIR.parent)
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
