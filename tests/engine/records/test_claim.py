@@ -170,7 +170,11 @@ def _start(folder: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "den_engine", "run", "--benchmark", "toy-2d", "--tasks", "3", "--quiet",
            "--out", str(folder), "--set", "iterations=200000", "--set", "hidden_sizes=6,6"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A shell starts a background job with SIGINT ignored, and an ignored signal stays ignored across exec:
+    # under `make test &` Python would then install no Ctrl-C handler and the run would train on. A user's
+    # Ctrl-C reaches a foreground `den run` with the default disposition; give the child that.
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
 
 
 def _wait_for_record(folder: Path, proc: subprocess.Popen) -> None:
