@@ -30,8 +30,6 @@ def _server_log() -> None:
 
 
 _server_log()
-if not session.sync_training():
-    get_pool()  # the training workers start importing now, while the first page draws
 st.set_page_config(page_title="DEN — watch a network grow", page_icon=str(ICON), layout="wide")
 
 pages = [
@@ -49,3 +47,6 @@ except ui.USER_ERRORS as exc:
     ui.user_error_ui(exc)
 except Exception as exc:  # noqa: BLE001 - the last guard: a message, never a raw traceback
     ui.unexpected_error_ui(exc)
+finally:
+    if not session.sync_training():
+        get_pool()  # the training workers start importing once the first screen is drawn, not while it draws
