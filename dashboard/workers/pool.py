@@ -302,7 +302,7 @@ class JobPool:
             if not self._closed:
                 slot.restart()  # before the slot is free again: the next unit goes to the new worker
             self._release(slot.index, job)
-            job.end(Outcome("lost", error={"type": "WorkerLost", "message": f"exit code {data.get('exitcode')}",
+            job.end(Outcome("lost", error={"type": "WorkerLost", "message": _lost_words(data),
                                            "user": False, "diverged": False, "trace": ""}))  # fmt: skip
         else:
             job.message(kind, data)
@@ -329,6 +329,13 @@ class JobPool:
                 self._lock.notify_all()
         else:
             job.end(Outcome(_stopped_how(job) if more else "done"))
+
+
+def _lost_words(data: dict) -> str:
+    """Why a worker was lost, in a few words: its exit code (a local process) or Ray's reason (a cluster actor)."""
+    if data.get("exitcode") is not None:
+        return f"exit code {data['exitcode']}"
+    return str(data.get("reason") or "no exit code")
 
 
 _POOL: list[JobPool] = []
