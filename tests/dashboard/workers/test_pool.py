@@ -219,3 +219,11 @@ def test_a_worker_process_a_server_thread_and_inline_training_give_the_same_run(
     finals = [load_run(tmp_path / name).data["tasks"][-1] for name in ("inline", "thread", "process")]
     assert finals[0]["metrics"] == finals[1]["metrics"] == finals[2]["metrics"]
     assert finals[0]["layer_sizes"] == finals[1]["layer_sizes"] == finals[2]["layer_sizes"]
+
+
+def test_a_lost_worker_is_named_by_its_exit_code_or_rays_reason():
+    from dashboard.workers.pool import _lost_words
+
+    assert _lost_words({"exitcode": -9}) == "exit code -9"
+    assert _lost_words({"exitcode": None, "reason": "ActorDiedError: gone"}) == "ActorDiedError: gone"
+    assert _lost_words({}) == "no exit code"
