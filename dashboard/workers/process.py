@@ -81,7 +81,10 @@ def worker_main(units_fd: int, messages_fd: int, stop_fd: int, nice: int) -> Non
     def send(kind: str, data: object) -> None:
         messages.send_bytes(pickle.dumps((kind, data), protocol=pickle.HIGHEST_PROTOCOL))
 
-    send("ready", os.getpid())
+    try:
+        send("ready", os.getpid())
+    except (BrokenPipeError, OSError):
+        return  # the server stopped while this worker was starting: nothing to say, nobody to say it to
     while True:
         try:
             unit, kind, payload, cores = pickle.loads(units.recv_bytes())
