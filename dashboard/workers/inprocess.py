@@ -10,10 +10,9 @@ shares the interpreter with the pages: with more than one user, use worker proce
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Callable
 
-from dashboard.workers.units import UnitContext, is_user_error, run_unit
+from dashboard.workers.units import UnitContext, error_info, run_unit
 
 
 class ThreadSlot:
@@ -38,9 +37,7 @@ class ThreadSlot:
         try:
             result = run_unit(kind, payload, ctx)
         except Exception as exc:  # noqa: BLE001 - the page shows it; the pool logs a bug's trace
-            self.on_message(self, "error", {"type": type(exc).__name__, "message": str(exc),
-                                            "user": is_user_error(exc), "trace": traceback.format_exc(),
-                                            "diverged": type(exc).__name__ == "TrainingDiverged"})  # fmt: skip
+            self.on_message(self, "error", error_info(exc))
             return
         self.on_message(self, "done", result)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dashboard.workers.queue import FairQueue
-from dashboard.workers.units import UnitContext, is_user_error, run_unit
+from dashboard.workers.units import UnitContext, error_info, is_user_error, run_unit
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,7 @@ def run_inline(job: Job, cache: dict, stop: threading.Event) -> Outcome:
         try:
             result = run_unit(job.kind, job.payload(), ctx)
         except Exception as exc:  # noqa: BLE001 - the page shows it; a bug's trace goes to the log
-            import traceback
-
-            info = {"type": type(exc).__name__, "message": str(exc), "user": is_user_error(exc),
-                    "diverged": type(exc).__name__ == "TrainingDiverged", "trace": traceback.format_exc()}  # fmt: skip
+            info = error_info(exc)
             job.end(Outcome("error", error=info))
             return job.outcome
         if result.get("stopped"):

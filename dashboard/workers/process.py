@@ -27,7 +27,6 @@ import struct
 import subprocess
 import sys
 import threading
-import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -38,14 +37,6 @@ NICE = 2
 """How much lower the workers' priority is than the web server's (DEN_WORKER_NICE overrides it)."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _UNIT = struct.Struct("<q")
-
-
-def _error_info(exc: BaseException) -> dict:
-    """What the server needs of a failed unit: the kind, the message, whether a user can fix it, the trace."""
-    from dashboard.workers.units import is_user_error
-
-    return {"type": type(exc).__name__, "message": str(exc), "user": is_user_error(exc),
-            "diverged": type(exc).__name__ == "TrainingDiverged", "trace": traceback.format_exc()}  # fmt: skip
 
 
 class _StopPipe:
@@ -72,7 +63,7 @@ def worker_main(units_fd: int, messages_fd: int, stop_fd: int, nice: int) -> Non
     import torch
 
     torch.set_num_threads(1)
-    from dashboard.workers.units import UnitContext, run_unit
+    from dashboard.workers.units import UnitContext, error_info, run_unit
 
     units, messages, stops = Connection(units_fd, writable=False), Connection(messages_fd, readable=False), \
         _StopPipe(stop_fd)  # fmt: skip
@@ -97,7 +88,7 @@ def worker_main(units_fd: int, messages_fd: int, stop_fd: int, nice: int) -> Non
             return
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the page that asked
             try:
-                send("error", _error_info(exc))
+                send("error", error_info(exc))
             except (BrokenPipeError, EOFError, OSError):
                 return
 

@@ -32,11 +32,11 @@ import os
 import shutil
 import tempfile
 import threading
-import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from dashboard.workers.units import error_info
 from den_engine.core.errors import DENError
 from den_engine.experiments.sweep_ray import read_files, write_files
 from den_engine.records.claim import claim_run_folder
@@ -51,14 +51,6 @@ READY_S = 120
 KEPT_FOLDERS = 4
 """Runs an actor keeps a scratch copy of between units (the units' own cache keeps 2 loaded)."""
 DASHBOARD_DIR = Path(__file__).resolve().parents[1]
-
-
-def _error_info(exc: BaseException) -> dict:
-    """As a local worker reports a failed unit (``process._error_info``); called inside ``except``."""
-    from dashboard.workers.units import is_user_error
-
-    return {"type": type(exc).__name__, "message": str(exc), "user": is_user_error(exc),
-            "diverged": type(exc).__name__ == "TrainingDiverged", "trace": traceback.format_exc()}  # fmt: skip
 
 
 def run_folder(kind: str, payload: dict) -> Path | None:
@@ -149,7 +141,7 @@ class UnitActor:
             ctx = UnitContext(self._send, lambda: unit in self.stopped, self.cache, cores=1)
             outcome = ("done", run_unit(kind, payload, ctx))
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the page that asked
-            info = _error_info(exc)
+            info = error_info(exc)
             if folder is not None:  # the page names the run's own folder, not this node's copy of it
                 info["message"] = info["message"].replace(str(folder), str(server_dir))
             outcome = ("error", info)
@@ -252,7 +244,7 @@ class RaySlot:
                     try:
                         write_files(server_dir, back)
                     except Exception as exc:  # noqa: BLE001 - the run's folder could not take them: the job fails
-                        kind, data = "error", _error_info(exc)
+                        kind, data = "error", error_info(exc)
         finally:
             if owner is not None:
                 owner.release()  # before "done": the job's next unit claims the folder again at once

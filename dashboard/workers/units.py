@@ -160,6 +160,14 @@ def is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, (DENError, BenchmarkError, ValueError, OSError))
 
 
+def error_info(exc: BaseException) -> dict:
+    """What the server needs of a failed unit: the kind, the message, whether a user can fix it, the trace."""
+    import traceback
+
+    return {"type": type(exc).__name__, "message": str(exc), "user": is_user_error(exc),
+            "diverged": type(exc).__name__ == "TrainingDiverged", "trace": traceback.format_exc()}  # fmt: skip
+
+
 def run_unit(kind: str, payload: dict, ctx: UnitContext) -> dict:
     """Run one unit of ``kind`` (a KeyError names an unknown kind)."""
     return UNITS[kind](payload, ctx)
