@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -35,9 +36,17 @@ class RunFolderError(DENError):
     """A run folder cannot be written in the asked mode (it holds a run, foreign files, or a live trainer)."""
 
 
+_PARTIAL = re.compile(r"^\.(run\.json|task-\d+\.safetensors)\.[A-Za-z0-9_]+\.tmp$")
+"""A file the store was writing atomically (``.run.json.k2x9q1ab.tmp``) when its process was killed."""
+
+
 def _entries(folder: Path) -> list[str]:
-    """What a folder holds, apart from our own (possibly stale) owner file."""
-    return sorted(p.name for p in folder.iterdir() if p.name != OWNER_FILE)
+    """What a folder holds, apart from our own (possibly stale) owner file and our own half-written files.
+
+    A run killed while writing its first record leaves only a temporary file: that folder holds
+    no run and nothing of anyone else's, so it is as good as empty (the file is left as it is).
+    """
+    return sorted(p.name for p in folder.iterdir() if p.name != OWNER_FILE and not _PARTIAL.match(p.name))
 
 
 def describe_run(folder: Path) -> str:

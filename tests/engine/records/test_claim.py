@@ -212,3 +212,19 @@ def test_a_run_that_never_expands_or_splits_resumes(tmp_path):
         assert again.config.loss_threshold == again.config.split_threshold == float("inf")
         again.run()
     assert load_run(folder).data["status"] == "complete"
+
+
+def test_a_folder_holding_only_a_half_written_record_of_ours_counts_as_empty(tmp_path):
+    """A sweep killed while writing a run's first record left `.run.json.<random>.tmp`: started again, it trains."""
+    folder = tmp_path / "killed-while-writing"
+    folder.mkdir()
+    (folder / ".run.json.qafvyb6h.tmp").write_text('{"format": "den-ru')  # cut short by SIGKILL
+    with Trainer(preset("fast", **TINY), "toy-2d", 1, folder) as trainer:
+        trainer.train_next()
+    assert load_run(folder).data["status"] == "complete"
+    other = tmp_path / "someone-elses"
+    other.mkdir()
+    (other / ".run.json.qafvyb6h.tmp").write_text("")
+    (other / "notes.tmp").write_text("mine")  # not ours: the folder is not empty
+    with pytest.raises(RunFolderError, match=r"holds no run \(notes.tmp\)"):
+        claim_run_folder(other, "new")
