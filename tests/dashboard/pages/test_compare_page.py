@@ -142,14 +142,19 @@ def test_a_sweep_of_over_an_hour_shows_its_estimate_and_starts_only_when_confirm
     assert not [w for w in at.warning if "would take" in w.value] and not at.error
 
 
-def test_a_sweep_launched_from_the_page_shows_its_runs(env):
-    at = _compare_page()
+def start_small_sweep(at: AppTest) -> None:
+    """On the Compare page: a 2-run toy-2d sweep of 2 tasks, 2 at a time, started."""
     at.selectbox(key="cmp_bench").set_value("toy-2d")
     at.number_input(key="cmp_tasks").set_value(2)
     at.number_input(key="cmp_jobs").set_value(2)
     at.text_area(key="cmp_grid").input("loss_threshold=0.01,inf")
     at.text_input(key="cmp_fixed").input("hidden_sizes=8x8 iterations=10 head_iterations=5")
     next(b for b in at.button if b.label == "Start sweep").click().run()
+
+
+def test_a_sweep_launched_from_the_page_shows_its_runs(env):
+    at = _compare_page()
+    start_small_sweep(at)
     _ok(at)
     launcher = at.session_state["cmp_sweep"]
     assert launcher.n_runs == 2 and launcher.wait(TIMEOUT), launcher.log_tail()

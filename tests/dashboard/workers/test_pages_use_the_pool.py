@@ -17,6 +17,7 @@ from dashboard.workers import pool as pool_module
 from dashboard.workers.pool import JobPool
 from dashboard.workers.process import ProcessSlot
 from den_engine import Trainer
+from tests.dashboard.pages.test_compare_page import start_small_sweep
 
 APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
 TIMEOUT = 90
@@ -93,12 +94,7 @@ def test_the_classroom_link_trains_in_a_worker(recording_pool):
 def test_a_compare_page_sweep_trains_in_a_worker(recording_pool):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page("app_pages/compare.py").run()
-    at.selectbox(key="cmp_bench").set_value("toy-2d")
-    at.number_input(key="cmp_tasks").set_value(2)
-    at.number_input(key="cmp_jobs").set_value(2)
-    at.text_area(key="cmp_grid").input("loss_threshold=0.01,inf")
-    at.text_input(key="cmp_fixed").input("hidden_sizes=8x8 iterations=10 head_iterations=5")
-    next(b for b in at.button if b.label == "Start sweep").click().run()
+    start_small_sweep(at)
     _ok(at)
     launcher = at.session_state["cmp_sweep"]
     assert launcher.wait(WAIT_S) and launcher.returncode == 0, launcher.log_tail()
