@@ -13,8 +13,8 @@ own pickling of tensors over a multiprocessing pipe would move them through shar
 which a long-lived server would leak), and stops go in on their own pipe, each naming the
 unit it stops, so the worker sees a stop at its next step and a late stop never hits the
 next unit. A worker that dies (killed, out of memory) is noticed by the reader thread at
-once, and the slot starts a new one; a worker whose server died reads the end of its
-input and exits.
+once, and the slot starts a new one; a worker whose server died stops its unit at the
+next step (the stop pipe's end) and exits.
 """
 
 from __future__ import annotations
@@ -40,18 +40,24 @@ _UNIT = struct.Struct("<q")
 
 
 class _StopPipe:
-    """The worker's end of the stop pipe: ``asked(unit)`` is True once a stop for ``unit`` came in."""
+    """The worker's end of the stop pipe: ``asked(unit)`` is True once a stop for ``unit`` came in.
+
+    The end of the pipe (the server exited or was killed) stops every unit: nobody is left to
+    read what it trains, so it stops at its next step, keeping its finished tasks, and the
+    worker then reads the end of its input and exits instead of training on for nobody.
+    """
 
     def __init__(self, fd: int) -> None:
-        self.fd, self.stopped = fd, set()
+        self.fd, self.stopped, self.server_gone = fd, set(), False
 
     def asked(self, unit: int) -> bool:
-        while select.select([self.fd], [], [], 0)[0]:
+        while not self.server_gone and select.select([self.fd], [], [], 0)[0]:
             data = os.read(self.fd, 4096)
             if not data:
-                break  # the server is gone: the next message read ends the worker
+                self.server_gone = True
+                break
             self.stopped.update(v for (v,) in _UNIT.iter_unpack(data[: len(data) // _UNIT.size * _UNIT.size]))
-        return unit in self.stopped
+        return self.server_gone or unit in self.stopped
 
 
 def worker_main(units_fd: int, messages_fd: int, stop_fd: int, nice: int) -> None:

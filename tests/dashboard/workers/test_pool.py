@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -227,3 +230,31 @@ def test_a_lost_worker_is_named_by_its_exit_code_or_rays_reason():
     assert _lost_words({"exitcode": -9}) == "exit code -9"
     assert _lost_words({"exitcode": None, "reason": "ActorDiedError: gone"}) == "ActorDiedError: gone"
     assert _lost_words({}) == "no exit code"
+
+
+def _exited(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie (an orphan's new parent may be slow to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+@pytest.mark.slow
+def test_a_worker_whose_server_was_killed_stops_training_and_exits(tmp_path):
+    """A SIGKILLed server leaves no worker training on for nobody: it stops at its next step and exits."""
+    driver = subprocess.Popen([sys.executable, str(Path(__file__).with_name("orphan_driver.py")), str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    worker = None
+    try:
+        worker = int(driver.stdout.readline())  # printed once the worker is training
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + WAIT_S
+        while not _exited(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _exited(worker), "the worker trained on after its server was killed"
+    finally:
+        driver.kill()
+        if worker is not None and not _exited(worker):
+            os.kill(worker, 9)
