@@ -9,6 +9,7 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.network import ExpandableNet, Unit
 from den_engine.core.runner import VERSION as __version__
 from den_engine.core.runner import Callbacks, Trainer
+from den_engine.records.modules import network_module, task_module
 from den_engine.records.store import RunRecord, load_run
 
 __all__ = [
@@ -26,5 +27,7 @@ __all__ = [
     "Unit",
     "__version__",
     "load_run",
+    "network_module",
     "preset",
+    "task_module",
 ]
