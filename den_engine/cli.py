@@ -122,7 +122,7 @@ def _check_run_flags(args: argparse.Namespace) -> None:
             raise ConfigError(
                 given[0],
                 "a resumed run keeps its own settings and folder; only --tasks (to extend it), --device, "
-                "--threads and --quiet go with --resume",
+                "--threads, --log and --quiet go with --resume",
             )
     for name, value in RUN_DEFAULTS.items():
         if getattr(args, name) is None:
@@ -133,10 +133,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from den_engine.core import budget
     from den_engine.core.runner import Callbacks, Trainer, run_id
     from den_engine.methods import get_method
+    from den_engine.records.live import logger
 
     _check_run_flags(args)
+    loggers = [logger(kind, path) for kind, path in args.log or []]  # checked before anything is written
     progress = Progress(quiet=args.quiet)
-    callbacks = Callbacks(on_progress=progress)
+    callbacks = Callbacks(on_progress=progress, loggers=loggers)
     if args.resume:
         trainer = Trainer.resume(args.resume, callbacks, n_tasks=args.tasks)
         if args.device or args.threads is not None:
@@ -289,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: chosen from the work)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--log",
+        nargs=2,
+        action="append",
+        metavar=("KIND", "PATH"),
+        help="log while training: 'tensorboard DIR' (an event file) or 'csv FILE' (appended); may be repeated",
+    )
     run.set_defaults(func=cmd_run)
     ev = sub.add_parser("evaluate", help="recompute every metric of a run from its saved weights")
     ev.add_argument("run_dir")
