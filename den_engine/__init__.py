@@ -9,6 +9,7 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.network import ExpandableNet, Unit
 from den_engine.core.runner import VERSION as __version__
 from den_engine.core.runner import Callbacks, Trainer
+from den_engine.methods.user import load_plugin, register_method
 from den_engine.records.live import CSVLogger, TensorBoardLogger
 from den_engine.records.modules import network_module, task_module
 from den_engine.records.store import RunRecord, load_run
@@ -29,8 +30,10 @@ __all__ = [
     "TrainingStopped",
     "Unit",
     "__version__",
+    "load_plugin",
     "load_run",
     "network_module",
     "preset",
+    "register_method",
     "task_module",
 ]

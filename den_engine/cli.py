@@ -132,10 +132,12 @@ def _check_run_flags(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from den_engine.core import budget
     from den_engine.core.runner import Callbacks, Trainer, run_id
-    from den_engine.methods import get_method
+    from den_engine.methods import get_method, load_plugin
     from den_engine.records.live import logger
 
     _check_run_flags(args)
+    for spec in args.plugin or []:  # before the method is looked up (and before a resumed run reads its own)
+        load_plugin(spec)
     loggers = [logger(kind, path) for kind, path in args.log or []]  # checked before anything is written
     progress = Progress(quiet=args.quiet)
     callbacks = Callbacks(on_progress=progress, loggers=loggers)
@@ -282,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="default: 0")
     run.add_argument("--preset", default=None, choices=sorted(PRESETS), help="default: fast")
     run.add_argument("--method", default=None, help="den (default), den-expand, den-selective or a baseline")
+    run.add_argument(
+        "--plugin",
+        action="append",
+        metavar="FILE.py|MODULE",
+        help="load a method of your own (a file or module that calls den_engine.register_method); "
+        "DEN_PLUGINS does the same for every command",
+    )
     run.add_argument(
         "--out", default=None, help="a new or empty run directory (default: runs/<benchmark>-<method>-<run id>)"
     )
