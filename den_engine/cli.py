@@ -122,7 +122,7 @@ def _check_run_flags(args: argparse.Namespace) -> None:
             raise ConfigError(
                 given[0],
                 "a resumed run keeps its own settings and folder; only --tasks (to extend it), --device, "
-                "--threads, --log and --quiet go with --resume",
+                "--threads, --log, --plugin and --quiet go with --resume",
             )
     for name, value in RUN_DEFAULTS.items():
         if getattr(args, name) is None:
