@@ -33,6 +33,7 @@ NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 # the fields the trainer and the training stages read from every method's config
 NEEDED_FIELDS = tuple(f.name for f in dataclasses.fields(BaselineConfig) if f.name != "decay_samples")
 
+_USER_NAMES: set[str] = set()  # methods registered here (only these may be replaced)
 _LOADED: dict[str, ModuleType | None] = {}  # spec -> module (None while it loads: no loop back into it)
 
 
@@ -77,20 +78,23 @@ def register_method(
     *,
     prepare: Callable | None = None,
     count_parameters: Callable | None = None,
+    replace: bool = False,
 ) -> Method:
     """Check a method of your own and add it to the registry, so ``Trainer(..., method=name)`` and ``den run`` use it.
 
     ``train_task(net, n_outputs, ctx) -> net`` learns task ``ctx.task`` on a copy of
     ``net`` (den_engine.core.den's contract); ``config_class`` holds its settings;
     ``prepare(config) -> config`` may force fields; ``count_parameters(net) -> (total,
-    non-zero)`` replaces the default count in the records.
+    non-zero)`` replaces the default count in the records. ``replace=True`` lets a method of
+    one's own be registered again (a notebook cell run twice); a built-in method never is.
     """
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ConfigError("name", f"{name!r} is not a method name: 1 to 40 of a-z, 0-9, '.', '_', '-' (it names "
                           "run folders), starting with a letter or digit")  # fmt: skip
-    if name in METHODS:
+    if name in METHODS and not (replace and name in _USER_NAMES):
+        again = " (replace=True registers a method of your own again)" if name in _USER_NAMES else ""
         raise ConfigError("name", f"a method called {name!r} is already registered ({METHODS[name].description}); "
-                          "choose another name")  # fmt: skip
+                          f"choose another name{again}")  # fmt: skip
     _check_routine("train_task", train_task, "a function train_task(net, n_outputs, ctx) -> net", 3)
     _check_config_class(config_class)
     if prepare is not None:
@@ -104,6 +108,7 @@ def register_method(
     extra = {"prepare": prepare} if prepare is not None else {}
     method = Baseline(name, description, config_class, train_task, count_parameters=count_parameters, **extra)
     registry.register(method)
+    _USER_NAMES.add(name)
     return method
 
 

@@ -71,6 +71,7 @@ def scratch_registry(monkeypatch):
     import den_engine.methods.user as user
 
     monkeypatch.setattr(user, "METHODS", registry.METHODS)
+    monkeypatch.setattr(user, "_USER_NAMES", set())
     return registry.METHODS
 
 
@@ -83,6 +84,13 @@ def test_register_method_adds_a_checked_method(scratch_registry):
     method = register_method("mine", _train, FinetuneConfig)
     assert scratch_registry["mine"] is method and method.description == "A method for the tests."
     assert registry.get_method("mine").config_class is FinetuneConfig and "mine" in registry.method_names()
+    with pytest.raises(ConfigError, match="'mine' is already registered .*replace=True registers"):
+        register_method("mine", _train, DENConfig)
+    again = register_method("mine", _train, DENConfig, replace=True)  # a notebook cell run twice
+    assert registry.get_method("mine") is again and again.config_class is DENConfig
+    with pytest.raises(ConfigError, match="'ewc' is already registered"):
+        register_method("ewc", _train, DENConfig, replace=True)  # a built-in method is never replaced
+    assert registry.get_method("ewc").train_task is not _train
 
 
 class NotAConfig:
