@@ -9,10 +9,14 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.network import ExpandableNet, Unit
 from den_engine.core.runner import VERSION as __version__
 from den_engine.core.runner import Callbacks, Trainer
+from den_engine.methods.user import load_plugin, register_method
+from den_engine.records.live import CSVLogger, TensorBoardLogger
+from den_engine.records.modules import network_module, task_module
 from den_engine.records.store import RunRecord, load_run
 
 __all__ = [
     "PRESETS",
+    "CSVLogger",
     "Callbacks",
     "ConfigError",
     "DENConfig",
@@ -20,11 +24,16 @@ __all__ = [
     "ExpandableNet",
     "RunFileError",
     "RunRecord",
+    "TensorBoardLogger",
     "Trainer",
     "TrainingDiverged",
     "TrainingStopped",
     "Unit",
     "__version__",
+    "load_plugin",
     "load_run",
+    "network_module",
     "preset",
+    "register_method",
+    "task_module",
 ]

@@ -122,7 +122,7 @@ def _check_run_flags(args: argparse.Namespace) -> None:
             raise ConfigError(
                 given[0],
                 "a resumed run keeps its own settings and folder; only --tasks (to extend it), --device, "
-                "--threads and --quiet go with --resume",
+                "--threads, --log, --plugin and --quiet go with --resume",
             )
     for name, value in RUN_DEFAULTS.items():
         if getattr(args, name) is None:
@@ -132,11 +132,15 @@ def _check_run_flags(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from den_engine.core import budget
     from den_engine.core.runner import Callbacks, Trainer, run_id
-    from den_engine.methods import get_method
+    from den_engine.methods import get_method, load_plugin
+    from den_engine.records.live import logger
 
     _check_run_flags(args)
+    for spec in args.plugin or []:  # before the method is looked up (and before a resumed run reads its own)
+        load_plugin(spec)
+    loggers = [logger(kind, path) for kind, path in args.log or []]  # checked before anything is written
     progress = Progress(quiet=args.quiet)
-    callbacks = Callbacks(on_progress=progress)
+    callbacks = Callbacks(on_progress=progress, loggers=loggers)
     if args.resume:
         trainer = Trainer.resume(args.resume, callbacks, n_tasks=args.tasks)
         if args.device or args.threads is not None:
@@ -281,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", default=None, choices=sorted(PRESETS), help="default: fast")
     run.add_argument("--method", default=None, help="den (default), den-expand, den-selective or a baseline")
     run.add_argument(
+        "--plugin",
+        action="append",
+        metavar="FILE.py|MODULE",
+        help="load a method of your own (a file or module that calls den_engine.register_method); "
+        "DEN_PLUGINS does the same for every command",
+    )
+    run.add_argument(
         "--out", default=None, help="a new or empty run directory (default: runs/<benchmark>-<method>-<run id>)"
     )
     run.add_argument("--overwrite", action="store_true", help="replace the run already in --out, whole")
@@ -289,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: chosen from the work)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped or killed run")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--log",
+        nargs=2,
+        action="append",
+        metavar=("KIND", "PATH"),
+        help="log while training: 'tensorboard DIR' (an event file) or 'csv FILE' (appended); may be repeated",
+    )
     run.set_defaults(func=cmd_run)
     ev = sub.add_parser("evaluate", help="recompute every metric of a run from its saved weights")
     ev.add_argument("run_dir")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,6 +53,29 @@ class Callbacks:
     on_progress: ProgressFn | None = None
     on_task_end: Callable[[dict], None] | None = None
     should_stop: Callable[[], bool] | None = None
+    loggers: list = field(default_factory=list)
+    """Ready loggers that write while the run trains (den_engine.records.live: TensorBoardLogger, CSVLogger)."""
+
+    def joined(self) -> Callbacks:
+        """The hooks the trainer calls: every logger's first, then the caller's own."""
+        if not self.loggers:
+            return self
+        return Callbacks(
+            on_event=_chain([lg.on_event for lg in self.loggers], self.on_event),
+            on_progress=_chain([lg.on_progress for lg in self.loggers], self.on_progress),
+            on_task_end=_chain([lg.on_task_end for lg in self.loggers], self.on_task_end),
+            should_stop=self.should_stop,
+        )
+
+
+def _chain(hooks: list[Callable], last: Callable | None) -> Callable:
+    hooks = [*hooks, last] if last is not None else hooks
+
+    def call(*args) -> None:
+        for hook in hooks:
+            hook(*args)
+
+    return call
 
 
 def resolve_device(name: str) -> torch.device:
@@ -220,15 +243,18 @@ class Trainer:
         data = self.benchmark.tasks[task - 1]
         rng_state = self.generator.get_state()
         events: list[Event] = []
+        for logger in self.callbacks.loggers:
+            logger.begin(self.record)
+        hooks = self.callbacks.joined()
         ctx = TaskContext(
             task=task,
             x=data.x_train.to(self.device, self.net.dtype),
             y=data.y_train.to(self.device, self.net.dtype),
             config=self.config,
             generator=self.generator,
-            on_progress=self.callbacks.on_progress,
-            should_stop=self.callbacks.should_stop,
-            on_event=self.callbacks.on_event,
+            on_progress=hooks.on_progress,
+            should_stop=hooks.should_stop,
+            on_event=hooks.on_event,
             events=events,
             history=list(self.benchmark.tasks[:task]),
             state=dict(self.state),
@@ -244,8 +270,8 @@ class Trainer:
             self.net, self.state = new_net, ctx.state  # commit the whole task in one step
             snapshot = self._snapshot(task, data, events, time.perf_counter() - start)
         self._save(task, snapshot)
-        if self.callbacks.on_task_end is not None:
-            self.callbacks.on_task_end(snapshot)
+        if hooks.on_task_end is not None:
+            hooks.on_task_end(snapshot)
         return snapshot
 
     def run(self) -> dict:

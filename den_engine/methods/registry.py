@@ -59,6 +59,15 @@ METHODS: dict[str, Method] = {
 }  # fmt: skip
 
 
+LOOKUP_HOOKS: list[Callable[[], None]] = []
+"""Called before a name is looked up in vain or the names are listed (den_engine.methods.user loads DEN_PLUGINS)."""
+
+
+def _run_hooks() -> None:
+    for hook in LOOKUP_HOOKS:
+        hook()
+
+
 def register(method: Method) -> None:
     """Add a method to the registry (den_engine.methods.baselines registers itself on import)."""
     METHODS[method.name] = method
@@ -67,10 +76,14 @@ def register(method: Method) -> None:
 def get_method(name: str) -> Method:
     """The method called ``name``, or a ConfigError listing the known ones."""
     if name not in METHODS:
-        raise ConfigError("method", f"unknown method {name!r}; choose one of {sorted(METHODS)}")
+        _run_hooks()
+    if name not in METHODS:
+        raise ConfigError("method", f"unknown method {name!r}; choose one of {sorted(METHODS)} (a method of your own: "
+                          "load its file with --plugin FILE.py or DEN_PLUGINS)")  # fmt: skip
     return METHODS[name]
 
 
 def method_names() -> list[str]:
-    """Every registered method, DEN first."""
+    """Every registered method, DEN first (with DEN_PLUGINS' methods)."""
+    _run_hooks()
     return list(METHODS)

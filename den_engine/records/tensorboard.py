@@ -23,6 +23,8 @@ from pathlib import Path
 
 from den_engine.records.tables import METRICS, SPLITS, decision_rows
 
+FILE_VERSION = "brain.Event:2"
+
 # --- encoding ----------------------------------------------------------------------------------------
 
 _CRC_TABLE = []
@@ -96,6 +98,11 @@ def _record(data: bytes) -> bytes:
     return length + _masked_crc(length) + data + _masked_crc(data)
 
 
+def event_record(wall_time: float, step: int, values: list[bytes] = (), file_version: str = "") -> bytes:
+    """One framed record of an event file: an ``Event`` of these summary values (or the file version)."""
+    return _record(_event(wall_time, step, values, file_version))
+
+
 # --- what a run becomes ------------------------------------------------------------------------------
 
 
@@ -147,6 +154,16 @@ def _matrix_markdown(record: dict, metric: str) -> str:
     return "\n".join(lines)
 
 
+def task_values(record: dict, snap: dict, decisions: list[dict], with_matrix: bool) -> list[bytes]:
+    """One task's summary values: its scalars, its decisions (text) and, when asked, the R matrix so far (text)."""
+    values = [scalar_value(tag, v) for tag, v in task_scalars(record, snap).items()]
+    values.append(text_value("decisions", _decisions_markdown([r for r in decisions if r["task"] == snap["task"]])))
+    if with_matrix:
+        shown = {**record, "tasks": record["tasks"][: record["tasks"].index(snap) + 1]}
+        values.append(text_value("R_matrix", "\n\n".join(_matrix_markdown(shown, m) for m in METRICS)))
+    return values
+
+
 def _start_time(record: dict) -> float:
     try:
         return datetime.fromisoformat(record["created"]).timestamp()
@@ -163,16 +180,12 @@ def write_events(record: dict, out: Path) -> Path:
     """Write the run's event file into ``out`` (replacing an earlier export of the same run)."""
     start = _start_time(record)
     decisions = decision_rows(record)
-    chunks = [_record(_event(start, 0, file_version="brain.Event:2"))]
+    chunks = [event_record(start, 0, file_version=FILE_VERSION)]
     elapsed = 0.0
     for snap in record["tasks"]:
         elapsed += snap.get("wall_time_s") or 0.0
-        values = [scalar_value(tag, v) for tag, v in task_scalars(record, snap).items()]
-        values.append(text_value("decisions", _decisions_markdown([r for r in decisions if r["task"] == snap["task"]])))
-        if snap is record["tasks"][-1]:
-            text = "\n\n".join(_matrix_markdown(record, m) for m in METRICS)
-            values.append(text_value("R_matrix", text))
-        chunks.append(_record(_event(start + elapsed, snap["task"], values)))
+        values = task_values(record, snap, decisions, with_matrix=snap is record["tasks"][-1])
+        chunks.append(event_record(start + elapsed, snap["task"], values))
     path = Path(out) / event_file_name(record)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(b"".join(chunks))

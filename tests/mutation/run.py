@@ -26,7 +26,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from variants import VARIANTS, Variant  # noqa: E402
 
-COPIED = ("den_engine", "tests/engine/core", "pyproject.toml")
+COPIED = (
+    "den_engine",
+    "tests/engine/core",
+    "pyproject.toml",
+    "tests/engine/records/test_modules.py",
+    "tests/engine/records/test_live.py",
+    "assets/runs/toy2d-den-fast",
+    "assets/runs/digits-den-fast",
+)
 TIMEOUT_S = 600  # per pytest run; a quiet machine needs seconds, a crowded one minutes
 
 

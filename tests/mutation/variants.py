@@ -17,6 +17,9 @@ TRAIN = "den_engine/core/training.py"
 STAGES = "tests/engine/core/test_stages.py"
 CORE = "tests/engine/core/test_den.py"
 ORACLES = "tests/engine/core/test_stage_oracles.py"
+MODULES = "den_engine/records/modules.py"
+MODULE_TESTS = "tests/engine/records/test_modules.py"
+LIVE_TESTS = "tests/engine/records/test_live.py"
 
 
 @dataclass(frozen=True)
@@ -268,4 +271,16 @@ VARIANTS = [
        "rows = [_rows(net, layer, ids) for layer, ids in enumerate(selected)]",
        "rows = [torch.ones(w.shape[0], dtype=torch.bool) for w in net.weights]",
        f"{CORE}::test_selective_retraining_changes_only_the_selected_subnetwork"),
+    # --- the network as a module, live logging (issue 23)
+    _v("module-keeps-retired-units", "an old task's module also uses the duplicates that retired its units", MODULES,
+       "return net.active(layer, task).nonzero().squeeze(1)", "return torch.arange(net.visible(layer, task))",
+       f"{MODULE_TESTS}::test_a_task_module_holds_exactly_the_units_its_task_uses",
+       f"{MODULE_TESTS}::test_every_row_of_the_r_matrix_from_the_network_after_that_task"),
+    _v("module-last-head", "every task's module uses the last task's head", MODULES,
+       "head_w, head_b = net.heads[task]", "head_w, head_b = net.heads[max(net.heads)]",
+       f"{MODULE_TESTS}::test_every_row_of_the_r_matrix_from_the_network_after_that_task"),
+    _v("loggers-after-the-hooks", "the loggers write after the caller's on_task_end (not there yet when it reads)",
+       "den_engine/core/runner.py", "hooks = [*hooks, last] if last is not None else hooks",
+       "hooks = [last, *hooks] if last is not None else hooks",
+       f"{LIVE_TESTS}::test_events_and_rows_are_written_while_the_run_trains"),
 ]  # fmt: skip
