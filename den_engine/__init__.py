@@ -9,17 +9,21 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.network import ExpandableNet, Unit
 from den_engine.core.runner import VERSION as __version__
 from den_engine.core.runner import Callbacks, Trainer
+from den_engine.data.sequence import DataError, TaskData, TaskSequence
 from den_engine.records.store import RunRecord, load_run
 
 __all__ = [
     "PRESETS",
     "Callbacks",
     "ConfigError",
+    "DataError",
     "DENConfig",
     "DENError",
     "ExpandableNet",
     "RunFileError",
     "RunRecord",
+    "TaskData",
+    "TaskSequence",
     "Trainer",
     "TrainingDiverged",
     "TrainingStopped",
