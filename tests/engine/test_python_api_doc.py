@@ -16,7 +16,7 @@ def test_the_page_has_the_fifteen_line_example_first():
     blocks = python_blocks()
     assert len(blocks) >= 5
     first = [line for line in blocks[0].splitlines() if line.strip()]
-    assert "TaskSequence" in blocks[0] and "evaluate_run" in blocks[0] and len(first) <= 16
+    assert "TaskSequence" in blocks[0] and "evaluate_run" in blocks[0] and len(first) <= 15
 
 
 def test_every_python_block_runs(tmp_path, monkeypatch, capsys):
