@@ -309,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.add_argument(
-        "--parts", default="throughput,paper,load,full", help="what to measure: throughput, paper, load, full"
+        "--parts",
+        default="throughput,paper,load,full,data",
+        help="what to measure: throughput, paper, load, full, data (a TaskSequence against the same benchmark)",
     )
     bench.set_defaults(func=cmd_bench)
     cmp = sub.add_parser(
