@@ -87,6 +87,8 @@ def test_cli_run_on_a_file_then_evaluate_resume_export_report_and_refuse_a_chang
     err = capsys.readouterr().err
     assert "pairs.npz" in err and "no longer at" in err and "--data" in err, err
     assert main(["evaluate", str(run), "--data", str(moved)]) == 0
+    assert main(["run", "--resume", str(run), "--quiet"]) == 2  # the file is not where the record says
+    assert main(["run", "--resume", str(run), "--quiet", "--data", str(moved)]) == 0  # given again: found
     capsys.readouterr()
 
     write_digit_pairs(data, scale=0.5)  # same name, other content
@@ -99,7 +101,8 @@ def test_cli_run_on_a_file_then_evaluate_resume_export_report_and_refuse_a_chang
 
 
 def test_other_data_gets_another_run_id_and_compare_and_sweep_take_data(tmp_path, capsys):
-    one, two = tmp_path / "one.npz", tmp_path / "two.npz"
+    one, two = tmp_path / "a" / "pairs.npz", tmp_path / "b" / "pairs.npz"  # one name, other content
+    one.parent.mkdir(), two.parent.mkdir()
     write_digit_pairs(one)
     write_digit_pairs(two, scale=0.5)
     config = den.preset("fast", **TINY)
@@ -110,7 +113,7 @@ def test_other_data_gets_another_run_id_and_compare_and_sweep_take_data(tmp_path
             "--device", "cpu", "--set", "hidden_sizes=8,8", "--set", "iterations=20",
             "--set", "head_iterations=5"]  # fmt: skip
     assert main(argv) == 0
-    assert "one.npz, 2 tasks" in (out / "summary.md").read_text()
+    assert "pairs.npz, 2 tasks" in (out / "summary.md").read_text()
     capsys.readouterr()
     assert main(argv) == 0  # the same data: the finished run is reused, not trained again
     assert "reused" in capsys.readouterr().err
@@ -122,4 +125,4 @@ def test_other_data_gets_another_run_id_and_compare_and_sweep_take_data(tmp_path
                  "serial", "--out", str(sweep), "--quiet", "--set", "hidden_sizes=8,8", "--set", "iterations=20",
                  "--set", "head_iterations=5"]) == 0  # fmt: skip
     records = [json.loads(p.read_text()) for p in sweep.glob("*/run.json")]
-    assert len(records) == 2 and all(r["benchmark"]["data"]["file"] == "one.npz" for r in records)
+    assert len(records) == 2 and all(r["benchmark"]["data"]["path"] == str(one) for r in records)

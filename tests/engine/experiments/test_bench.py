@@ -25,6 +25,6 @@ def test_data_part_times_the_same_data_from_a_task_sequence_and_from_the_benchma
     results = bench.run_bench("toy-2d", full_run_tasks=1, device="cpu", parts=("data",))
     row = results["data_source"]
     assert row["tasks"] == 1 and len(row["all_benchmark_s"]) == len(row["all_sequence_s"]) == row["rounds"]
-    assert row["same_scores"] is True  # the same tensors through both doors: the same run
+    assert row["same_run"] is True  # the same tensors through both doors: the same run
     assert abs(row["ratio"] - row["sequence_s"] / row["benchmark_s"]) < 1e-12
     assert "TaskSequence" in bench.format_table(results)
