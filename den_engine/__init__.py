@@ -9,6 +9,7 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.network import ExpandableNet, Unit
 from den_engine.core.runner import VERSION as __version__
 from den_engine.core.runner import Callbacks, Trainer
+from den_engine.data.sequence import DataError, TaskData, TaskSequence
 from den_engine.methods.user import load_plugin, register_method
 from den_engine.records.live import CSVLogger, TensorBoardLogger
 from den_engine.records.modules import network_module, task_module
@@ -19,11 +20,14 @@ __all__ = [
     "CSVLogger",
     "Callbacks",
     "ConfigError",
+    "DataError",
     "DENConfig",
     "DENError",
     "ExpandableNet",
     "RunFileError",
     "RunRecord",
+    "TaskData",
+    "TaskSequence",
     "TensorBoardLogger",
     "Trainer",
     "TrainingDiverged",

@@ -113,6 +113,8 @@ def _check_run_flags(args: argparse.Namespace) -> None:
         raise ConfigError("--threads", f"must be at least 1, got {args.threads} (leave it out to let den choose)")
     if args.tasks is not None and args.tasks < 1:
         raise ConfigError("--tasks", f"must be at least 1, got {args.tasks}")
+    if args.data is not None and args.benchmark is not None:
+        raise ConfigError("--data", "trains on the file instead of a benchmark: give --data or --benchmark, not both")
     if args.resume:
         given = [f"--{name}" for name in RUN_DEFAULTS if getattr(args, name) is not None]
         given += ["--set"] if args.set else []
@@ -121,17 +123,18 @@ def _check_run_flags(args: argparse.Namespace) -> None:
         if given:
             raise ConfigError(
                 given[0],
-                "a resumed run keeps its own settings and folder; only --tasks (to extend it), --device, "
-                "--threads, --log, --plugin and --quiet go with --resume",
+                "a resumed run keeps its own settings and folder; only --tasks (to extend it), --data (its task "
+                "file), --device, --threads, --log, --plugin and --quiet go with --resume",
             )
     for name, value in RUN_DEFAULTS.items():
-        if getattr(args, name) is None:
+        if getattr(args, name) is None and not (name == "benchmark" and args.data is not None):
             setattr(args, name, value)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from den_engine.core import budget
     from den_engine.core.runner import Callbacks, Trainer, run_id
+    from den_engine.data.sources import data_info, data_key
     from den_engine.methods import get_method, load_plugin
     from den_engine.records.live import logger
 
@@ -142,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(quiet=args.quiet)
     callbacks = Callbacks(on_progress=progress, loggers=loggers)
     if args.resume:
-        trainer = Trainer.resume(args.resume, callbacks, n_tasks=args.tasks)
+        trainer = Trainer.resume(args.resume, callbacks, n_tasks=args.tasks, data=args.data)
         if args.device or args.threads is not None:
             print("note: --device and --threads apply to new runs; the resumed run keeps its own", file=sys.stderr)
     else:
@@ -153,19 +156,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides["device"] = args.device
         if args.threads is not None:
             overrides["threads"] = args.threads  # else den_engine.core.threads chooses (recorded in run.json)
-        config = preset(args.preset, method.config_class, args.benchmark, **overrides)
-        info = BENCHMARKS[args.benchmark]
+        # --data: the file is read and checked here, before anything is written
+        source = str(Path(args.data).expanduser().resolve()) if args.data is not None else args.benchmark
+        info = data_info(source)
+        config = preset(args.preset, method.config_class, source, **overrides)
         n_tasks = info.default_tasks if args.tasks is None else args.tasks
         if not 1 <= n_tasks <= info.max_tasks:
-            raise ConfigError("--tasks", f"{args.benchmark} has 1 to {info.max_tasks} tasks, got {n_tasks}")
-        rid = run_id(method.name, method.prepare(config), args.benchmark, n_tasks)
-        out = Path(args.out) if args.out else Path("runs") / f"{args.benchmark}-{method.name}-{rid}"
+            raise ConfigError("--tasks", f"{info.name} has 1 to {info.max_tasks} tasks, got {n_tasks}")
+        rid = run_id(method.name, method.prepare(config), data_key(source), n_tasks)
+        out = Path(args.out) if args.out else Path("runs") / f"{info.name}-{method.name}-{rid}"
         input_dim = math.prod(info.input_shape)
         budget.check_memory(config, input_dim, n_tasks, "cuda" if args.device == "cuda" else "cpu")
         note = budget.long_run_note(budget.estimate_seconds(config, input_dim, n_tasks))
         if note:
             print(note, file=sys.stderr)
-        trainer = Trainer(config, args.benchmark, n_tasks, out, callbacks, method=method.name, overwrite=args.overwrite)
+        trainer = Trainer(config, source, n_tasks, out, callbacks, method=method.name, overwrite=args.overwrite)
     start = time.perf_counter()
     try:
         while not trainer.finished:
@@ -185,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from den_engine.records.evaluate import evaluate_run
 
-    report = evaluate_run(args.run_dir)
+    report = evaluate_run(args.run_dir, data=args.data)
     print(json.dumps(clean_json(report), indent=1))
     return 0 if report["agrees_with_record"] else 1
 
@@ -209,6 +214,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from den_engine.core.runner import Callbacks
     from den_engine.experiments.compare import compare, compare_title, markdown_table
     from den_engine.experiments.compare_cost import cost_lines
+    from den_engine.experiments.sweep_cli import data_source
     from den_engine.experiments.tune import trial_table, tuned_compare
 
     sets = {}
@@ -245,17 +251,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         return show
 
-    title = compare_title(args.benchmark, args.tasks, args.preset, seeds, args.budget)
+    benchmark = data_source(args)
+    title = compare_title(Path(benchmark).name, args.tasks, args.preset, seeds, args.budget)
     if args.tune is not None:
         rows, trial_rows = tuned_compare(
-            args.benchmark, args.tasks, methods, seeds, args.tune, args.preset, args.out, sets, args.device,
+            benchmark, args.tasks, methods, seeds, args.tune, args.preset, args.out, sets, args.device,
             args.budget, log, callbacks, on_estimate=estimate("this tuning and comparison"),
         )  # fmt: skip
-        print(trial_table(trial_rows, f"{args.benchmark}, seed {seeds[0]}") + "\n")
+        print(trial_table(trial_rows, f"{Path(benchmark).name}, seed {seeds[0]}") + "\n")
         title += f"; {args.tune} trials per method, chosen on validation AUROC of seed {seeds[0]}"
     else:
         rows = compare(
-            args.benchmark, args.tasks, methods, seeds, args.preset, args.out, sets, args.device,
+            benchmark, args.tasks, methods, seeds, args.preset, args.out, sets, args.device,
             log=log, callbacks=callbacks, budget=args.budget, on_estimate=estimate("this comparison"),
         )  # fmt: skip
     print(markdown_table(rows, title))
@@ -275,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train DEN on a benchmark, task by task")
     run.add_argument("--benchmark", default=None, choices=sorted(BENCHMARKS), help="default: digits-one-vs-rest")
+    run.add_argument("--data", metavar="FILE.npz", default=None, help="train on your own tasks (format: docs/cli.md)")
     run.add_argument(
         "--tasks",
         type=int,
@@ -310,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     ev = sub.add_parser("evaluate", help="recompute every metric of a run from its saved weights")
     ev.add_argument("run_dir")
+    ev.add_argument("--data", metavar="FILE.npz", default=None, help="the task file of a run on your data")
     ev.set_defaults(func=cmd_evaluate)
     bench = sub.add_parser("bench", help="speed of each DEN stage against a bare PyTorch MLP; memory")
     bench.add_argument("--benchmark", default="mnist-one-vs-rest", choices=sorted(BENCHMARKS))
@@ -318,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.add_argument(
-        "--parts", default="throughput,paper,load,full", help="what to measure: throughput, paper, load, full"
+        "--parts",
+        default="throughput,paper,load,full,data",
+        help="what to measure: throughput, paper, load, full, data (a TaskSequence against the same benchmark)",
     )
     bench.set_defaults(func=cmd_bench)
     cmp = sub.add_parser(
@@ -330,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         "A run is reused only when its whole config, task count and seed match; nothing in OUT is replaced.",
     )
     cmp.add_argument("--benchmark", default="mnist-one-vs-rest", choices=sorted(BENCHMARKS))
+    cmp.add_argument("--data", metavar="FILE.npz", default=None, help="compare on a task file instead of --benchmark")
     cmp.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
     cmp.add_argument(
         "--methods",

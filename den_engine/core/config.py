@@ -304,8 +304,8 @@ def _mark(config, bound_to: str | None, explicit: frozenset) -> None:
 
 def benchmark_values(name: str, benchmark: str | None) -> dict[str, Any]:
     """The values preset ``name`` sets for ``benchmark`` on top of its general ones ({} if none)."""
-    if benchmark is None:
-        return {}
+    if benchmark is None or str(benchmark).lower().endswith(".npz"):
+        return {}  # a user's data file has no tuned values of its own: the preset's general ones hold
     from den_engine.data.benchmarks import BENCHMARKS  # lazy: the config module stays light
 
     if benchmark not in BENCHMARKS:

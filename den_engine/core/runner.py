@@ -28,7 +28,8 @@ from den_engine.core.errors import ConfigError, DENError, RunFileError, Training
 from den_engine.core.network import ExpandableNet
 from den_engine.core.threads import choose_threads, torch_threads
 from den_engine.core.training import ProgressFn
-from den_engine.data.benchmarks import Benchmark, TaskData, load_benchmark
+from den_engine.data.benchmarks import Benchmark, TaskData
+from den_engine.data.sources import DataSource, data_key, resolve_sequence, sequence_for_record
 from den_engine.methods import get_method
 from den_engine.records import metrics
 from den_engine.records.claim import claim_run_folder
@@ -133,12 +134,12 @@ def count_parameters(method, net: ExpandableNet, config, n_outputs: list[int]) -
 
 
 class Trainer:
-    """Trains a method (DEN by default) on a benchmark task by task, keeping the record up to date."""
+    """Trains a method (DEN by default) on a benchmark or a TaskSequence task by task, keeping the record up to date."""
 
     def __init__(
         self,
         config,
-        benchmark: str,
+        benchmark: DataSource,
         n_tasks: int | None = None,
         out_dir: str | Path | None = None,
         callbacks: Callbacks | None = None,
@@ -149,15 +150,17 @@ class Trainer:
 
         ``out_dir`` must be new or empty (``overwrite=True`` replaces a run folder whole); a
         folder another trainer holds is refused. The network is checked against the free
-        memory first, so a setting that cannot fit writes nothing.
+        memory first, so a setting that cannot fit writes nothing. ``benchmark`` is a built-in
+        benchmark's name, a ``TaskSequence`` or the path of a ``.npz`` task file; a task without
+        a validation split gets one drawn from its training examples by ``config.seed``.
         """
         self.method = get_method(method)
         if not isinstance(config, self.method.config_class):
             raise ConfigError(
                 "config", f"method '{method}' takes a {self.method.config_class.__name__}, got {type(config).__name__}"
             )
-        self.benchmark = load_benchmark(benchmark, n_tasks, seed=config.seed)
-        self.config = self.method.prepare(bind_preset(config, benchmark))
+        self.benchmark = resolve_sequence(benchmark, n_tasks, config.seed)
+        self.config = self.method.prepare(bind_preset(config, benchmark if isinstance(benchmark, str) else None))
         self.device = resolve_device(self.config.device)
         n_outputs = max(t.n_outputs for t in self.benchmark.tasks)
         budget.check_memory(self.config, self.benchmark.input_dim, len(self.benchmark.tasks), self.device.type,
@@ -198,19 +201,12 @@ class Trainer:
         return {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
-            "run_id": run_id(self.method.name, self.config, self.benchmark.name, len(self.benchmark.tasks)),
+            "run_id": run_id(self.method.name, self.config, data_key(b), len(b.tasks)),
             "method": self.method.name,
             "preset": self.config.preset,
             "seed": self.config.seed,
             "status": "running",
-            "benchmark": {
-                "name": b.name,
-                "n_tasks": len(b.tasks),
-                "input_dim": b.input_dim,
-                "input_shape": list(b.input_shape),
-                "task_names": [t.name for t in b.tasks],
-                "n_outputs": [t.n_outputs for t in b.tasks],
-            },
+            "benchmark": b.record(),  # a user's data adds "data": its file or fingerprint, hash and arrays
             "config": self.config.to_dict(),
             "base_sizes": list(self.config.hidden_sizes),
             "device": str(self.device),
@@ -352,12 +348,16 @@ class Trainer:
     # --- resume -------------------------------------------------------------------------
 
     @classmethod
-    def resume(cls, run_dir: str | Path, callbacks: Callbacks | None = None, n_tasks: int | None = None) -> Trainer:
+    def resume(
+        cls, run_dir: str | Path, callbacks: Callbacks | None = None, n_tasks: int | None = None,
+        data: DataSource | None = None,
+    ) -> Trainer:  # fmt: skip
         """Continue a run from its last finished task (after a stop, a kill or a crash).
 
         ``n_tasks`` extends the run to that many tasks (the benchmark's first tasks are the
         same whatever its length, so the finished ones stay valid); it cannot shrink a run
-        below the tasks it has learned.
+        below the tasks it has learned. A run on a user's data needs the same data: ``data``
+        (a path or the TaskSequence), or the file at the recorded path; other data is refused.
         """
         run = load_run(run_dir)
         method = get_method(run.data["method"])
@@ -367,7 +367,7 @@ class Trainer:
         if n_tasks is not None and n_tasks < max(done, 1):
             raise ConfigError("tasks", f"{run_dir} has learned {done} tasks; --tasks {n_tasks} cannot undo them")
         total = bench["n_tasks"] if n_tasks is None else max(n_tasks, bench["n_tasks"])
-        benchmark = load_benchmark(bench["name"], total, config.seed)
+        benchmark = sequence_for_record(bench, config.seed, total, data)
         device = resolve_device(config.device)
         budget.check_memory(config, benchmark.input_dim, total, device.type,
                             n_outputs=max(t.n_outputs for t in benchmark.tasks))  # fmt: skip

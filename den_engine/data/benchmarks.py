@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from den_engine.data.sequence import TaskData, TaskSequence
 from den_engine.data.toy2d import TOY_2D_TASKS, sample_shape
 
 MNIST_SPLIT_SIZES = (3_000, 500, 1_500)
@@ -42,33 +43,8 @@ class BenchmarkError(ValueError):
     """A benchmark was asked for with an unknown name or invalid arguments."""
 
 
-@dataclass(frozen=True)
-class TaskData:
-    """One task: its name, number of sigmoid outputs and float32 train/val/test tensors.
-
-    Inputs are (n, input_dim); targets are (n, n_outputs) of 0/1. Tasks of one benchmark
-    may share input tensors (one-vs-rest tasks see the same images): treat as read-only.
-    """
-
-    name: str
-    n_outputs: int
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """A named sequence of tasks over inputs of one shape."""
-
-    name: str
-    input_dim: int
-    input_shape: tuple[int, ...]
-    tasks: tuple[TaskData, ...]
-    description: str
+Benchmark = TaskSequence
+"""A built-in benchmark is a ``TaskSequence`` (with no ``source``); the old name stays for callers."""
 
 
 @dataclass(frozen=True)

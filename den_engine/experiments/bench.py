@@ -24,11 +24,13 @@ import torch.nn.functional as F
 from den_engine.core.config import preset
 from den_engine.core.runner import Callbacks, Trainer, resolve_device
 from den_engine.core.threads import torch_threads
+from den_engine.experiments.bench_data import data_source_speed
+from den_engine.experiments.bench_data import format_lines as data_lines
 from den_engine.experiments.bench_load import load_average, paper_step_times, under_load
 
 TARGET_RATIO = 1.0
 ROUNDS = 5  # DEN and the bare MLP take turns this many times; each figure is a median
-PARTS = ("throughput", "paper", "load", "full")
+PARTS = ("throughput", "paper", "load", "full", "data")
 
 
 def bare_mlp_throughput(
@@ -184,6 +186,8 @@ def run_bench(
         results["load"] = under_load(device)
     if "full" in parts and full_run_tasks:
         results["full_run"] = full_run(benchmark, full_run_tasks, device)
+    if "data" in parts:  # a user's TaskSequence against the same data as a benchmark (3 tasks: whole runs, turns)
+        results["data_source"] = data_source_speed(benchmark, min(full_run_tasks or 3, 3), device)
     results["memory"] = peak_memory()
     results["load_after"] = load_average()
     return results
@@ -241,6 +245,8 @@ def format_table(results: dict) -> str:
             f"full fast-preset run: {f['benchmark']}, {f['tasks']} tasks: {f['wall_time_s']:.1f} s "
             f"(average AUROC {f['average_auroc']:.4f}, final sizes {sizes}, {f['parameters']:,} parameters)",
         ]
+    if "data_source" in results:
+        lines += data_lines(results["data_source"])
     m = results["memory"]
     lines.append(f"load average after {_load(results['load_after'])}")
     lines.append(

@@ -35,6 +35,7 @@ import numpy as np
 from den_engine.core.config import DENConfig, parse_value, preset
 from den_engine.core.errors import ConfigError, RunFileError
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
+from den_engine.data.sources import data_key, record_key
 from den_engine.experiments.compare_cost import Cost, Planned, check_cost
 from den_engine.experiments.sweep_jobs import resolve_tasks, run_hash
 from den_engine.methods import get_method
@@ -129,7 +130,7 @@ def _matches(run_dir: Path, method: str, config, benchmark: str, n_tasks: int | 
     recorded = {k: v for k, v in {**defaults, **run.config}.items() if k in expected}
     if set(run.config) - set(expected) - {"device"}:
         return None  # a field this config no longer has: not the same method
-    same = run.data["method"] == method and recorded == expected and bench["name"] == benchmark
+    same = run.data["method"] == method and recorded == expected and record_key(bench) == data_key(benchmark)
     return run if same and (n_tasks is None or bench["n_tasks"] == n_tasks) else None
 
 
@@ -240,7 +241,7 @@ def compare(
                 f"train time {f['wall_time_s']:.1f} s"
             )
     rows = summarise(records)
-    title = compare_title(benchmark, n_tasks, preset_name, seeds, budget) + title_extra
+    title = compare_title(Path(benchmark).name, n_tasks, preset_name, seeds, budget) + title_extra
     (out / "summary.md").write_text(markdown_table(rows, title) + "\n")
     (out / "summary.csv").write_text(csv_table(rows))
     return rows

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from den_engine.core import budget
 from den_engine.core.config import bind_preset
 from den_engine.core.runner import resolve_device
-from den_engine.data.benchmarks import BENCHMARKS
+from den_engine.data.sources import data_info
 from den_engine.methods import get_method
 
 
@@ -43,7 +43,7 @@ class Cost:
 
 def check_cost(planned: list[Planned], benchmark: str, n_tasks: int) -> Cost:
     """Refuse (ConfigError) a run that could not fit in free memory; estimate the wall time of the rest."""
-    input_dim = math.prod(BENCHMARKS[benchmark].input_shape)
+    input_dim = math.prod(data_info(benchmark).input_shape)
     runs = []
     for run in planned:
         if run.finished:

@@ -20,6 +20,7 @@ from den_engine.core import budget
 from den_engine.core.config import PRESETS, parse_value
 from den_engine.core.errors import ConfigError
 from den_engine.data.benchmarks import BENCHMARKS
+from den_engine.data.sources import data_info
 from den_engine.experiments.sweep import BACKENDS, run_sweep
 from den_engine.experiments.sweep_jobs import SweepJob, expand_grid, parse_grid, parse_seeds
 from den_engine.methods import get_method
@@ -88,6 +89,7 @@ def write_outcomes(out: str | Path, rows: list[dict], axes: list[str], title: st
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``python -m den_engine sweep`` (shared with den_engine.experiments.sweep_bench)."""
     parser.add_argument("--benchmark", default="digits-one-vs-rest", choices=sorted(BENCHMARKS))
+    parser.add_argument("--data", metavar="FILE.npz", default=None, help="train on a task file instead of --benchmark")
     parser.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
     parser.add_argument(
         "--grid", nargs="+", action="extend", default=[], metavar="NAME=V1,V2",
@@ -105,6 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="only the final table")
 
 
+def data_source(args: argparse.Namespace) -> str:
+    """The data a sweep or comparison trains on: ``--data`` (a .npz file, by absolute path) or ``--benchmark``."""
+    data = getattr(args, "data", None)
+    return str(Path(data).expanduser().resolve()) if data else args.benchmark
+
+
 def jobs_from_args(args: argparse.Namespace, out: str | Path) -> tuple[list[SweepJob], list[str]]:
     """The sweep's jobs and grid axes from parsed flags."""
     config_class = get_method(args.method).config_class
@@ -116,7 +124,7 @@ def jobs_from_args(args: argparse.Namespace, out: str | Path) -> tuple[list[Swee
         name, text = pair.split("=", 1)
         fixed[name.strip()] = parse_value(name.strip(), text, config_class)
     seeds = parse_seeds(args.seeds)
-    jobs = expand_grid(args.benchmark, args.tasks, grid, seeds, out, args.method, args.preset, fixed)
+    jobs = expand_grid(data_source(args), args.tasks, grid, seeds, out, args.method, args.preset, fixed)
     return jobs, list(grid)
 
 
@@ -163,7 +171,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError("jobs", f"must be >= 1, got {args.jobs}")
     jobs, axes = jobs_from_args(args, args.out)
-    dims = {b: math.prod(BENCHMARKS[b].input_shape) for b in {job.benchmark for job in jobs}}
+    dims = {b: math.prod(data_info(b).input_shape) for b in {job.benchmark for job in jobs}}
     for job in jobs:  # a network that cannot fit is refused before anything is written
         budget.check_memory(job.config, dims[job.benchmark], job.n_tasks, "cpu")
     workers = 1 if args.backend == "serial" else (args.jobs or os.cpu_count() or 1)
@@ -177,7 +185,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     printer = ProgressPrinter(jobs, quiet=args.quiet)
     rows = run_sweep(jobs, args.jobs, args.backend, args.address, printer, failure_rows=True)
-    title = f"{args.benchmark}, {jobs[0].n_tasks} tasks, {args.method}, preset {args.preset}, seeds {args.seeds}"
+    data = Path(data_source(args)).name
+    title = f"{data}, {jobs[0].n_tasks} tasks, {args.method}, preset {args.preset}, seeds {args.seeds}"
     write_outcomes(out, rows, [*axes, "seed"], title)
     print(markdown_table(rows, [*axes, "seed"]))
     failed = [r for r in rows if r["how"].startswith("failed")]

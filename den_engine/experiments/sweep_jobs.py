@@ -25,7 +25,8 @@ from typing import Any
 from den_engine.core.config import parse_value, preset
 from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
 from den_engine.core.runner import Callbacks, Trainer, final_metrics
-from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
+from den_engine.data.benchmarks import BenchmarkError
+from den_engine.data.sources import data_info, data_key, record_key
 from den_engine.methods import get_method
 from den_engine.records.store import RUN_FILE, clean_json, load_run
 
@@ -96,7 +97,7 @@ def parse_seeds(text: str) -> list[int]:
 
 def run_hash(method: str, benchmark: str, n_tasks: int, config) -> str:
     """Short hash of what makes a run: method, benchmark, task count and the whole config (seed included)."""
-    key = f"{method}:{benchmark}:{n_tasks}:{config.run_id()}"
+    key = f"{method}:{data_key(benchmark)}:{n_tasks}:{config.run_id()}"  # a data file: its name and hash
     return hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
@@ -107,9 +108,7 @@ def run_name(method: str, benchmark: str, n_tasks: int, config) -> str:
 
 def resolve_tasks(benchmark: str, n_tasks: int | None) -> int:
     """The task count a run of ``benchmark`` will have (None: the benchmark's default); a BenchmarkError if invalid."""
-    if benchmark not in BENCHMARKS:
-        raise BenchmarkError(f"benchmark name {benchmark!r} is unknown; choose one of {list(BENCHMARKS)}")
-    info = BENCHMARKS[benchmark]
+    info = data_info(benchmark)  # a benchmark, or a .npz file read and checked
     n_tasks = info.default_tasks if n_tasks is None else n_tasks
     if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or not 1 <= n_tasks <= info.max_tasks:
         raise BenchmarkError(f"--tasks {n_tasks!r} is invalid for {benchmark!r}; use 1 to {info.max_tasks}")
@@ -164,10 +163,10 @@ def existing_run(job: SweepJob):
     expected.pop("device", None)
     recorded = {k: v for k, v in run.config.items() if k != "device"}
     bench = run.data["benchmark"]
-    if (run.data["method"], recorded, bench["name"], bench["n_tasks"]) != (
+    if (run.data["method"], recorded, record_key(bench), bench["n_tasks"]) != (
         job.method,
         expected,
-        job.benchmark,
+        data_key(job.benchmark),
         job.n_tasks,
     ):
         raise RunFileError(f"{run_dir}: holds a different run than this sweep's; move it away")

@@ -25,7 +25,7 @@ import numpy as np
 from den_engine.core import budget as memory_budget
 from den_engine.core.errors import ConfigError
 from den_engine.core.runner import Callbacks, final_metrics
-from den_engine.data.benchmarks import BENCHMARKS
+from den_engine.data.sources import data_info
 from den_engine.experiments.compare import check_sets, compare, finished_run, run_config, run_folder, run_one
 from den_engine.experiments.compare_cost import Cost, Planned, check_cost
 from den_engine.experiments.sweep_jobs import resolve_tasks
@@ -175,7 +175,7 @@ def _later_run(method, seed, values, configs, records, config_of, parent, benchm
         config = config_of(seed, values[best])
         folder = run_folder(parent, f"{method}-seed{seed}", method, config, benchmark, n_tasks)
         return Planned(method, config, finished_run(folder, method, config, benchmark, n_tasks) is not None)
-    dim = math.prod(BENCHMARKS[benchmark].input_shape)
+    dim = math.prod(data_info(benchmark).input_shape)
     largest = max(range(len(configs)), key=lambda k: memory_budget.estimate(configs[k], dim, n_tasks).parameters)
     return Planned(method, config_of(seed, values[largest]))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from den_engine.core.errors import ConfigError
 from den_engine.core.runner import count_parameters, evaluate_tasks
-from den_engine.data.benchmarks import load_benchmark
+from den_engine.data.sources import DataSource, sequence_for_record
 from den_engine.methods import get_method
 from den_engine.records import metrics
 from den_engine.records.store import load_run
@@ -33,11 +33,15 @@ def _max_difference(a: list[list[float]], b: list[list[float]]) -> float:
     return worst
 
 
-def evaluate_run(run_dir: str | Path) -> dict:
-    """Every metric of every finished task, recomputed from the weights files."""
+def evaluate_run(run_dir: str | Path, data: DataSource | None = None) -> dict:
+    """Every metric of every finished task, recomputed from the weights files.
+
+    A run on a user's data reads it from ``data`` (a path or the TaskSequence) or from the
+    recorded path; data whose hash differs from the record's is refused (a DataError).
+    """
     run = load_run(run_dir)
     bench = run.data["benchmark"]
-    benchmark = load_benchmark(bench["name"], bench["n_tasks"], seed=run.data["seed"])
+    benchmark = sequence_for_record(bench, run.data["seed"], bench["n_tasks"], data)
     matrices: dict[str, list[list[float]]] = {"auroc": [], "accuracy": [], "val_auroc": [], "val_accuracy": []}
     for task in range(1, len(run.tasks) + 1):
         net = run.network(task)

@@ -19,3 +19,12 @@ def test_throughput_compares_every_stage_with_a_bare_mlp_of_its_active_shape_ove
     assert split["stored_shape"] != split["shape"]  # split retraining computes fewer units than are stored
     table = bench.format_table(results)
     assert f"median of {bench.ROUNDS} rounds" in table and "split_retraining" in table
+
+
+def test_data_part_times_the_same_data_from_a_task_sequence_and_from_the_benchmark():
+    results = bench.run_bench("toy-2d", full_run_tasks=1, device="cpu", parts=("data",))
+    row = results["data_source"]
+    assert row["tasks"] == 1 and len(row["all_benchmark_s"]) == len(row["all_sequence_s"]) == row["rounds"]
+    assert row["same_run"] is True  # the same tensors through both doors: the same run
+    assert abs(row["ratio"] - row["sequence_s"] / row["benchmark_s"]) < 1e-12
+    assert "TaskSequence" in bench.format_table(results)
