@@ -22,12 +22,10 @@ SPLIT_ORDERS = ("reference", "paper")
 
 # Fields added after runs were first recorded: at their default they stay out of the run id,
 # so every earlier record (and a sweep's finished jobs) keeps its id.
-HASHED_ONLY_WHEN_SET: dict[str, Any] = {
-    "split_order": "reference",
-    "conv_channels": [],
-    "kernel_size": 5,
-    "expand_filters": None,
-}
+# The conv fields at their defaults (no conv layers) are left out of ``to_dict`` too: a fully
+# connected run's record has exactly the config keys it had before conv layers existed.
+CONV_DEFAULTS: dict[str, Any] = {"conv_channels": [], "kernel_size": 5, "expand_filters": None}
+HASHED_ONLY_WHEN_SET: dict[str, Any] = {"split_order": "reference", **CONV_DEFAULTS}
 
 
 class ConfigBase:
@@ -45,6 +43,10 @@ class ConfigBase:
         for key, value in out.items():
             if isinstance(value, tuple):
                 out[key] = list(value)
+        if not out.get("conv_channels"):
+            for key in CONV_DEFAULTS:
+                if key in out and out[key] == CONV_DEFAULTS[key]:
+                    out.pop(key)
         return out
 
     @classmethod
