@@ -204,7 +204,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError("parts", f"choose from {','.join(PARTS)}, got {args.parts!r}")
     results = run_bench(
         benchmark=args.benchmark, iterations=args.iterations, full_run_tasks=args.tasks,
-        device=args.device or "auto", parts=parts,
+        device=args.device or "auto", parts=parts, overrides=_parse_sets(args.set),
     )  # fmt: skip
     print(json.dumps(clean_json(results), indent=1) if args.json else format_table(results))
     return 0
@@ -326,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--tasks", type=int, default=10, help="tasks in the timed fast-preset run (0 skips it)")
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a config field of the timed stages, e.g. conv_channels=8,16 (the reference is then a bare conv net)",
+    )  # fmt: skip
     bench.add_argument(
         "--parts",
         default="throughput,paper,load,full,data",

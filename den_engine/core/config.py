@@ -22,7 +22,10 @@ SPLIT_ORDERS = ("reference", "paper")
 
 # Fields added after runs were first recorded: at their default they stay out of the run id,
 # so every earlier record (and a sweep's finished jobs) keeps its id.
-HASHED_ONLY_WHEN_SET: dict[str, Any] = {"split_order": "reference"}
+# The conv fields at their defaults (no conv layers) are left out of ``to_dict`` too: a fully
+# connected run's record has exactly the config keys it had before conv layers existed.
+CONV_DEFAULTS: dict[str, Any] = {"conv_channels": [], "kernel_size": 5, "expand_filters": None}
+HASHED_ONLY_WHEN_SET: dict[str, Any] = {"split_order": "reference", **CONV_DEFAULTS}
 
 
 class ConfigBase:
@@ -40,6 +43,10 @@ class ConfigBase:
         for key, value in out.items():
             if isinstance(value, tuple):
                 out[key] = list(value)
+        if not out.get("conv_channels"):
+            for key in CONV_DEFAULTS:
+                if key in out and out[key] == CONV_DEFAULTS[key]:
+                    out.pop(key)
         return out
 
     @classmethod
@@ -108,6 +115,12 @@ class DENConfig(ConfigBase):
     """Optional cap on splits per layer; the most drifted units are kept."""
     split_order: str = "reference"
     """Algorithm 4: 'reference' (drift after Eq. 4/5, split, Eq. 6) or 'paper' (Eq. 6, drift, split, Eq. 6)."""
+    conv_channels: tuple[int, ...] = ()
+    """Filters per conv layer at task 1, below the hidden layers (e.g. 20,50); empty = fully connected only."""
+    kernel_size: int = 5
+    """Side of every conv kernel (k x k, 'same' padding, then 2x2 max-pooling)."""
+    expand_filters: int | None = None
+    """Filters added to every conv layer when expansion fires; None = expand_units."""
     seed: int = 0
     """Seed of data splits, initialisation and batch order."""
     device: str = "auto"
@@ -167,6 +180,15 @@ def validate(config: Any) -> None:
         for size in sizes:
             if not _is_int(size) or not 1 <= size <= 100_000:
                 raise ConfigError("hidden_sizes", f"every layer needs 1..100000 units, got {size!r}")
+    channels = getattr(config, "conv_channels", ())
+    if not isinstance(channels, tuple) or not all(_is_int(c) and 1 <= c <= 4096 for c in channels):
+        raise ConfigError("conv_channels", f"needs 1..4096 filters per conv layer (or none), got {channels!r}")
+    kernel = getattr(config, "kernel_size", 5)
+    if not _is_int(kernel) or not 1 <= kernel <= 15:
+        raise ConfigError("kernel_size", f"must be an integer in 1..15, got {kernel!r}")
+    extra = getattr(config, "expand_filters", None)
+    if extra is not None and (not _is_int(extra) or extra < 1):
+        raise ConfigError("expand_filters", f"must be None (= expand_units) or an integer >= 1, got {extra!r}")
     for name in _POSITIVE_INTS:
         value = getattr(config, name, 1)
         if not _is_int(value) or value < 1:
@@ -245,6 +267,19 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Values a preset adds when conv layers are asked for (``conv_channels`` given): they sit on
+# top of the preset's general and per-benchmark values, below the caller's, so every existing
+# preset keeps its fully connected values. ``paper``: the first version of the paper's
+# LeNet-style CIFAR network has conv 20, 50 under 800, 500 dense units (ask for it with
+# conv_channels=20,50). ``fast``: one small dense layer, few added filters and smaller batches,
+# so a 2-core CPU trains a task in seconds (docs/algorithm.md, "Convolutional layers").
+CONV_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": dict(hidden_sizes=(800, 500)),
+    "reference": dict(hidden_sizes=(800, 500)),
+    "fast": dict(hidden_sizes=(64,), expand_filters=2, batch_size=64),
+}
+
+
 # Per-benchmark values on top of a preset, each chosen on the validation split by the
 # search recorded in docs/results.md ("Per-benchmark fast values"). A benchmark not listed
 # gets the preset as it is. toy-2d's values are not tuned: its two inputs are drawn neuron
@@ -286,11 +321,13 @@ def preset(name: str, config_class: type | None = None, benchmark: str | None = 
         if key not in known:
             raise ConfigError(key, f"unknown config field; known fields: {sorted(known)}")
     values = {**PRESETS[name], **benchmark_values(name, benchmark)}
+    conv = {k: v for k, v in CONV_PRESETS.get(name, {}).items() if k in known} if overrides.get("conv_channels") else {}
+    values.update(conv)
     base = {k: v for k, v in values.items() if k in known}
     if "preset" in known:
         base["preset"] = name
     config = config_class(**{**base, **overrides})
-    _mark(config, benchmark, frozenset(overrides))
+    _mark(config, benchmark, frozenset(overrides) | frozenset(conv))  # bind_preset leaves conv values alone
     return config
 
 
@@ -353,6 +390,8 @@ def parse_value(name: str, text: str, config_class: type | None = None) -> Any:
     try:
         default = getattr(config_class(), name)
         if isinstance(default, tuple):
+            if name == "conv_channels" and text.lower() in ("", "none"):
+                return ()  # no conv layers
             parts = [p.strip() for p in text.replace("x", ",").split(",")]
             if not text or "" in parts:
                 raise ConfigError(name, f"{text!r} has an empty entry; write the sizes like 312,128 or 312x128")

@@ -17,6 +17,8 @@ from typing import Protocol
 
 import torch
 
+from den_engine.core.layers import spread
+
 
 class ExpandableNet(Protocol):
     """What counting reads of ``den_engine.core.network.ExpandableNet`` (that module imports this one)."""
@@ -36,22 +38,23 @@ USABLE = "usable"
 def usable_masks(net: ExpandableNet) -> tuple[list[torch.Tensor], dict[int, torch.Tensor]]:
     """Which stored entries some task can use: a bool mask per hidden matrix, a column mask per head.
 
-    ``W_l[j, i]`` is usable when some task has both unit j and unit i active, i.e.
+    ``W_l[j, i]`` (a conv layer: filter j's whole kernel slice over channel i) is usable when
+    some task has both unit j and unit i active, i.e.
     max(born_j, born_i) < min(retired_j, retired_i). Head tau's column of top unit i is
     usable when i is active at tau.
     """
     masks: list[torch.Tensor] = []
     below: tuple[torch.Tensor, torch.Tensor] | None = None
-    for units in net.units:
+    for units, w in zip(net.units, net.weights, strict=True):
         born = torch.tensor([u.born for u in units], dtype=torch.long)
         retired = torch.tensor([u.retired or (1 << 62) for u in units], dtype=torch.long)
         if below is None:
-            mask = (born < retired)[:, None].expand(born.numel(), net.input_dim)
+            mask = (born < retired)[:, None].expand(born.numel(), w.shape[1])
         else:
             first = torch.maximum(born[:, None], below[0][None, :])  # (n_l, n_{l-1})
             last = torch.minimum(retired[:, None], below[1][None, :])
             mask = first < last
-        masks.append(mask.to(net.device))
+        masks.append(spread(mask, w).to(net.device))  # kernels count every tap
         below = (born, retired)
     heads: dict[int, torch.Tensor] = {}
     if below is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from den_engine.core.config import DENConfig
+from den_engine.core.layers import spread
 from den_engine.core.network import ExpandableNet
 from den_engine.core.training import (
     Group,
@@ -111,13 +112,14 @@ def _block_items(
     """
     items = []
     device = net.device
-    below = torch.ones(net.input_dim, dtype=torch.bool, device=device)
+    below = torch.ones(net.weights[0].shape[1], dtype=torch.bool, device=device)  # every input (channel)
     for layer in range(net.n_layers):
         w, b = net.weights[layer], net.biases[layer]
         sel = rows[layer].to(device)
         full_below = torch.zeros(w.shape[1], dtype=torch.bool, device=device)
         full_below[: below.numel()] = below
         mask = sel[:, None] & full_below[None, :]
+        mask = spread(mask, w)  # a conv filter's block: every tap of its kernel over the selected channels
         anchor_w = anchor_b = pull_w = pull_b = None
         if prev is not None:
             anchor_w, pull_w = _padded(prev.weights[layer], w.shape)
@@ -184,7 +186,9 @@ def select_units(net: ExpandableNet, task: int) -> list[list[int]]:
     for layer in range(top - 1, -1, -1):
         n = net.visible(layer, task)
         above = _rows(net, layer + 1, selected[layer + 1])[: net.weights[layer + 1].shape[0]]
-        into = net.weights[layer + 1][above.to(net.device), :n]  # (selected above, n)
+        into = net.weights[layer + 1][above.to(net.device), :n]  # (selected above, n[, taps or map positions])
+        if into.dim() > 2:  # filter i feeds unit j when any tap of W[j, i] (any position of its map) is non-zero
+            into = into.flatten(2).abs().amax(dim=2)
         used = (into != 0).any(dim=0).cpu() & net.active(layer, task)
         selected[layer] = [u.id for u, s in zip(net.units[layer], used.tolist(), strict=False) if s]
     return selected
@@ -215,12 +219,13 @@ def dynamic_expansion(net: ExpandableNet, ctx: TaskContext) -> list[list[int]]:
     Only the new units' weights (and the task's own head) train; old weights are
     frozen. Returns the ids of the new units that survived, per layer.
     """
-    added = net.expand(ctx.task, ctx.config.expand_units, ctx.generator)
+    k, filters = ctx.config.expand_units, getattr(ctx.config, "expand_filters", None)
+    added = net.expand(ctx.task, [filters or k if kind == "conv" else k for kind in net.layer_kinds()], ctx.generator)
     items, groups = [], []
     for layer in range(net.n_layers):
         w, b = net.weights[layer], net.biases[layer]
         new_rows = _rows(net, layer, added[layer]).to(net.device)
-        mask = new_rows[:, None].expand_as(w).clone()
+        mask = spread(new_rows[:, None], w)
         if layer > 0:
             mask[:, _rows(net, layer - 1, added[layer - 1]).to(net.device)] = True
         items += [Trainable(w, mask, l1=True), Trainable(b, new_rows.clone())]
@@ -255,12 +260,15 @@ def _loss(net: ExpandableNet, ctx: TaskContext) -> float:
 
 
 def measure_drift(net: ExpandableNet, prev: ExpandableNet, task: int) -> list[dict]:
-    """rho_i = ||w_i^t - w_i^{t-1}||_2 over the incoming weights of every old unit."""
+    """rho_i = ||w_i^t - w_i^{t-1}||_2 over the incoming weights of every old unit (a filter: kernel and bias)."""
     drift = []
     for layer in range(net.n_layers):
-        old = prev.weights[layer]  # (n_old, n_in_old)
+        old = prev.weights[layer]  # (n_old, n_in_old[, k, k])
         now = net.weights[layer][: old.shape[0], : old.shape[1]]
-        values = torch.linalg.vector_norm(now - old, dim=1).cpu()
+        change = (now - old).flatten(1)  # one row per unit: every incoming entry (a filter's whole kernel)
+        if old.dim() == 4:  # a filter is its kernel and its bias (den-spec, "Convolutional layers")
+            change = torch.cat([change, (net.biases[layer][: old.shape[0]] - prev.biases[layer])[:, None]], dim=1)
+        values = torch.linalg.vector_norm(change, dim=1).cpu()
         keep = net.active(layer, task)[: old.shape[0]]
         ids = [u.id for u, k in zip(net.units[layer][: old.shape[0]], keep.tolist(), strict=True) if k]
         drift.append({"ids": ids, "values": [float(v) for v, k in zip(values, keep.tolist(), strict=True) if k]})

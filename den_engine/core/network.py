@@ -15,6 +15,10 @@ earlier implementation (the visible prefix, retired units masked after the ReLU)
 to check that both give the same records.
 
 Every hidden unit has a stable id given at birth; ids never change or get reused.
+
+Layer kinds (den_engine.core.layers): the first layers may be convolutional, with a filter
+(output channel) as the unit; the timestamps, splits, pruning and gathers above apply to
+filters exactly as to units, because every weight keeps units on its dims 0 and 1.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from den_engine.core.errors import ConfigError
+from den_engine.core.layers import apply_layer, fan_in, image_shape, map_positions, unit_mask
 
 NEVER = 1 << 30  # "retired at" value of a unit that is never retired
 
@@ -85,7 +90,7 @@ class LayerPlan:
 
 
 class ExpandableNet:
-    """A multi-layer perceptron whose hidden layers grow, with one output head per task."""
+    """A network whose hidden layers (conv filters, then dense units) grow, with one output head per task."""
 
     def __init__(
         self,
@@ -95,27 +100,36 @@ class ExpandableNet:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         init: bool = True,
+        conv_channels: tuple[int, ...] = (),
+        kernel_size: int = 5,
+        input_shape: tuple[int, ...] | None = None,
     ) -> None:
         self.input_dim = input_dim
+        self.input_shape = image_shape(input_shape, input_dim) if conv_channels else None  # (C, H, W) or None
         self.device = torch.device(device)
         self.dtype = dtype
         self.weights: list[torch.Tensor] = []
         self.biases: list[torch.Tensor] = []
         self.heads: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.units: list[list[Unit]] = [[] for _ in hidden_sizes]
+        self.units: list[list[Unit]] = [[] for _ in (*conv_channels, *hidden_sizes)]
         self.next_id = 0
         if init:
-            fan_in = input_dim
-            for layer, size in enumerate(hidden_sizes):
-                self.weights.append(self._uniform((size, fan_in), fan_in, generator))
+            below: tuple[int, ...] = (input_dim,)
+            if conv_channels:
+                below = (self.input_shape[0], kernel_size, kernel_size)
+            for layer, size in enumerate((*conv_channels, *hidden_sizes)):
+                if layer == len(conv_channels) and conv_channels:  # the first dense layer reads whole maps
+                    below = (below[0], map_positions(self.input_shape, len(conv_channels)))
+                shape = (size, *below)
+                self.weights.append(self._uniform(shape, fan_in(shape), generator))
                 self.biases.append(self._zeros(size))
                 self.units[layer] = [self._new_unit(layer, 1, "base") for _ in range(size)]
-                fan_in = size
+                below = (size, kernel_size, kernel_size) if layer + 1 < len(conv_channels) else (size,)
         self._refresh()
 
     # --- construction helpers ---------------------------------------------------
 
-    def _uniform(self, shape: tuple[int, int], fan_in: int, generator) -> torch.Tensor:
+    def _uniform(self, shape: tuple[int, ...], fan_in: int, generator) -> torch.Tensor:
         # PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn on the
         # CPU generator so CPU and CUDA runs start from the same numbers.
         bound = 1.0 / math.sqrt(max(fan_in, 1))
@@ -142,6 +156,14 @@ class ExpandableNet:
     def n_layers(self) -> int:
         """Number of hidden layers."""
         return len(self.weights)
+
+    def layer_kinds(self) -> list[str]:
+        """'conv' or 'dense' per hidden layer, bottom up."""
+        return ["conv" if w.dim() == 4 else "dense" for w in self.weights]
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """Flat inputs (batch, input_dim) as the first layer reads them: images (batch, C, H, W) for conv."""
+        return x if self.input_shape is None else x.reshape(x.shape[0], *self.input_shape)
 
     def sizes(self) -> list[int]:
         """Units stored per hidden layer (every task's units, retired ones included)."""
@@ -175,7 +197,7 @@ class ExpandableNet:
 
     def plan(self, task: int) -> list[LayerPlan]:
         """The slices and masks task ``task``'s forward pass uses."""
-        plans, n_in = [], self.input_dim
+        plans, n_in = [], (self.weights[0].shape[1] if self.weights else self.input_dim)
         for layer in range(self.n_layers):
             n_out = self.visible(layer, task)
             keep = self.active(layer, task)
@@ -189,12 +211,12 @@ class ExpandableNet:
     def hidden(self, x: torch.Tensor, task: int, plan: list[LayerPlan] | None = None) -> list[torch.Tensor]:
         """Activations of every hidden layer for task ``task``: a list of (batch, n_l)."""
         plan = plan or self.plan(task)
-        outs, h = [], x
+        outs, h = [], self.images(x)
         for layer, p in enumerate(plan):
             w = self.weights[layer][: p.n_out, : p.n_in]
-            h = F.relu(F.linear(h, w, self.biases[layer][: p.n_out]))
+            h = apply_layer(h, w, self.biases[layer][: p.n_out])
             if p.mask is not None:
-                h = h * p.mask
+                h = h * unit_mask(p.mask, h)
             outs.append(h)
         return outs
 
@@ -207,12 +229,12 @@ class ExpandableNet:
         if plan is None and not is_masked():
             return self._dense_forward(x, task)
         plan = plan or self.plan(task)
-        h = x
+        h = self.images(x)
         for layer, p in enumerate(plan):
             w = self.weights[layer][: p.n_out, : p.n_in]
-            h = F.relu(F.linear(h, w, self.biases[layer][: p.n_out]))
+            h = apply_layer(h, w, self.biases[layer][: p.n_out])
             if p.mask is not None:
-                h = h * p.mask
+                h = h * unit_mask(p.mask, h)
         head_w, head_b = self.heads[task]
         return F.linear(h, head_w, head_b)
 
@@ -220,9 +242,9 @@ class ExpandableNet:
 
     def _dense_forward(self, x: torch.Tensor, task: int) -> torch.Tensor:
         """``forward`` on the gathered sub-network: retired and later units are never computed."""
-        h, cols = x, None
+        h, cols = self.images(x), None
         for layer, rows in enumerate(self.layout(task)):
-            h = F.relu(F.linear(h, take(self.weights[layer], rows, cols), take(self.biases[layer], rows)))
+            h = apply_layer(h, take(self.weights[layer], rows, cols), take(self.biases[layer], rows))
             cols = rows
         head_w, head_b = self.heads[task]
         return F.linear(h, head_w if isinstance(cols, int) else head_w.index_select(1, cols), head_b)
@@ -234,17 +256,18 @@ class ExpandableNet:
         width = self.visible(self.n_layers - 1, task)
         self.heads[task] = (self._zeros(n_outputs, width), self._zeros(n_outputs))
 
-    def expand(self, task: int, k: int, generator: torch.Generator | None) -> list[list[int]]:
-        """Append k units to every hidden layer (Algorithm 3); returns their ids per layer.
+    def expand(self, task: int, k: int | list[int], generator: torch.Generator | None) -> list[list[int]]:
+        """Append k units to every hidden layer (or k[l] to layer l; Algorithm 3); returns their ids per layer.
 
         A new unit's incoming weights are random; its outgoing weights (into the next
         layer and into task ``task``'s head) start at zero, so expansion alone leaves
         every output unchanged. Old heads never see new units.
         """
         added: list[list[int]] = []
+        ks = k
         for layer in range(self.n_layers):
-            w = self.weights[layer]
-            rows = self._uniform((k, w.shape[1]), w.shape[1], generator)
+            w, k = self.weights[layer], (ks if isinstance(ks, int) else ks[layer])
+            rows = self._uniform((k, *w.shape[1:]), fan_in(w.shape), generator)
             self.weights[layer] = torch.cat([w, rows], dim=0)
             self.biases[layer] = torch.cat([self.biases[layer], self._zeros(k)])
             new = [self._new_unit(layer, task, "expanded") for _ in range(k)]
@@ -258,17 +281,17 @@ class ExpandableNet:
         """Append k input columns for layer+1 (or the head of ``task``); zeros unless given."""
         if layer + 1 < self.n_layers:
             nxt = self.weights[layer + 1]
-            cols = self._outgoing(columns, nxt.shape[0], k)
+            cols = self._outgoing(columns, nxt.shape[0], k, nxt.shape[2:])
             self.weights[layer + 1] = torch.cat([nxt, cols], dim=1)
         else:
             head_w, head_b = self.heads[task]
             cols = self._outgoing(columns, head_w.shape[0], k)
             self.heads[task] = (torch.cat([head_w, cols], dim=1), head_b)
 
-    def _outgoing(self, columns: torch.Tensor | None, n_rows: int, k: int) -> torch.Tensor:
+    def _outgoing(self, columns: torch.Tensor | None, n_rows: int, k: int, extra=()) -> torch.Tensor:
         if columns is not None and columns.numel() > 0:
             return columns
-        return self._zeros(n_rows, k)
+        return self._zeros(n_rows, k, *extra)
 
     def split(self, unit_id: int, task: int, old_row: torch.Tensor, old_bias: torch.Tensor) -> int:
         """Split a drifted unit (Algorithm 4); returns the duplicate's id.
@@ -287,8 +310,8 @@ class ExpandableNet:
         else:
             column = self.heads[task][0][:, i : i + 1].clone()
         self._append_outgoing(layer, task, column, 1)
-        restored = self._zeros(w.shape[1])
-        restored[: old_row.numel()] = old_row
+        restored = self._zeros(*w.shape[1:])
+        restored[: old_row.shape[0]] = old_row
         self.weights[layer][i] = restored
         self.biases[layer][i] = old_bias
         duplicate = self._new_unit(layer, task, "duplicate", parent=unit_id)
@@ -325,6 +348,7 @@ class ExpandableNet:
     def clone(self) -> ExpandableNet:
         """A deep copy (tensors cloned, registry copied)."""
         other = ExpandableNet(self.input_dim, (), device=self.device, dtype=self.dtype, init=False)
+        other.input_shape = self.input_shape
         other.weights = [w.detach().clone() for w in self.weights]
         other.biases = [b.detach().clone() for b in self.biases]
         other.heads = {t: (w.detach().clone(), b.detach().clone()) for t, (w, b) in self.heads.items()}
@@ -370,8 +394,9 @@ class ExpandableNet:
         units: list[dict],
         tensors: dict[str, torch.Tensor],
         device: torch.device | str = "cpu",
+        input_shape: tuple[int, ...] | None = None,
     ) -> ExpandableNet:
-        """Rebuild a network from ``registry()`` and ``state_tensors()`` output."""
+        """Rebuild a network from ``registry()`` and ``state_tensors()`` output (conv layers need ``input_shape``)."""
         n_layers = max((u["layer"] for u in units), default=0)
         net = cls(input_dim, (), device=device, init=False)
         net.units = [[] for _ in range(n_layers)]
@@ -383,5 +408,7 @@ class ExpandableNet:
         heads = sorted(int(k.split(".")[1]) for k in tensors if k.startswith("head.") and k.endswith(".weight"))
         net.heads = {t: (tensors[f"head.{t}.weight"].to(device), tensors[f"head.{t}.bias"].to(device)) for t in heads}
         net.dtype = net.weights[0].dtype if net.weights else torch.float32
+        if any(w.dim() > 2 for w in net.weights):
+            net.input_shape = image_shape(input_shape, input_dim)
         net._refresh()
         return net

@@ -25,6 +25,7 @@ from den_engine.core.config import bind_preset
 from den_engine.core.counting import USABLE
 from den_engine.core.den import Event, TaskContext
 from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
+from den_engine.core.layers import body_parameter_count, image_shape
 from den_engine.core.network import ExpandableNet
 from den_engine.core.threads import choose_threads, torch_threads
 from den_engine.core.training import ProgressFn
@@ -129,7 +130,11 @@ def count_parameters(method, net: ExpandableNet, config, n_outputs: list[int]) -
     """
     counter = getattr(method, "count_parameters", None)
     total, nonzero = counter(net) if counter is not None else net.parameter_count()
-    cap = metrics.capacity(total, net.input_dim, config.hidden_sizes, n_outputs)
+    body = None
+    if getattr(net, "input_shape", None) is not None and getattr(config, "conv_channels", ()):
+        # MTL and STL are conv networks of the base size (den-spec, "Convolutional layers")
+        body = body_parameter_count(net.input_shape, config.conv_channels, config.kernel_size, config.hidden_sizes)
+    cap = metrics.capacity(total, net.input_dim, config.hidden_sizes, n_outputs, body_params=body)
     return {"total": total, "nonzero": nonzero, "counting": USABLE, **cap}
 
 
@@ -161,6 +166,8 @@ class Trainer:
             )
         self.benchmark = resolve_sequence(benchmark, n_tasks, config.seed)
         self.config = self.method.prepare(bind_preset(config, benchmark if isinstance(benchmark, str) else None))
+        if getattr(self.config, "conv_channels", ()):  # refused before anything is written
+            image_shape(self.benchmark.input_shape, self.benchmark.input_dim)
         self.device = resolve_device(self.config.device)
         n_outputs = max(t.n_outputs for t in self.benchmark.tasks)
         budget.check_memory(self.config, self.benchmark.input_dim, len(self.benchmark.tasks), self.device.type,
@@ -172,7 +179,9 @@ class Trainer:
             self.owner = claim_run_folder(self.out_dir, "overwrite" if overwrite else "new")
         try:
             self.generator = torch.Generator().manual_seed(self.config.seed)
-            self.net = self.method.create_net(self.benchmark.input_dim, self.config, self.generator, self.device)
+            self.net = self.method.create_net(
+                self.benchmark.input_dim, self.config, self.generator, self.device, self.benchmark.input_shape
+            )
             self.state: dict[str, torch.Tensor] = {}
             self.compute = choose_threads(self.benchmark.input_dim, self.config)
             self.record = self._new_record()
@@ -314,6 +323,7 @@ class Trainer:
             "layer_sizes": [net.input_dim, *net.sizes()],
             "active_sizes": [net.input_dim, *(len(net.active_ids(l, task)) for l in range(net.n_layers))],
             "units": net.registry(),
+            **({"layer_kinds": net.layer_kinds()} if "conv" in net.layer_kinds() else {}),
             "pruned": pruned,
             "selected": selected,
             "events": events,
@@ -411,7 +421,9 @@ class Trainer:
             }
             trainer.net = run.network(last, str(trainer.device))
         else:
-            trainer.net = method.create_net(benchmark.input_dim, config, trainer.generator, trainer.device)
+            trainer.net = method.create_net(
+                benchmark.input_dim, config, trainer.generator, trainer.device, benchmark.input_shape
+            )
         trainer.record["status"] = "complete" if trainer.finished else "running"
         return trainer
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from den_engine.core.layers import apply_layer, spread
 from den_engine.core.network import ExpandableNet
 
 
@@ -89,6 +90,13 @@ class DenseGroup:
     side_rows: torch.Tensor | None = None
 
 
+def _joined(stored: torch.Tensor, param: torch.Tensor | None, n: int) -> torch.Tensor:
+    """A dense tensor whose first ``n`` rows are the trainable ``param`` (gradients reach those rows only)."""
+    if param is None or n == 0:
+        return stored
+    return param if n == stored.shape[0] else torch.cat([param, stored[n:]])
+
+
 def _mask(item, shape, device) -> torch.Tensor:
     return item.mask if item.mask is not None else torch.ones(shape, dtype=torch.bool, device=device)
 
@@ -140,7 +148,7 @@ class DenseStage:
             act = active.nonzero().squeeze(1).to(device)
             train = torch.zeros(act.numel(), dtype=torch.bool, device=device)
             if wi is not None:
-                train |= _gather(_mask(wi, w.shape, device), act, cols).any(dim=1)
+                train |= _gather(_mask(wi, w.shape, device), act, cols).flatten(1).any(dim=1)
             if bi is not None:
                 train |= _mask(bi, b.shape, device).index_select(0, act)
             order = torch.cat([act[train], act[~train]])
@@ -239,12 +247,12 @@ class DenseStage:
         inside_rows[order] = True
         mask = _mask(item, w.shape, w.device)
         # entries of rows the task does not use: they must stay put
-        self._check_outside(item, w, inside_rows[:, None].expand_as(w), l2_transfer)
+        self._check_outside(item, w, spread(inside_rows[:, None], w), l2_transfer)
         if outside_cols.numel() == 0:
             return param
         outside = torch.zeros_like(mask)
         outside[:, outside_cols] = mask[:, outside_cols]
-        live_rows = self._live(item, w, outside, l2_transfer).any(dim=1)
+        live_rows = self._live(item, w, outside, l2_transfer).flatten(1).any(dim=1)
         if group_rows is not None:
             live_rows[group_rows] = True
         side_rows = live_rows.nonzero().squeeze(1)
@@ -283,8 +291,14 @@ class DenseStage:
 
     def forward(self, x: torch.Tensor, task: int) -> torch.Tensor:
         """Logits of ``task`` through the dense sub-network; gradients reach trainable rows only."""
-        h = x
+        h = self.net.images(x)
         for weight, bias, n, w_param, b_param in self.layers:
+            if weight.dim() == 4:  # a conv layer: the trainable filters first, the frozen ones after
+                h = apply_layer(h, _joined(weight, w_param, n), _joined(bias, b_param, n))
+                continue
+            if weight.dim() == 3:  # the first dense layer reads the maps of the conv layer below, flattened
+                h, weight = h.flatten(1), weight.flatten(1)
+                w_param = None if w_param is None else w_param.flatten(1)
             if n == 0 or n == weight.shape[0]:  # no row trainable, or every row: autograd's own linear
                 z = F.linear(h, weight if w_param is None else w_param, bias if b_param is None else b_param)
             else:

@@ -176,18 +176,19 @@ def _soft_threshold_(t: torch.Tensor, amount: float, mask: torch.Tensor | None) 
 
 def group_shrink_(group: Group, amount: float) -> None:
     """In-place proximal group-lasso step: g <- max(0, 1 - amount / ||g||) g per row."""
-    w = group.weight.index_select(0, group.rows)  # (groups, n_in)
+    shape = group.weight.shape
+    w = group.weight.index_select(0, group.rows).flatten(1)  # (groups, n_in): a filter's whole kernel is one group
     b = group.bias.index_select(0, group.rows)  # (groups,)
     norm = torch.sqrt((w * w).sum(dim=1) + b * b)
     side = getattr(group, "side", None)  # a dense stage's entries of these rows outside its block
     if side is not None:
         s = side.index_select(0, group.side_rows)
-        norm = torch.hypot(norm, torch.linalg.vector_norm(s, dim=1))
+        norm = torch.hypot(norm, torch.linalg.vector_norm(s.flatten(1), dim=1))
     scale = (1 - amount / norm.clamp_min(1e-30)).clamp_min_(0)
-    group.weight.index_copy_(0, group.rows, w * scale[:, None])
+    group.weight.index_copy_(0, group.rows, (w * scale[:, None]).view(-1, *shape[1:]))
     group.bias.index_copy_(0, group.rows, b * scale)
     if side is not None:
-        side.index_copy_(0, group.side_rows, s * scale[:, None])
+        side.index_copy_(0, group.side_rows, s * scale.view(-1, *[1] * (s.dim() - 1)))
 
 
 def train_stage(

@@ -1,8 +1,9 @@
-"""``python -m den_engine bench``: DEN's training speed against a bare PyTorch MLP.
+"""``python -m den_engine bench``: DEN's training speed against a bare PyTorch MLP (or conv net).
 
 In one process: every DEN stage's throughput (samples per second, from the stages'
 own ``stage_end`` events) beside a plain ``nn.Sequential`` MLP of the shape the stage
-*computes* (its task's active units), trained with Adam on the same batches with the
+*computes* (its task's active units; with conv layers, a plain Conv2d/ReLU/MaxPool stack of
+the task's active filters, then the dense units), trained with Adam on the same batches with the
 same thread count; the paper preset's step time at task 2 and at task 10 of a grown
 network (den_engine.experiments.bench_load); fast runs on a quiet machine against the
 same runs with one and two cores kept busy by processes the bench starts and stops;
@@ -22,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from den_engine.core.config import preset
+from den_engine.core.layers import image_shape, map_positions
 from den_engine.core.runner import Callbacks, Trainer, resolve_device
 from den_engine.core.threads import torch_threads
 from den_engine.experiments.bench_data import data_source_speed
@@ -34,12 +36,31 @@ PARTS = ("throughput", "paper", "load", "full", "data")
 
 
 def bare_mlp_throughput(
-    x: torch.Tensor, y: torch.Tensor, sizes: tuple[int, ...], iterations: int, batch: int, seed: int = 0
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sizes: tuple[int, ...],
+    iterations: int,
+    batch: int,
+    seed: int = 0,
+    conv: tuple[tuple[int, int, int], int, int] | None = None,
 ) -> float:
-    """Samples per second of a plain MLP (Linear/ReLU, Adam) on the same kind of batches."""
+    """Samples per second of a plain MLP (Linear/ReLU, Adam) on the same kind of batches.
+
+    ``conv`` = (input shape, conv layers, kernel size): the first sizes are conv layers
+    (Conv2d 'same', ReLU, 2x2 max-pool in ceil mode), as DEN's conv layers compute.
+    """
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
     width = x.shape[1]
+    if conv is not None:
+        shape, n_conv, kernel = conv
+        layers.append(nn.Unflatten(1, shape))
+        channels = shape[0]
+        for size in sizes[:n_conv]:
+            layers += [nn.Conv2d(channels, size, kernel, padding="same"), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
+            channels = size
+        layers.append(nn.Flatten())
+        width, sizes = channels * map_positions(shape, n_conv), sizes[n_conv:]
     for size in sizes:
         layers += [nn.Linear(width, size), nn.ReLU()]
         width = size
@@ -69,16 +90,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def stage_throughput(benchmark: str, iterations: int, device: str) -> dict:
+def stage_throughput(benchmark: str, iterations: int, device: str, overrides: dict | None = None) -> dict:
     """Every DEN stage timed on two tasks (thresholds at 0 so that every stage runs)."""
     config = preset(
         "fast",
-        iterations=iterations,
-        head_iterations=iterations,
-        loss_threshold=0.0,
-        split_threshold=0.0,
-        device=device,
+        **{
+            **(overrides or {}),
+            "iterations": iterations,
+            "head_iterations": iterations,
+            "loss_threshold": 0.0,
+            "split_threshold": 0.0,
+            "device": device,
+        },
     )
+    conv = None
     Trainer(config.replace(iterations=20, head_iterations=20), benchmark, 2).run()  # warm-up, untimed
     # DEN's two tasks and a bare MLP of the shape each stage computes (the task's active units:
     # expansion widens it, retired originals drop out) take turns, ROUNDS times, in the same
@@ -91,15 +116,18 @@ def stage_throughput(benchmark: str, iterations: int, device: str) -> dict:
         trainer = Trainer(config, benchmark, 2, callbacks=Callbacks(on_event=_collect(stages)))
         data = trainer.benchmark.tasks[0]
         x, y = data.x_train.to(trainer.device), data.y_train.to(trainer.device)
+        if config.conv_channels:
+            shape = image_shape(trainer.benchmark.input_shape, trainer.benchmark.input_dim)
+            conv = (shape, len(config.conv_channels), config.kernel_size)
         trainer.run()
         rounds.append(stages)
         with torch_threads(trainer.compute["threads"]):
             for _, event in stages:
                 shape = tuple(event["active_shape"][1:])
                 if r == 0 and shape not in bare:
-                    bare_mlp_throughput(x, y, shape, 20, config.batch_size)  # warm-up
+                    bare_mlp_throughput(x, y, shape, 20, config.batch_size, conv=conv)  # warm-up
                 if len(bare.setdefault(shape, [])) <= r:
-                    bare[shape].append(bare_mlp_throughput(x, y, shape, iterations, config.batch_size))
+                    bare[shape].append(bare_mlp_throughput(x, y, shape, iterations, config.batch_size, conv=conv))
     stages = [
         (task, {**event, "samples_per_s": statistics.median(rnd[i][1]["samples_per_s"] for rnd in rounds)})
         for i, (task, event) in enumerate(rounds[0])
@@ -121,7 +149,8 @@ def stage_throughput(benchmark: str, iterations: int, device: str) -> dict:
         )
     return {
         "device": str(trainer.device),
-        "base_shape": [trainer.benchmark.input_dim, *config.hidden_sizes],
+        "base_shape": [trainer.benchmark.input_dim, *config.conv_channels, *config.hidden_sizes],
+        "conv_layers": len(config.conv_channels),
         "batch_size": config.batch_size,
         "iterations": iterations,
         "threads": trainer.compute["threads"],
@@ -174,12 +203,13 @@ def run_bench(
     full_run_tasks: int = 10,
     device="auto",
     parts: tuple[str, ...] = PARTS,
+    overrides: dict | None = None,
 ):
-    """All bench figures as one dict (``parts`` picks which are measured)."""
+    """All bench figures as one dict (``parts`` picks what is measured, ``overrides`` the timed stages' config)."""
     device = str(resolve_device(device))
     results = {"torch": torch.__version__, "load_before": load_average()}
     if "throughput" in parts:
-        results["throughput"] = stage_throughput(benchmark, iterations, device)
+        results["throughput"] = stage_throughput(benchmark, iterations, device, overrides)
     if "paper" in parts:
         results["paper"] = paper_step_times(benchmark, device)
     if "load" in parts and device == "cpu":  # busy cores slow a GPU run's host side only
@@ -202,7 +232,8 @@ def format_table(results: dict) -> str:
         lines += [
             "",
             f"device {t['device']}, {t['threads']} threads, base shape {base}, "
-            f"batch {t['batch_size']}, {t['iterations']} steps per stage, median of {t.get('rounds', 1)} rounds",
+            f"batch {t['batch_size']}, {t['iterations']} steps per stage, median of {t.get('rounds', 1)} rounds"
+            + (f"; the first {t['conv_layers']} layers are conv, the bare net too" if t.get("conv_layers") else ""),
             f"{'stage':<22} {'task':>4} {'active':<12} {'stored':<12} {'DEN samples/s':>13} {'bare MLP':>10} "
             f"{'ratio':>6}  target {TARGET_RATIO}",
         ]

@@ -32,9 +32,19 @@ class Method:
     prepare: Callable = staticmethod(lambda config: config)  # forces a variant's fixed fields
     sequential: bool = True  # False for methods that see every task at once (MTL)
 
-    def create_net(self, input_dim: int, config, generator: torch.Generator, device) -> ExpandableNet:
-        """The network before task 1."""
-        return ExpandableNet(input_dim, tuple(config.hidden_sizes), generator, device)
+    def create_net(
+        self, input_dim: int, config, generator: torch.Generator, device, input_shape: tuple[int, ...] | None = None
+    ) -> ExpandableNet:
+        """The network before task 1 (conv layers, when the config has them, read images of ``input_shape``)."""
+        return ExpandableNet(
+            input_dim,
+            tuple(config.hidden_sizes),
+            generator,
+            device,
+            conv_channels=tuple(getattr(config, "conv_channels", ())),
+            kernel_size=getattr(config, "kernel_size", 5),
+            input_shape=input_shape,
+        )
 
     def __reduce__(self):
         # A method travels between processes (the dashboard's training workers) by its

@@ -171,8 +171,11 @@ def capacity(
     input_dim: int,
     hidden_sizes: Sequence[int],
     n_outputs_per_task: Sequence[int],
+    body_params: int | None = None,
 ) -> dict[str, float]:
     """A network's size against MTL (one body, a head per task) and STL (a network per task).
+
+    ``body_params`` replaces the fully connected body's count (a conv body: kernels included).
 
     Returns ``mtl_params``, ``stl_params`` and ``total_params`` divided by each, as
     ``relative_to_mtl`` and ``relative_to_stl`` (the paper's capacity axis).
@@ -182,7 +185,7 @@ def capacity(
         raise ValueError(f"total_params must be an int >= 0; got {total_params!r}")
     last_width = hidden_sizes[-1] if hidden_sizes else input_dim
     heads = [_head_parameter_count(last_width, k) for k in n_outputs_per_task]
-    body = _body_parameter_count(input_dim, hidden_sizes)
+    body = _body_parameter_count(input_dim, hidden_sizes) if body_params is None else int(body_params)
     mtl = body + sum(heads)
     stl = sum(body + head for head in heads)
     return {

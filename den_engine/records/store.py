@@ -126,7 +126,10 @@ class RunRecord:
         tensors = {k: v for k, v in tensors.items() if k.startswith(("hidden.", "head."))}
         snapshot = self.tasks[task - 1]
         try:
-            return ExpandableNet.from_state(self.data["benchmark"]["input_dim"], snapshot["units"], tensors, device)
+            bench = self.data["benchmark"]
+            return ExpandableNet.from_state(
+                bench["input_dim"], snapshot["units"], tensors, device, bench.get("input_shape")
+            )
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise RunFileError(f"{self.path}: weights of task {task} do not match its snapshot ({exc})") from exc
 

@@ -20,6 +20,7 @@ ORACLES = "tests/engine/core/test_stage_oracles.py"
 MODULES = "den_engine/records/modules.py"
 MODULE_TESTS = "tests/engine/records/test_modules.py"
 LIVE_TESTS = "tests/engine/records/test_live.py"
+CONV = "tests/engine/core/test_conv.py"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ VARIANTS = [
        "used = (into != 0).any(dim=0).cpu() & net.active(layer, task)", "used = net.active(layer, task)",
        f"{CORE}::test_selection_follows_nonzero_weights_breadth_first"),
     _v("eq4-whole-rows", "Eq. 4 trains whole rows of the selected units, not the selected block", DEN,
-       "mask = sel[:, None] & full_below[None, :]", "mask = sel[:, None].expand_as(w).clone()",
+       "mask = sel[:, None] & full_below[None, :]", "mask = sel[:, None].expand(-1, w.shape[1]).clone()",
        f"{STAGES}::test_eq4_trains_exactly_the_block_between_selected_units"),
     _v("eq4-no-pull", "Eq. 4 without the lambda pull toward W^{t-1}", DEN,
        'items = _block_items(net, prev, ctx.task, rows, l1=True)\n    ctx.train("selective_retraining"',
@@ -146,7 +147,7 @@ VARIANTS = [
     ), (f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change",
         "tests/engine/core/test_den.py::test_units_born_at_task_2_do_not_change_task_1_outputs")),
     _v("drift-squared", "drift as the squared distance instead of the L2 norm", DEN,
-       "values = torch.linalg.vector_norm(now - old, dim=1).cpu()", "values = ((now - old) ** 2).sum(dim=1).cpu()",
+       "values = torch.linalg.vector_norm(change, dim=1).cpu()", "values = (change**2).sum(dim=1).cpu()",
        f"{STAGES}::test_drift_is_the_l2_norm_of_each_units_incoming_change"),
     _v("split-at-sigma", "units with drift equal to sigma are split (>= instead of >)", DEN,
        "if v > sigma)", "if v >= sigma)",
@@ -224,7 +225,7 @@ VARIANTS = [
        "mask[:, _rows(net, layer - 1, added[layer - 1]).to(net.device)] = True", "pass",
        f"{ORACLES}::test_eq5_trains_exactly_the_edges_around_new_units"),
     _v("eq5-new-units-fed-by-new-only", "Eq. 5 trains a new unit's weights from new units below only", DEN,
-       "mask = new_rows[:, None].expand_as(w).clone()",
+       "mask = spread(new_rows[:, None], w)",
        "mask = new_rows[:, None] & (torch.arange(w.shape[1], device=w.device)"
        " >= (w.shape[1] - len(added[layer - 1]) if layer else 0))[None, :]",
        f"{ORACLES}::test_eq5_trains_exactly_the_edges_around_new_units"),
@@ -283,4 +284,36 @@ VARIANTS = [
        "den_engine/core/runner.py", "hooks = [*hooks, last] if last is not None else hooks",
        "hooks = [last, *hooks] if last is not None else hooks",
        f"{LIVE_TESTS}::test_events_and_rows_are_written_while_the_run_trains"),
+    # --- conv layers: a filter is the unit (issue 24)
+    _v("conv-selection-ignores-kernels", "selection takes every filter below a selected unit, whatever its kernel", DEN,
+       "into = into.flatten(2).abs().amax(dim=2)", "into = torch.ones_like(into.flatten(2)[..., 0])",
+       f"{CONV}::test_selection_follows_nonzero_kernels_through_every_conv_layer"),
+    _v("conv-selection-first-tap-only", "selection reads one kernel tap (one map position) of each filter", DEN,
+       "into = into.flatten(2).abs().amax(dim=2)", "into = into.flatten(2)[..., 0]",
+       f"{CONV}::test_selection_follows_nonzero_kernels_through_every_conv_layer"),
+    _v("conv-eq4-every-channel", "Eq. 4 trains the selected filters over every input channel", DEN,
+       "mask = spread(mask, w)", "mask = spread(sel[:, None], w)",
+       f"{CONV}::test_eq4_trains_selected_kernels_over_selected_channels_only"),
+    _v("conv-group-lasso-one-norm-per-layer", "group lasso as one norm over a whole conv layer, not per filter", TRAIN,
+       "norm = torch.sqrt((w * w).sum(dim=1) + b * b)",
+       "norm = torch.sqrt((w * w).sum() + (b * b).sum()).expand(b.shape)",
+       f"{CONV}::test_group_lasso_shrinks_each_new_filter_by_its_own_kernel_and_bias"),
+    _v("conv-group-lasso-per-kernel-slice", "group lasso per kernel slice (filter x channel), not per filter", TRAIN,
+       "w = group.weight.index_select(0, group.rows).flatten(1)",
+       "w = group.weight.index_select(0, group.rows).flatten(2)[:, 0]",
+       f"{CONV}::test_group_lasso_shrinks_each_new_filter_by_its_own_kernel_and_bias"),
+    _v("conv-drift-wrong-axis", "a filter's drift measured over its input channel's column, not its own kernel", DEN,
+       "change = (now - old).flatten(1)", "change = (now - old).transpose(0, 1).flatten(1)",
+       f"{CONV}::test_drift_of_a_filter_is_the_norm_of_its_kernel_and_bias_change"),
+    _v("conv-drift-ignores-bias", "a filter's drift leaves its bias out", DEN,
+       "if old.dim() == 4:  # a filter is its kernel and its bias", "if False:  # a filter is its kernel and its bias",
+       f"{CONV}::test_drift_of_a_filter_is_the_norm_of_its_kernel_and_bias_change"),
+    _v("conv-filters-untimestamped", "timestamps on dense units only: every task sees every filter", NET,
+       "return bisect.bisect_right(self._born[layer], task)",
+       "return len(self._born[layer]) if self.weights[layer].dim() == 4 "
+       "else bisect.bisect_right(self._born[layer], task)",
+       f"{CONV}::test_a_filter_born_at_task_2_changes_only_tasks_from_2_on"),
+    _v("conv-split-original-kept", "a split filter keeps its drifted kernel for the old tasks", NET,
+       "self.weights[layer][i] = restored\n", "pass\n",
+       f"{CONV}::test_split_filter_gives_old_tasks_the_original_and_keeps_every_output"),
 ]  # fmt: skip

@@ -21,6 +21,7 @@ import math
 import torch
 
 from den_engine.core.den import TaskContext, sparsity_event
+from den_engine.core.layers import spread
 from den_engine.core.network import ExpandableNet
 from den_engine.core.training import Trainable
 from den_engine.methods.baselines.shared import add_task_head
@@ -32,7 +33,7 @@ def _column_born(net: ExpandableNet, layer: int) -> torch.Tensor:
 
 def _add_column(net: ExpandableNet, ctx: TaskContext) -> list[torch.Tensor]:
     """Append one base-size column (units born at task t) to every layer; bool row masks."""
-    sizes = ctx.config.hidden_sizes
+    sizes = (*getattr(ctx.config, "conv_channels", ()), *ctx.config.hidden_sizes)  # filters, then units
     added = net.expand(ctx.task, max(sizes), ctx.generator)
     extra = [uid for layer, ids in enumerate(added) for uid in ids[sizes[layer] :]]
     net.prune(extra)  # expand adds the same count everywhere; a column keeps the base sizes
@@ -45,8 +46,10 @@ def _isolate_column(net: ExpandableNet, ctx: TaskContext, rows: list[torch.Tenso
         w = net.weights[layer]
         cols = rows[layer - 1]
         fan_in = int(cols.sum())
-        bound = 1.0 / math.sqrt(fan_in)
-        block = torch.rand((int(rows[layer].sum()), fan_in), generator=ctx.generator) * (2 * bound) - bound
+        taps = math.prod(w.shape[2:])  # a conv kernel's k*k, a first dense layer's map positions; 1 otherwise
+        bound = 1.0 / math.sqrt(fan_in * taps)
+        block = torch.rand((int(rows[layer].sum()), fan_in, *w.shape[2:]), generator=ctx.generator)
+        block = block * (2 * bound) - bound
         new = w[rows[layer]]
         new[:, ~cols] = 0
         new[:, cols] = block.to(w.device, w.dtype)
@@ -58,9 +61,9 @@ def _column_items(net: ExpandableNet, task: int, rows: list[torch.Tensor], later
     items = []
     for layer in range(net.n_layers):
         w, b = net.weights[layer], net.biases[layer]
-        mask = rows[layer][:, None].expand_as(w).clone()
+        mask = spread(rows[layer][:, None], w)
         if layer > 0 and not lateral:
-            mask &= rows[layer - 1][None, :]
+            mask &= spread(rows[layer - 1][None, :], w)
         items += [Trainable(w, mask), Trainable(b, rows[layer].clone())]
     head_w, head_b = net.heads[task]
     top = rows[-1] if not lateral else torch.ones_like(rows[-1])
@@ -108,7 +111,7 @@ def column_parameter_count(net: ExpandableNet, lateral: bool) -> tuple[int, int]
             mask = torch.ones_like(w, dtype=torch.bool)
         else:
             rows, cols = born[layer][:, None], born[layer - 1][None, :]
-            mask = cols <= rows if lateral else cols == rows
+            mask = spread(cols <= rows if lateral else cols == rows, w)  # a kernel counts every tap
         total += int(mask.sum()) + b.numel()
         nonzero += int(torch.count_nonzero(w[mask])) + int(torch.count_nonzero(b))
     for task, (hw, hb) in net.heads.items():

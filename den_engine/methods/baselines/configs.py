@@ -20,6 +20,10 @@ class BaselineConfig(ConfigBase):
 
     hidden_sizes: tuple[int, ...] = (312, 128)
     """Units per hidden layer (for progressive and STL: the size of one column)."""
+    conv_channels: tuple[int, ...] = ()
+    """Filters per conv layer below the hidden layers (DEN's conv backbone); empty = fully connected only."""
+    kernel_size: int = 5
+    """Side of every conv kernel (k x k, 'same' padding, then 2x2 max-pooling)."""
     learning_rate: float = 1e-3
     """Adam's step size at the start of every task."""
     lr_decay: float = 0.95
@@ -74,6 +78,8 @@ class EWCConfig(BaselineConfig):
     """lambda: weight of sum_i 1/2 F_i (W - W*_i)^2 over past tasks i."""
 
     def check(self) -> None:
+        if self.conv_channels:  # the per-sample Fisher below is written for dense layers
+            raise ConfigError("conv_channels", "EWC runs on fully connected networks only (conv is not supported yet)")
         value = self.ewc_lambda
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ConfigError("ewc_lambda", f"must be a finite number >= 0, got {value!r}")
