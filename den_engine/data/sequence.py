@@ -4,8 +4,8 @@
 (n, n_outputs) of 0/1) and the shape of one input (``input_shape``, e.g. (C, H, W) for
 images, which a convolutional network reads back). A user's data enters through
 ``from_arrays`` (tensors or numpy arrays per task), ``from_datasets`` (a
-``torch.utils.data.Dataset`` per task) or ``from_npz`` (den_engine.data.npz): every array is
-checked here, and a bad one is a ``DataError`` naming it. ``source`` says where user data
+``torch.utils.data.Dataset`` per task) or ``from_npz`` (read by den_engine.data.npz): every
+array is checked (den_engine.data.arrays), and a bad one is a ``DataError`` naming it. ``source`` says where user data
 came from (a file's name, path and SHA-256, or a fingerprint of in-memory arrays), which
 the run record keeps so that evaluation and resume can refuse different data.
 """
@@ -161,6 +161,8 @@ class TaskSequence:
                 tasks.append(task)
                 continue
             n = len(task.x_train)
+            if n < 2:
+                raise DataError(f"x_train_{number}: {n} example; a validation split needs two or give x_val_{number}")
             n_val = max(1, round(n * fraction))
             # Seeded per task: task t's split never depends on how many tasks come before it.
             order = torch.from_numpy(np.random.default_rng([seed, _STREAM_VALIDATION, number]).permutation(n))

@@ -27,4 +27,5 @@ def test_data_part_times_the_same_data_from_a_task_sequence_and_from_the_benchma
     assert row["tasks"] == 1 and len(row["all_benchmark_s"]) == len(row["all_sequence_s"]) == row["rounds"]
     assert row["same_run"] is True  # the same tensors through both doors: the same run
     assert abs(row["ratio"] - row["sequence_s"] / row["benchmark_s"]) < 1e-12
+    assert abs(row["cpu_ratio"] - row["sequence_cpu_s"] / row["benchmark_cpu_s"]) < 1e-12
     assert "TaskSequence" in bench.format_table(results)
