@@ -178,3 +178,23 @@ def test_a_path_outside_the_runs_folder_is_refused(env, tmp_path):
     assert "choose a .npz file from the runs folder" in str(field_errors(values)[0])
     values["benchmark"] = "../outside.npz"
     assert "choose a .npz file from the runs folder" in str(field_errors(values)[0])
+
+
+def test_an_interrupted_user_data_run_resumes_from_the_runs_page_and_a_moved_file_is_named(env):
+    data = write_moons(env / "moons3.npz")
+    run_dir = env / "moons-interrupted"
+    trainer = Trainer(preset("fast", **TINY), str(data), 2, run_dir)
+    trainer.train_next()
+    trainer.close()  # its process is gone; run.json still says "running"
+    moved = data.rename(env / "moons3.moved")
+    at = _app().switch_page("app_pages/runs.py").run()
+    at.selectbox(key="run_pick").set_value(str(run_dir)).run()
+    at.button(key="resume_run").click().run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 2 and all("moons3.npz" in e and "no longer at" in e for e in errors), errors  # data, resume
+    assert sorted(e.split(":")[0] for e in errors) == ["Cannot resume this run", "The data's examples are not shown"]
+    moved.rename(data)
+    at.button(key="resume_run").click().run()
+    _no_traceback(at)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert len(record["tasks"]) == 2 and record["status"] == "complete"
