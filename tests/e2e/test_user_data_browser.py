@@ -38,7 +38,7 @@ def test_a_user_data_run_shows_its_task_names_and_digit_pictures(app_url, e2e_ru
 
     page.goto(app_url + "/runs")
     picker = page.get_by_role("combobox", name="Run", exact=True)
-    expect(picker).to_be_visible()
+    expect(picker).to_be_visible(timeout=120_000)  # the first script run imports torch: slow on a busy machine
     wait_idle(page, 120_000)
     pick(page, picker, re.compile(r"^digits8-user-run \(saved"), search="digits8-user")
     expect(page.get_by_text(re.compile(r"Trained on your data digits8\.npz"))).to_be_visible()
