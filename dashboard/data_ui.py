@@ -41,8 +41,12 @@ def run_data_ui(record: dict, key: str) -> None:
         examples = user_data.run_examples(record)
     except ui.USER_ERRORS as exc:
         ui.user_error_ui(exc, "The data's examples are not shown")
-        st.caption("Everything else on this page comes from the run's record. To see the examples (and to resume "
-                   "the run), put the very file it was trained on back at its recorded path.")  # fmt: skip
+        where = (
+            "put the very file it was trained on back at its recorded path"
+            if (user_data.source_of(record) or {}).get("kind") == "npz"
+            else "train it from a .npz file: arrays given in Python live only in that Python session"
+        )
+        st.caption(f"Everything else on this page comes from the run's record. To see the examples, {where}.")
         return
     except Exception as exc:  # noqa: BLE001 - a message on the page, the traceback in the server log
         ui.unexpected_error_ui(exc)

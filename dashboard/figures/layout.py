@@ -262,6 +262,8 @@ def _output_x(record: dict, geometries: list[LayerGeometry]) -> float:
     if not geometries:
         return 1.0
     gap = COLUMN_GAP if all(g.kind == "column" for g in geometries) and input_geometry(record).kind == "nodes" else 0.4
+    if gap < COLUMN_GAP and geometries[-1].kind == "column":
+        gap = 0.6  # a top column's title ("18 active / 19 stored") is wider than the column: keep it off the head's
     return geometries[-1].x1 + gap
 
 
