@@ -16,7 +16,7 @@ from den_engine.core import budget
 from den_engine.core.config import PRESETS, parse_value, preset
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
 from den_engine.data.sequence import DataError
-from den_engine.data.sources import data_info, is_data_file
+from den_engine.data.sources import is_data_file
 from den_engine.methods import get_method, method_names
 
 METHODS = tuple(method_names())
@@ -44,7 +44,9 @@ def preset_config(name: str, benchmark: str, config_class: type | None = None, *
 def input_dim(benchmark: str) -> int:
     """Inputs per sample of a built-in benchmark or a data file (its input shape flattened)."""
     n = 1
-    for size in (data_info(benchmark) if is_data_file(benchmark) else BENCHMARKS[benchmark]).input_shape:
+    from dashboard.state.user_data import file_info
+
+    for size in (file_info(benchmark) if is_data_file(benchmark) else BENCHMARKS[benchmark]).input_shape:
         n *= size
     return n
 
@@ -62,7 +64,7 @@ def _choices(values: dict) -> tuple[str, str, str, int]:
     A data file is a name from the runs folder's listing (``values["data_folder"]``), never a
     path: ``user_data.data_path`` refuses anything else, and the engine checks the file.
     """
-    from dashboard.state.user_data import data_path, is_data_choice  # streamlit-free at import: a cached loader
+    from dashboard.state.user_data import data_path, file_info, is_data_choice
 
     method = values.get("method", "den")
     if method not in METHODS:
@@ -73,7 +75,7 @@ def _choices(values: dict) -> tuple[str, str, str, int]:
         if not folder:
             raise DataError(f"data file {name!r}: the runs folder is not usable, so its files cannot be read")
         name = str(data_path(name, folder))
-        max_tasks = data_info(name).max_tasks  # reads and checks the file: a bad one is named here
+        max_tasks = file_info(name).max_tasks  # reads and checks the file: a bad one is named here
     elif name in BENCHMARKS:
         max_tasks = BENCHMARKS[name].max_tasks
     else:

@@ -59,7 +59,18 @@ def choice_info(name: str, folder: str | Path | None) -> BenchmarkInfo:
         return BENCHMARKS[name]
     if folder is None:
         raise DataError(f"data file {name!r}: the runs folder is not usable, so its files cannot be read")
-    return data_info(str(data_path(name, folder)))
+    return file_info(str(data_path(name, folder)))
+
+
+def file_info(path: str) -> BenchmarkInfo:
+    """``data_info`` of a data file, read and hashed once per version of the file (not on every rerun)."""
+    return _file_info(path, _stamp(path))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _file_info(path: str, stamp: tuple) -> BenchmarkInfo:
+    del stamp  # part of the cache key only
+    return data_info(path)
 
 
 def choice_label(name: str) -> str:
