@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from dashboard.state import liveness, loaders, train_query
+from dashboard.state import liveness, loaders, train_query, user_data
 from dashboard.state.ownership import is_resumable, live_state
 from dashboard.state.session import (
     DEFAULT_EXAMPLE,
@@ -167,7 +167,7 @@ def _fmt(value) -> str:
     return "None" if value is None else str(value)
 
 
-def _set_preset_fields(name: str, benchmark: str) -> None:
+def _set_preset_fields(name: str, benchmark: str | None) -> None:
     """Every hyperparameter and the hidden sizes from the preset's values for this benchmark."""
     config = preset_config(name, benchmark)
     for field in ALL_FIELDS:
@@ -176,13 +176,35 @@ def _set_preset_fields(name: str, benchmark: str) -> None:
 
 
 def _on_preset_change() -> None:
-    _set_preset_fields(st.session_state["cfg_preset"], st.session_state["cfg_benchmark"])
+    name = st.session_state["cfg_benchmark"]
+    _set_preset_fields(st.session_state["cfg_preset"], name if name in BENCHMARKS else None)
+
+
+def _data_folder() -> Path | None:
+    """The runs folder whose .npz files the picker offers (None when it is unusable: the page says why)."""
+    try:
+        return runs_folder()
+    except ValueError:
+        return None
 
 
 def _on_benchmark_change() -> None:
-    info = BENCHMARKS[st.session_state["cfg_benchmark"]]
-    _set_preset_fields(st.session_state["cfg_preset"], info.name)  # a preset means the same thing everywhere
+    name = st.session_state["cfg_benchmark"]
+    try:
+        info = user_data.choice_info(name, _data_folder())
+    except USER_ERRORS:
+        return  # a bad data file: the settings check names it, and the fields keep their values
+    # a preset means the same thing everywhere; a data file has no tuned values of its own
+    _set_preset_fields(st.session_state["cfg_preset"], name if name in BENCHMARKS else None)
     st.session_state["cfg_n_tasks"] = info.default_tasks
+
+
+def _shown_data_file(bench: dict) -> str | None:
+    """The file name of the shown run's data when that file lies in the runs folder (the picker offers it)."""
+    source, folder = bench.get("data") or {}, _data_folder()
+    if source.get("kind") != "npz" or folder is None or source.get("file") not in user_data.data_files(folder):
+        return None
+    return source["file"] if Path(source.get("path", "")).parent == folder else None
 
 
 def init_controls(record: dict | None, query: dict[str, str]) -> None:
@@ -199,14 +221,18 @@ def init_controls(record: dict | None, query: dict[str, str]) -> None:
     for text in warnings:
         log.info("Train page address: %s", text)
     bench = (record or {}).get("benchmark", {})
-    name = wanted.get("benchmark") or bench.get("name") or "digits-one-vs-rest"
-    name = name if name in BENCHMARKS else "digits-one-vs-rest"
+    name = wanted.get("benchmark") or _shown_data_file(bench) or bench.get("name") or "digits-one-vs-rest"
+    name = name if name in BENCHMARKS or user_data.is_data_choice(name) else "digits-one-vs-rest"
     preset_name = wanted.get("preset") or str((record or {}).get("preset", "fast")).removesuffix("-custom")
     preset_name = preset_name if preset_name in PRESETS else "fast"
+    try:
+        default_tasks = user_data.choice_info(name, _data_folder()).default_tasks
+    except USER_ERRORS:  # the shown run's file is bad now: start from the digits
+        name, default_tasks = "digits-one-vs-rest", BENCHMARKS["digits-one-vs-rest"].default_tasks
     st.session_state["cfg_benchmark"] = name
     st.session_state["cfg_preset"] = preset_name
-    _set_preset_fields(preset_name, name)
-    st.session_state["cfg_n_tasks"] = BENCHMARKS[name].default_tasks
+    _set_preset_fields(preset_name, name if name in BENCHMARKS else None)
+    st.session_state["cfg_n_tasks"] = default_tasks
     st.session_state["cfg_seed"] = 0
     st.session_state["cfg_method"] = METHODS[0]
     st.session_state["cfg_device"] = "auto"
@@ -235,15 +261,25 @@ def settings_ui() -> dict:
     help_text = field_help()
     sb = st.sidebar
     sb.header("Run settings")
+    folder = _data_folder()
+    options = list(BENCHMARKS) + (user_data.data_files(folder) if folder is not None else [])
+    if st.session_state.get("cfg_benchmark") not in options:  # a data file removed (or another folder chosen)
+        st.session_state["cfg_benchmark"] = "digits-one-vs-rest"
     benchmark = sb.selectbox(
-        "Benchmark", list(BENCHMARKS), key="cfg_benchmark", persist_state="session", on_change=_on_benchmark_change,
-        help="The task sequence. toy-2d and the 8×8 digits train in about a second per task.",
+        "Benchmark", options, key="cfg_benchmark", persist_state="session", on_change=_on_benchmark_change,
+        format_func=user_data.choice_label,
+        help="The task sequence. toy-2d and the 8×8 digits train in about a second per task. A .npz file in the "
+        "runs folder is offered as 'your data' (format: docs/cli.md, \"Your data\").",
     )  # fmt: skip
-    info = BENCHMARKS[benchmark]
-    sb.caption(info.description)
+    try:
+        info = user_data.choice_info(benchmark, folder)
+        sb.caption(info.description)
+        most = f"1 to {info.max_tasks}"
+    except USER_ERRORS:  # a bad data file: the settings check above the network names what is wrong
+        info, most = None, "the file's tasks"
     n_tasks = sb.number_input(  # no bounds here: a bad count is named by the page, never silently replaced
-        f"Number of tasks (1 to {info.max_tasks})", step=1, key="cfg_n_tasks", persist_state="session",
-        help=f"{info.name} has {info.max_tasks} tasks.",
+        f"Number of tasks ({most})", step=1, key="cfg_n_tasks", persist_state="session",
+        help=f"{info.name} has {info.max_tasks} tasks." if info else None,
     )  # fmt: skip
     method = sb.selectbox(
         "Method",
@@ -277,6 +313,7 @@ def settings_ui() -> dict:
     return {
         "benchmark": benchmark, "n_tasks": int(n_tasks), "method": method, "preset": preset_name,
         "hidden_sizes": hidden, "seed": int(seed), "device": device, "params": params,
+        "data_folder": str(folder) if folder is not None else None,
     }  # fmt: skip
 
 
@@ -284,9 +321,12 @@ def share_link(values: dict) -> str:
     """The query string that reproduces these settings on another machine."""
     from urllib.parse import urlencode
 
-    pairs = {"benchmark": values["benchmark"], "tasks": values["n_tasks"], "preset": values["preset"]}
+    builtin = values["benchmark"] in BENCHMARKS  # a data file stays on this server: the link leaves it out
+    pairs = {"benchmark": values["benchmark"]} if builtin else {}
+    pairs.update(tasks=values["n_tasks"], preset=values["preset"])
     pairs.update(hidden_sizes=values["hidden_sizes"], seed=values["seed"])
-    base = preset_config(values["preset"] if values["preset"] in PRESETS else "fast", values["benchmark"])
+    base = preset_config(values["preset"] if values["preset"] in PRESETS else "fast",
+                         values["benchmark"] if builtin else None)  # fmt: skip
     for field, text in values["params"].items():
         if str(text).strip() != _fmt(getattr(base, field)):
             pairs[field] = str(text).strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, graph_ui, ui
+from dashboard import data_ui, figures, graph_ui, ui
 from dashboard.narrate import fmt, narrate_task
 from dashboard.state import loaders, train_query
 
@@ -81,6 +81,9 @@ def main() -> None:
         return
     n = len(record["tasks"])
     st.caption(f"Run **{record['benchmark']['name']}** · {n} tasks · `{run_dir}`")
+    if data_ui.data_summary(record) is not None:
+        with st.expander("The run's data", expanded=False):
+            data_ui.run_data_ui(record, "inspect_data")
     if st.session_state.get("inspect_task", 0) not in range(1, n + 1):
         st.session_state["inspect_task"] = n
     task = st.selectbox(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import data_ui, ui
 from dashboard.state import loaders, train_query
 from dashboard.state.ownership import is_resumable, live_state
 from dashboard.state.session import examples_dir, resolve_runs_dir, runs_root
@@ -133,6 +133,7 @@ def main() -> None:
         return
     st.subheader(f"Download the picked run: {Path(choice).name}")
     downloads_ui(choice, record)
+    data_ui.run_data_ui(record, "runs_data")
     st.dataframe(pd.DataFrame(loaders.tasks_table(record)), hide_index=True, width="stretch")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import figures, graph_ui, run_checks, ui
+from dashboard import data_ui, figures, graph_ui, run_checks, ui
 from dashboard.figures.encoding import legend_markdown
 from dashboard.narrate import narrate_task
 from dashboard.state import loaders
@@ -224,6 +224,9 @@ def main() -> None:
                 "a second per task) and press **Next task** to learn task 1.")  # fmt: skip
         return
     network_panel(run_dir, record)
+    if data_ui.data_summary(record) is not None:
+        st.subheader("The run's data")
+        data_ui.run_data_ui(record, "train_data")
     st.subheader("The whole run")
     charts_panel(record)
 

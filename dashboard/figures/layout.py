@@ -241,6 +241,8 @@ def input_geometry(record: dict) -> InputGeometry:
         ys = [(dim - 1) / 2 * s - i * s for i in range(dim)]
         half = max((dim - 1) / 2 * s, 0.0) + s / 2
         return InputGeometry("nodes", dim, (dim, 1), tuple((0.0, y) for y in ys), -0.05, 0.05, -half, half)
+    if len(shape) == 3 and shape[0] == 1:  # one channel (C, H, W): the picture is H x W
+        shape = shape[1:]
     if len(shape) == 2 and shape[0] * shape[1] == dim:
         rows, cols = shape
     else:
@@ -260,6 +262,8 @@ def _output_x(record: dict, geometries: list[LayerGeometry]) -> float:
     if not geometries:
         return 1.0
     gap = COLUMN_GAP if all(g.kind == "column" for g in geometries) and input_geometry(record).kind == "nodes" else 0.4
+    if gap < COLUMN_GAP and geometries[-1].kind == "column":
+        gap = 0.6  # a top column's title ("18 active / 19 stored") is wider than the column: keep it off the head's
     return geometries[-1].x1 + gap
 
 

@@ -15,6 +15,8 @@ from den_engine import ConfigError, DENConfig, DENError
 from den_engine.core import budget
 from den_engine.core.config import PRESETS, parse_value, preset
 from den_engine.data.benchmarks import BENCHMARKS, BenchmarkError
+from den_engine.data.sequence import DataError
+from den_engine.data.sources import is_data_file
 from den_engine.methods import get_method, method_names
 
 METHODS = tuple(method_names())
@@ -28,7 +30,7 @@ class RunSpec:
     """Everything needed to start a run: the config, the task sequence and where to save it."""
 
     config: DENConfig  # or a baseline's config class
-    benchmark: str
+    benchmark: str  # a built-in benchmark's name, or the absolute path of a .npz file in the runs folder
     n_tasks: int
     runs_dir: Path
     method: str = "den"
@@ -40,9 +42,11 @@ def preset_config(name: str, benchmark: str, config_class: type | None = None, *
 
 
 def input_dim(benchmark: str) -> int:
-    """Inputs per sample of a built-in benchmark (its input shape flattened)."""
+    """Inputs per sample of a built-in benchmark or a data file (its input shape flattened)."""
     n = 1
-    for size in BENCHMARKS[benchmark].input_shape:
+    from dashboard.state.user_data import file_info
+
+    for size in (file_info(benchmark) if is_data_file(benchmark) else BENCHMARKS[benchmark]).input_shape:
         n *= size
     return n
 
@@ -54,30 +58,46 @@ def _hidden_sizes(text: str):
     return parse_value("hidden_sizes", text)
 
 
-def _choices(values: dict) -> tuple[str, str, str]:
-    """(method, benchmark, preset) or the error naming the first unknown one."""
+def _choices(values: dict) -> tuple[str, str, str, int]:
+    """(method, benchmark or data file path, preset, most tasks) or the error naming the first unknown one.
+
+    A data file is a name from the runs folder's listing (``values["data_folder"]``), never a
+    path: ``user_data.data_path`` refuses anything else, and the engine checks the file.
+    """
+    from dashboard.state.user_data import data_path, file_info, is_data_choice
+
     method = values.get("method", "den")
     if method not in METHODS:
         raise ConfigError("method", f"unknown method {method!r}; choose one of {list(METHODS)}")
     name = values.get("benchmark")
-    if name not in BENCHMARKS:
+    if is_data_choice(name):
+        folder = values.get("data_folder")
+        if not folder:
+            raise DataError(f"data file {name!r}: the runs folder is not usable, so its files cannot be read")
+        name = str(data_path(name, folder))
+        max_tasks = file_info(name).max_tasks  # reads and checks the file: a bad one is named here
+    elif name in BENCHMARKS:
+        max_tasks = BENCHMARKS[name].max_tasks
+    else:
         raise BenchmarkError(f"benchmark name {name!r} is unknown; choose one of {list(BENCHMARKS)}")
     base_name = values.get("preset", "fast")
     if base_name not in PRESETS:
         raise ConfigError("preset", f"unknown preset {base_name!r}; choose one of {sorted(PRESETS)}")
-    return method, name, base_name
+    return method, name, base_name, max_tasks
 
 
 def _field_values(values: dict, config_class: type) -> tuple[dict, list[DENError]]:
     """Every typed field's value, each checked alone against the preset; (values, one error per bad field)."""
-    method, name, base_name = _choices(values)
+    method, name, base_name, max_tasks = _choices(values)
     known = {f.name for f in fields(config_class)}
     texts = {f: str(t) for f, t in values.get("params", {}).items() if f in known}  # a baseline ignores τ, σ, k ...
     texts["hidden_sizes"] = str(values.get("hidden_sizes", ""))
     parsed, errors = {}, []
-    n_tasks, max_tasks = values.get("n_tasks"), BENCHMARKS[name].max_tasks
+    n_tasks = values.get("n_tasks")
     if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or not 1 <= n_tasks <= max_tasks:
-        errors.append(BenchmarkError(f"n_tasks: {n_tasks!r} tasks is not possible; {name} has 1 to {max_tasks}"))
+        errors.append(
+            BenchmarkError(f"n_tasks: {n_tasks!r} tasks is not possible; {_shown(name)} has 1 to {max_tasks}")
+        )
     for field, text in [*texts.items(), ("seed", values.get("seed", 0)), ("device", values.get("device", "auto"))]:
         try:
             value = _hidden_sizes(text) if field == "hidden_sizes" else text
@@ -95,13 +115,13 @@ def field_errors(values: dict) -> list[DENError]:
     try:
         method = _choices(values)[0]
         return _field_values(values, get_method(method).config_class)[1]
-    except DENError as exc:
+    except (DENError, DataError) as exc:
         return [exc]
 
 
 def build_spec(values: dict, runs_dir: Path) -> RunSpec:
     """Validate the Train page's raw values into a RunSpec; ConfigError/BenchmarkError name the field."""
-    method, name, base_name = _choices(values)
+    method, name, base_name, _ = _choices(values)
     config_class = get_method(method).config_class
     params, errors = _field_values(values, config_class)
     if errors:
@@ -114,6 +134,10 @@ def build_spec(values: dict, runs_dir: Path) -> RunSpec:
     n_tasks = values["n_tasks"]
     budget.check_fits(config, input_dim(name), n_tasks, _device(config))
     return RunSpec(config, name, n_tasks, Path(runs_dir), method)
+
+
+def _shown(name: str) -> str:
+    return Path(name).name if is_data_file(name) else name
 
 
 def _device(config) -> str:
@@ -129,4 +153,6 @@ def spec_of_record(record: dict, run_dir: str | Path) -> RunSpec:
     method = record.get("method", "den")
     config = get_method(method).config_class.from_dict(record["config"])
     bench = record["benchmark"]
-    return RunSpec(config, bench["name"], int(bench["n_tasks"]), Path(run_dir).parent, method)
+    source = bench.get("data") or {}
+    name = source["path"] if source.get("kind") == "npz" else bench["name"]  # the file, found again by the engine
+    return RunSpec(config, name, int(bench["n_tasks"]), Path(run_dir).parent, method)

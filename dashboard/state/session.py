@@ -95,6 +95,8 @@ def resolve_runs_dir(text: str, root: Path | None = None) -> Path:
 def new_run_dir(runs_dir: Path, benchmark: str, method: str, run_id: str) -> Path:
     """A fresh directory name ``<benchmark>-<method>-<run_id>-<timestamp>`` inside ``runs_dir``."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    if str(benchmark).lower().endswith(".npz"):  # a data file in the runs folder: the run is named by its stem
+        benchmark = Path(benchmark).stem
     base = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{benchmark}-{method}-{run_id}-{stamp}")
     runs_dir = Path(runs_dir).resolve()
     candidate, n = runs_dir / base, 1

@@ -50,9 +50,15 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def e2e_runs_dir(tmp_path_factory) -> Path:
+    """The runs folder (DEN_RUNS_DIR) of the session's app: a test may place runs and data files in it."""
+    return tmp_path_factory.mktemp("e2e-runs")
+
+
+@pytest.fixture(scope="session")
+def app_url(e2e_runs_dir):
     """URL of the app served by `streamlit run dashboard/app.py` on a free local port."""
-    runs = tmp_path_factory.mktemp("e2e-runs")
+    runs = e2e_runs_dir
     log = runs.parent / "streamlit.log"
     env = {k: v for k, v in os.environ.items() if k != "DEN_SYNC_TRAINING"}  # the real background thread
     env["DEN_RUNS_DIR"] = str(runs)
