@@ -18,6 +18,7 @@ def test_the_report_opens_offline_draws_and_steps_without_a_request(browser, tmp
     report = write_report(RUN, tmp_path / "digits.html")
     context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
     requests, errors = [], []
+    context.set_default_timeout(180_000)  # a 3.5 MB page on a crowded machine: wait on its state, generously
     context.on("request", lambda request: requests.append(request.url))
     context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
     page = context.new_page()
@@ -25,14 +26,14 @@ def test_the_report_opens_offline_draws_and_steps_without_a_request(browser, tmp
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     try:
         page.goto(report.as_uri())
-        page.wait_for_selector(".step.shown .figure .main-svg", timeout=60_000)
+        page.wait_for_selector(".step.shown .figure .main-svg", timeout=180_000)
         assert page.inner_text("#step-label").startswith("task 10 of 10")
         assert page.locator(".step.shown .figure .main-svg").count() >= 6  # every figure of the step drawn
         assert "Task 10: digit 9 vs rest" in page.inner_text(".step.shown")
         page.keyboard.press("ArrowLeft")
         assert page.inner_text("#step-label").startswith("task 9 of 10")
         page.locator("#step-slider").fill("1")
-        page.wait_for_selector(".step.shown .figure .main-svg", timeout=60_000)
+        page.wait_for_selector(".step.shown .figure .main-svg", timeout=180_000)
         assert page.inner_text("#step-label").startswith("task 2 of 10")
         assert "Split (Eq. 6)" in page.inner_text(".step.shown")
     finally:
