@@ -1,8 +1,8 @@
 """Optuna's own plots of a search: its Pareto front and each objective's parameter importances.
 
 ``figures`` returns plotly figures drawn by ``optuna.visualization`` from the search's study;
-``write_plots`` saves them as self-contained HTML files (plotly's script inside: no network
-needed to open them). Imported only when plots are asked for (``den search --plots DIR``), since
+``write_plots`` saves them as HTML files with plotly's script in one file beside them (no
+network needed to open them). Imported only when plots are asked for (``den search --plots DIR``), since
 Optuna draws with plotly and the engine's other modules never import a drawing library.
 """
 
@@ -53,6 +53,6 @@ def write_plots(out: str | Path, folder: str | Path) -> list[str]:
     lines = []
     for name, figure in figures(out).items():
         path = folder / f"{name}.html"
-        figure.write_html(str(path), include_plotlyjs=True)
+        figure.write_html(str(path), include_plotlyjs="directory")  # one plotly.min.js beside them: offline
         lines.append(f"wrote {path}")
     return lines

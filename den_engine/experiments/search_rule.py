@@ -47,7 +47,9 @@ def clearly_dominates(a: Sequence[float], b: Sequence[float], margin_score: floa
     (score_a, size_a), (score_b, size_b) = a, b
     if score_a < score_b or size_a > size_b:
         return False
-    return score_a >= score_b + margin_score or size_a <= size_b * (1 - margin_size)
+    better_score = score_a > score_b and score_a >= score_b + margin_score
+    smaller = size_a < size_b and size_a <= size_b * (1 - margin_size)
+    return better_score or smaller  # with both margins 0: plain Pareto dominance
 
 
 def stop_reason(stop: dict, task: int, n_tasks: int, point: Sequence[float]) -> str | None:
