@@ -196,3 +196,15 @@ def test_the_engine_core_does_not_import_optuna():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert done.stdout.strip() == "False"
+
+
+def test_the_front_of_a_folder_counts_finished_runs_only(serial_search):
+    from den_engine.experiments.search_front import summary
+
+    rows = search(BENCH, TASKS, 4, serial_search, jobs=1, space=SPACE, fixed=FIXED, backend="serial",
+                  margins=(0.0, 0.0), lag=2)  # fmt: skip
+    info = summary(serial_search)
+    complete = [r for r in rows if r["state"] == "complete"]
+    assert info["finished"] == len(complete)  # a trial stopped early is no point of the front
+    assert {r["run"] for r in info["front"]} == {r["run"] for r in complete if r["front"]}
+    assert info["hypervolume_val"] > 0
