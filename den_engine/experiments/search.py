@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
+
 from den_engine.core.config import DENConfig, preset
 from den_engine.core.errors import ConfigError, DENError
 from den_engine.experiments.search_pool import Pool
@@ -172,8 +174,11 @@ class Search:
         """A new trial: its knob values and the stopping rule it runs under, stored in the study."""
         optuna = self.optuna
         number = len(self.trials())
-        # a sampler seeded per trial: the same trial gets the same values however often the search resumed
-        self.study.sampler = optuna.samplers.TPESampler(seed=self.spec["seed"] * 100_003 + number,
+        # a sampler seeded per trial: the same trial gets the same values however often the search resumed.
+        # The seed is hashed: numpy's first draws under seeds 0, 1, 2, 3 lie close together, so seeds
+        # counted up from one another made the random startup trials near copies of each other.
+        trial_seed = int(np.random.SeedSequence([self.spec["seed"], number]).generate_state(1)[0])
+        self.study.sampler = optuna.samplers.TPESampler(seed=trial_seed,
                                                         n_startup_trials=STARTUP_TRIALS, multivariate=True)  # fmt: skip
         trial = self.study.ask()
         values = _suggest(trial, self.space)

@@ -5,6 +5,7 @@ Tiny toy-2d runs (3 tasks, 8-8 units, a few dozen steps) keep every search here 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -208,3 +209,17 @@ def test_the_front_of_a_folder_counts_finished_runs_only(serial_search):
     assert info["finished"] == len(complete)  # a trial stopped early is no point of the front
     assert {r["run"] for r in info["front"]} == {r["run"] for r in complete if r["front"]}
     assert info["hypervolume_val"] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_random_startup_trials_spread_over_the_space(seed, tmp_path):
+    # seeds counted up per trial once made numpy's first draws, and so the startup trials, near copies
+    space = parse_space(SPACE)
+    state = search_module.Search(tmp_path, BENCH, TASKS, space, "fast", seed, "auroc", "stl", (0.01, 0.1), FIXED, True)
+    points = []
+    for _ in range(search_module.STARTUP_TRIALS):
+        number = state.ask()
+        values = state.trials()[number].user_attrs["values"]
+        points.append((math.log10(values["loss_threshold"]), math.log10(values["split_threshold"])))
+    nearest = min(math.dist(a, b) for i, a in enumerate(points) for b in points[:i])
+    assert nearest > 0.03, points  # the copies were 0.02 decades apart, in a space 3 decades wide each way
