@@ -50,10 +50,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.address is not None and args.backend != "ray":
         raise ConfigError("--address", f"is a Ray cluster's address: add --backend ray (the backend is {args.backend})")
     if args.address is not None:
-        from den_engine.experiments.sweep_ray import check_address, probe_cluster
+        from den_engine.experiments.sweep_ray import check_address  # no Ray import: the pool probes the cluster
 
         check_address(args.address)
-        probe_cluster(args.address)
     fixed = {}
     for pair in args.set or []:
         if "=" not in pair:
