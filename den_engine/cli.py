@@ -1,4 +1,4 @@
-"""Command line: ``den run | evaluate | bench | compare | sweep | export | report | benchmarks``.
+"""Command line: ``den run | evaluate | bench | compare | sweep | search | export | report | benchmarks``.
 
 ``den`` is the installed console script; ``python -m den_engine`` is the same program.
 
@@ -385,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     from den_engine.experiments.sweep_cli import add_parser as add_sweep_parser  # python -m den_engine sweep
 
     add_sweep_parser(sub)
+    from den_engine.experiments.search_cli import add_parser as add_search_parser  # den search (Optuna when run)
+
+    add_search_parser(sub)
     from den_engine.records.export_cli import add_parsers as add_export_parsers  # den export, den report
 
     add_export_parsers(sub)

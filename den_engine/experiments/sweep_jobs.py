@@ -19,6 +19,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from den_engine.core.runner import Callbacks, Trainer, final_metrics
 from den_engine.data.benchmarks import BenchmarkError
 from den_engine.data.sources import data_info, data_key, record_key
 from den_engine.methods import get_method
-from den_engine.records.store import RUN_FILE, clean_json, load_run
+from den_engine.records.store import RUN_FILE, clean_json, load_run, write_run_json
 
 WORKER_THREADS = 1
 """torch threads per run: records then do not depend on the number of parallel jobs."""
@@ -48,6 +49,7 @@ class SweepJob:
     config: Any  # the method's frozen config dataclass
     run_dir: str
     values: dict = field(default_factory=dict)  # the grid values of this combination, seed included
+    stop: dict | None = None  # a search's early-stopping rule (den_engine.experiments.search_rule.stop_reason)
 
     @property
     def name(self) -> str:
@@ -215,12 +217,13 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None, should_stop: Call
                 trainer = Trainer(job.config, job.benchmark, job.n_tasks, job.run_dir, callbacks, method=job.method,
                                   overwrite=run is not None)  # fmt: skip
             try:  # the trainer holds the run's lock: a killed sweep's runs read "interrupted", not "running"
-                record = trainer.run()
+                record = trainer.run() if job.stop is None else _run_or_stop(trainer, job.stop)
             except TrainingDiverged:
                 record = trainer.record
             finally:
                 trainer.close()
             how = {"train": "trained", "resume": "resumed"}[how]
+            how = "stopped early" if stopped_early(record) else how
         row = outcome_row(job, record, "reused" if how == "reuse" else how)
     except TrainingStopped:
         raise  # asked for: not a failed run
@@ -228,6 +231,37 @@ def run_job(job: SweepJob, progress: ProgressFn | None = None, should_stop: Call
         row = outcome_row(job, None, f"failed: {exc}")
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
+
+
+def _run_or_stop(trainer: Trainer, stop: dict) -> dict:
+    """Train task by task; after each, stop when the search's rule says the trial is clearly dominated.
+
+    The stopped run's record says so: status "stopped" and a note ``{"type": "stopped", "by":
+    "search", "message": why}``. The last finished task is checked first, so a trial killed
+    right after a task that dominated it stops on resume rather than training on.
+    """
+    from den_engine.experiments.search_rule import record_points, stop_reason
+
+    n_tasks = len(trainer.benchmark.tasks)
+    while True:
+        points = record_points(trainer.record, stop.get("score", "auroc"), stop.get("size", "stl"))
+        reason = stop_reason(stop, len(points), n_tasks, points[-1]) if points else None
+        if reason is not None:
+            trainer.record["status"] = "stopped"
+            note = {"type": "stopped", "by": "search", "task": len(points), "message": reason}
+            trainer.record["notes"].append({**note, "time": datetime.now(UTC).isoformat(timespec="seconds")})
+            if trainer.out_dir is not None:
+                write_run_json(trainer.out_dir, trainer.record)
+            return trainer.record
+        if trainer.finished:
+            return trainer.record
+        trainer.train_next()
+
+
+def stopped_early(record: dict | None) -> str | None:
+    """The reason a search stopped this run early, or None when it did not."""
+    notes = [n for n in (record or {}).get("notes") or [] if n.get("by") == "search" and n.get("type") == "stopped"]
+    return notes[-1]["message"] if notes and (record or {}).get("status") == "stopped" else None
 
 
 def outcome_row(job: SweepJob, record: dict | None, how: str) -> dict:

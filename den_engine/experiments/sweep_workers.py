@@ -33,7 +33,7 @@ def job_to_json(job: SweepJob) -> str:
     values = {k: list(v) if isinstance(v, tuple) else v for k, v in job.values.items()}
     data = {
         "index": job.index, "method": job.method, "benchmark": job.benchmark, "n_tasks": job.n_tasks,
-        "config": job.config.to_dict(), "run_dir": job.run_dir, "values": values,
+        "config": job.config.to_dict(), "run_dir": job.run_dir, "values": values, "stop": job.stop,
     }  # fmt: skip
     return json.dumps(data)
 
@@ -43,7 +43,8 @@ def job_from_json(text: str) -> SweepJob:
     data = json.loads(text)
     config = get_method(data["method"]).config_class.from_dict(data["config"])
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data["values"].items()}
-    return SweepJob(data["index"], data["method"], data["benchmark"], data["n_tasks"], config, data["run_dir"], values)
+    return SweepJob(data["index"], data["method"], data["benchmark"], data["n_tasks"], config, data["run_dir"], values,
+                    data.get("stop"))  # fmt: skip
 
 
 def worker_main() -> None:

@@ -1,4 +1,4 @@
-"""Sweeps on a real two-node Ray cluster: ``ray start --head``, a second node with ``ray start --address``.
+"""Sweeps and searches on a real two-node Ray cluster: ``ray start --head``, a second node with ``ray start --address``.
 
 The sweep runs as a user would run it, ``python -m den_engine sweep --backend ray --address ...``,
 so the package is shipped to the cluster (``py_modules``) and every record travels back to the
@@ -128,3 +128,30 @@ def test_a_sweep_survives_losing_a_node_mid_run(cluster, local_records, tmp_path
     assert _outcomes(out) == ["trained", "trained"]
     for name in jobs:
         assert _state(out / name) == _state(local_records / "b" / name)
+
+
+SEARCH = ["--benchmark", BENCH, "--tasks", "2", "--trials", "3", "--jobs", "2", "--quiet",
+          "--space", "tau=1e-3:1:log,sigma=1e-3:1:log", "--margin-score", "0", "--margin-size", "0",
+          *_args(2, "unused=0", FIXED)[4:]]  # fmt: skip
+"""A small search; with both margins 0 a trial plainly dominated at task 1 of 2 stops early."""
+
+
+def _trial_records(out: Path) -> dict:
+    found = {}
+    for run in sorted(out.glob("trial-*")):
+        state = _state(run)
+        state[0]["notes"] = [{k: v for k, v in n.items() if k != "time"} for n in state[0]["notes"]]
+        found[run.name] = state
+    return found
+
+
+def test_a_search_on_two_nodes_gives_the_local_searchs_trials_and_records(cluster, tmp_path):
+    pytest.importorskip("optuna", reason="den search needs Optuna")
+    from den_engine.cli import main
+
+    assert main(["search", *SEARCH, "--out", str(tmp_path / "local")]) == 0
+    done = cluster.driver(["search", *SEARCH, "--backend", "ray", "--address", cluster.address,
+                           "--out", str(tmp_path / "ray")], {}, SWEEP_TIMEOUT_S)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    local, remote = _trial_records(tmp_path / "local"), _trial_records(tmp_path / "ray")
+    assert len(local) == 3 and local == remote
