@@ -344,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
         "transfer, forgetting, parameters and capacity relative to MTL and STL, steps per task and training time. "
         "A run is reused only when its whole config, task count and seed match; nothing in OUT is replaced.",
     )
-    cmp.add_argument("--benchmark", default="mnist-one-vs-rest", choices=sorted(BENCHMARKS))
+    cmp.add_argument("--benchmark", default=None, choices=sorted(BENCHMARKS), help="default: mnist-one-vs-rest")
+    cmp.set_defaults(default_benchmark="mnist-one-vs-rest")
     cmp.add_argument("--data", metavar="FILE.npz", default=None, help="compare on a task file instead of --benchmark")
     cmp.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
     cmp.add_argument(

@@ -88,7 +88,8 @@ def write_outcomes(out: str | Path, rows: list[dict], axes: list[str], title: st
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``python -m den_engine sweep`` (shared with den_engine.experiments.sweep_bench)."""
-    parser.add_argument("--benchmark", default="digits-one-vs-rest", choices=sorted(BENCHMARKS))
+    parser.add_argument("--benchmark", default=None, choices=sorted(BENCHMARKS), help="default: digits-one-vs-rest")
+    parser.set_defaults(default_benchmark="digits-one-vs-rest")
     parser.add_argument("--data", metavar="FILE.npz", default=None, help="train on a task file instead of --benchmark")
     parser.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
     parser.add_argument(
@@ -110,7 +111,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def data_source(args: argparse.Namespace) -> str:
     """The data a sweep or comparison trains on: ``--data`` (a .npz file, by absolute path) or ``--benchmark``."""
     data = getattr(args, "data", None)
-    return str(Path(data).expanduser().resolve()) if data else args.benchmark
+    if data and args.benchmark is not None:
+        raise ConfigError("--data", "trains on the file instead of a benchmark: give --data or --benchmark, not both")
+    if data:
+        return str(Path(data).expanduser().resolve())
+    if args.benchmark is None:
+        args.benchmark = args.default_benchmark
+    return args.benchmark
 
 
 def jobs_from_args(args: argparse.Namespace, out: str | Path) -> tuple[list[SweepJob], list[str]]:

@@ -206,3 +206,14 @@ def test_a_file_rewritten_in_place_is_read_again(tmp_path):
     with pytest.raises(DataError, match="one class only"):
         TaskSequence.from_npz(path)
     assert first.source["sha256"] != ""
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "compare"])
+def test_data_and_a_benchmark_together_are_refused_by_every_command(tmp_path, capsys, command):
+    path = tmp_path / "tasks.npz"
+    np.savez(path, **good_arrays())
+    out = tmp_path / "out"
+    code = main([command, "--data", str(path), "--benchmark", "toy-2d", "--out", str(out), "--tasks", "1"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.startswith("error: --data") and captured.err.count("\n") == 1, captured.err
+    assert not out.exists()
