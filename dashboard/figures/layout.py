@@ -30,6 +30,8 @@ import bisect
 import math
 from dataclasses import dataclass
 
+from dashboard.figures.conv import conv_channels, conv_layers
+
 LAYER_HEIGHT = 1.0
 MIN_SLOTS = 6
 COLUMN_MAX = 12  # a layer whose base (task-1) size is larger is drawn as a block of cells
@@ -71,6 +73,7 @@ class LayerGeometry:
     columns: int = 1
     pitch: float = 0.0
     top: float = 0.0
+    conv: bool = False
 
     def slot_xy(self, slot: int) -> tuple[float, float]:
         """Where slot ``slot`` of this layer is drawn."""
@@ -90,10 +93,15 @@ class LayerGeometry:
 
 
 def hidden_base_sizes(record: dict) -> list[int]:
-    """Task-1 size of every hidden layer (``base_sizes``, else the config, else the first snapshot)."""
+    """Task-1 size of every hidden layer, conv filters first (``base_sizes``, else the config, else the first
+    snapshot)."""
     sizes = record.get("base_sizes") or (record.get("config") or {}).get("hidden_sizes")
     if sizes:
-        return [int(s) for s in sizes]
+        conv = conv_channels(record)
+        tasks = record.get("tasks") or []
+        n_layers = len(tasks[0].get("layer_sizes", [0])) - 1 if tasks else len(conv) + len(sizes)
+        # ``base_sizes`` names the dense layers only: a conv run's filters come first
+        return [int(s) for s in (conv if len(sizes) < n_layers else []) + list(sizes)]
     tasks = record.get("tasks") or []
     if tasks:
         return [int(s) for s in tasks[0].get("layer_sizes", [0])[1:]]
@@ -181,8 +189,9 @@ def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = No
     for layer, slot in slots.values():
         counts[layer] = max(counts[layer], slot + 1)
     # the form depends on the base size alone, so a growing layer never switches form (and nothing jumps)
-    kinds = [
-        "grid" if (bases[l - 1] if l <= len(bases) else counts[l]) > COLUMN_MAX else "column"
+    n_conv = conv_layers(record)
+    kinds = [  # a conv layer is always a framed block of square cells, however few filters it has
+        "grid" if l <= n_conv or (bases[l - 1] if l <= len(bases) else counts[l]) > COLUMN_MAX else "column"
         for l in range(1, n_layers + 1)
     ]
     geometry = input_geometry(record)
@@ -196,7 +205,8 @@ def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = No
             out.append(LayerGeometry(l, "column", base, left, left))
         else:
             columns, pitch, top = _grid_shape(block_capacity(base, counts[l]))
-            out.append(LayerGeometry(l, "grid", base, left, left + columns * pitch, columns, pitch, top))
+            width = columns * pitch
+            out.append(LayerGeometry(l, "grid", base, left, left + width, columns, pitch, top, l <= n_conv))
         right = out[-1].x1
     return out
 
