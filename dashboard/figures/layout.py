@@ -38,6 +38,7 @@ COLUMN_MAX = 12  # a layer whose base (task-1) size is larger is drawn as a bloc
 GRID_WIDENESS = 2.0  # a base block has about sqrt(2 * base) columns: wider than tall, like the plot
 GRID_BASE_HEIGHT = 0.45  # height of a layer's base block; later rows extend it downwards
 GROWTH_ROOM = 6  # a block is re-shaped (twice as wide) only when its layer outgrows this many times its shape
+CONV_GROWTH_ROOM = 3  # a conv layer has few, large cells: a tower sooner, so it is re-shaped sooner
 MAX_PITCH = 0.12
 MAX_INPUT_NODES = 16  # inputs wider than this are drawn as one image block
 BLOCK_HEIGHT = 0.6
@@ -163,11 +164,11 @@ def unit_slots(record: dict) -> dict[int, tuple[int, int]]:
     return slots
 
 
-def block_capacity(base: int, stored: int) -> int:
+def block_capacity(base: int, stored: int, room: int = GROWTH_ROOM) -> int:
     """The size a block is shaped for: its base size, doubled while the layer stores more than
-    ``GROWTH_ROOM`` times that (so a layer grown ninefold is not a thin tower)."""
+    ``room`` times that (so a layer grown ninefold is not a thin tower)."""
     capacity = max(int(base), 1)
-    while stored > GROWTH_ROOM * capacity:
+    while stored > room * capacity:
         capacity *= 2
     return capacity
 
@@ -204,7 +205,8 @@ def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = No
         if kind == "column":
             out.append(LayerGeometry(l, "column", base, left, left))
         else:
-            columns, pitch, top = _grid_shape(block_capacity(base, counts[l]))
+            room = CONV_GROWTH_ROOM if l <= n_conv else GROWTH_ROOM
+            columns, pitch, top = _grid_shape(block_capacity(base, counts[l], room))
             width = columns * pitch
             out.append(LayerGeometry(l, "grid", base, left, left + width, columns, pitch, top, l <= n_conv))
         right = out[-1].x1
