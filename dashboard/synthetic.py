@@ -109,14 +109,22 @@ CONV_FINAL = (120, 260, 1700, 1300)
 KERNEL = 5
 
 
-def grown_conv_record(n_tasks: int = 10, seed: int = 0, final: tuple[int, ...] = CONV_FINAL) -> dict:
-    """A grown record of the paper preset's conv network (conv 20, 50 of 5×5 kernels, 800-500 dense) on 28×28."""
-    record = grown_record(n_tasks, seed, final=final, base=CONV_BASE)
-    record["config"].update(conv_channels=list(CONV_BASE[:2]), kernel_size=KERNEL, hidden_sizes=list(CONV_BASE[2:]))
-    record["base_sizes"] = list(CONV_BASE[2:])  # as the engine writes it: the dense layers only
+def grown_conv_record(
+    n_tasks: int = 10,
+    seed: int = 0,
+    base: tuple[int, ...] = CONV_BASE,
+    final: tuple[int, ...] = CONV_FINAL,
+    k: int = 10,
+    pruned: int = 2,
+) -> dict:
+    """A grown record of the paper preset's conv network (conv 20, 50 of 5×5 kernels, 800-500 dense) on 28×28:
+    two conv layers, then the dense ones of ``base``."""
+    record = grown_record(n_tasks, seed, k=k, pruned=pruned, final=final, base=base)
+    record["config"].update(conv_channels=list(base[:2]), kernel_size=KERNEL, hidden_sizes=list(base[2:]))
+    record["base_sizes"] = list(base[2:])  # as the engine writes it: the dense layers only
     record["benchmark"]["name"] = "mnist-one-vs-rest (synthetic conv)"
     for snapshot in record["tasks"]:
-        snapshot["layer_kinds"] = ["conv", "conv", "dense", "dense"]
+        snapshot["layer_kinds"] = ["conv", "conv"] + ["dense"] * (len(base) - 2)
     return record
 
 
@@ -125,7 +133,8 @@ def grown_conv_weights(record: dict, task: int, seed: int = 0) -> dict[str, np.n
     rng = np.random.default_rng(seed + task)
     sizes = record["tasks"][task - 1]["layer_sizes"]
     k = int(record["config"].get("kernel_size") or KERNEL)
-    shapes = [(sizes[1], 1, k, k), (sizes[2], sizes[1], k, k), (sizes[3], sizes[2], 49), (sizes[4], sizes[3])]
+    shapes = [(sizes[1], 1, k, k), (sizes[2], sizes[1], k, k), (sizes[3], sizes[2], 49)]  # 28 → 14 → 7: 49 positions
+    shapes += [(sizes[l], sizes[l - 1]) for l in range(4, len(sizes))]
     out = {}
     for l, shape in enumerate(shapes, start=1):
         w = rng.normal(0, 0.05, size=shape).astype(np.float32)
