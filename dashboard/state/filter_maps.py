@@ -33,7 +33,7 @@ def _cached_maps(run_dir: str, mtime: float, task: int, test_task: int) -> dict[
     if not 1 <= test_task <= len(benchmark.tasks):
         raise ValueError(f"task {test_task} has no test images in this benchmark")
     net = run.network(task)
-    x = benchmark.tasks[task - 1].x_test[:MAX_IMAGES].to(torch.float32)
+    x = benchmark.tasks[test_task - 1].x_test[:MAX_IMAGES].to(torch.float32)
     with torch.no_grad():
         outs = net.hidden(x, test_task)
     kinds = net.layer_kinds()
