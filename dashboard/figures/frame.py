@@ -96,7 +96,8 @@ def layer_labels(
         a = active_sizes[l] if l < len(active_sizes) else "?"
         s = stored[l] if l < len(stored) else "?"
         if l <= n_conv:
-            text = f"conv {l} · {kernel}×{kernel}<br>{a} filters" + (f" / {s} stored" if s != a else "")
+            # three short lines: conv blocks are narrow, and two side by side must not share a label's width
+            text = f"conv {l} · {kernel}×{kernel}<br>{a} filters" + (f"<br>({s} stored)" if s != a else "")
         else:
             text = f"layer {l}<br>{a} active" + (f" / {s} stored" if s != a else "")
         if extra and l - 1 < len(extra) and extra[l - 1]:

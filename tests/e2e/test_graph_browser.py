@@ -226,16 +226,21 @@ def test_one_step_along_the_timeline_brings_the_new_units_in_and_a_jump_does_not
 CONV_RUN = "conv-synthetic"
 
 
+def _conv_record() -> dict:
+    from dashboard.synthetic import grown_conv_record
+
+    return grown_conv_record(4, base=(4, 6, 20), final=(12, 14, 40), k=3, pruned=1)
+
+
 @pytest.fixture(scope="module")
 def conv_run(app_url, tmp_path_factory) -> str:
     """A small synthetic conv run (conv 4-6 filters of 5×5, 20 dense units, 4 tasks) in the app's runs folder."""
     from dashboard.bench import write_synthetic
-    from dashboard.synthetic import grown_conv_record, grown_conv_weights
+    from dashboard.synthetic import grown_conv_weights
 
     folder = sorted(tmp_path_factory.getbasetemp().glob("e2e-runs*"))[0]
     if not (folder / CONV_RUN).exists():
-        record = grown_conv_record(4, base=(4, 6, 20), final=(12, 14, 40), k=3, pruned=1)
-        write_synthetic(folder / CONV_RUN, record, grown_conv_weights)
+        write_synthetic(folder / CONV_RUN, _conv_record(), grown_conv_weights)
     return CONV_RUN
 
 
@@ -265,7 +270,8 @@ def test_a_conv_run_draws_filter_blocks_with_kernels_and_explains_a_clicked_filt
         np.fill_diagonal(gaps, np.inf)
         assert gaps.min() >= 0.99 * pitch and x0 <= xy[:, 0].min() and xy[:, 0].max() <= x1
     kernels = set(page.evaluate(READ_KERNELS))
-    assert kernels == {u["id"] for u in filters if u["layer"] == 1}
+    last = _conv_record()["tasks"][-1]
+    assert kernels == {u["id"] for u in last["units"] if u["layer"] == 1}  # every filter but the pruned ones
     chosen = next(u for u in filters if u["layer"] == 2)
     page.mouse.move(chosen["x"], chosen["y"])
     label = page.locator(".hoverlayer .hovertext").first

@@ -46,7 +46,7 @@ def test_filters_are_cells_coloured_by_birth_task_and_retired_ones_faded(record,
     for g in geometries[:2]:
         assert any(f.x0 < g.x0 and f.x1 > g.x1 for f in frames)
     titles = [a.text for a in fig.layout.annotations]
-    assert "conv 1 · 5×5<br>10 filters / 12 stored" in titles and any(t.startswith("conv 2 · 5×5") for t in titles)
+    assert "conv 1 · 5×5<br>10 filters<br>(12 stored)" in titles and any(t.startswith("conv 2 · 5×5") for t in titles)
     assert any(t.startswith("layer 3<br>") for t in titles)
 
 
