@@ -208,7 +208,8 @@ def network_figure(
             "constrain": "domain",
             "constraintoward": "top",
         },  # spare height goes under the drawing, not over it
-        margin={"l": 10, "r": 10, "t": 125 if any(extra) else 95, "b": 10},
+        # a stored count under a conv title is a third line: room for it above the plot
+        margin={"l": 10, "r": 10, "t": (125 if any(extra) else 95) + (20 if n_conv else 0), "b": 10},
         legend={
             "orientation": "h",
             "x": 0.0,
