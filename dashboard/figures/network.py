@@ -238,6 +238,8 @@ def network_figure(
             "arrive": arrive,
         },
     )
+    if n_conv:  # a conv title's third line reaches where plotly centres the title in the top margin: pin it up
+        layout["title"] = {**layout["title"], "y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 14}}
     return go.Figure(data=traces, layout=layout)
 
 
