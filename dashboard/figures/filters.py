@@ -7,6 +7,8 @@ averaged over input channels; the map in greys, darker = stronger response.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -77,7 +79,7 @@ def filter_figure(
         )
     else:
         fig.add_annotation(
-            text=note or "not available",
+            text="<br>".join(textwrap.wrap(note or "not available", 38)),  # short lines: stay inside its panel
             xref=f"x{len(panels)} domain",
             yref=f"y{len(panels)} domain",
             x=0.5,
