@@ -51,11 +51,12 @@ LABELS = {
 }
 
 
-def write_synthetic(run_dir: Path) -> Path:
-    """Write the synthetic grown record and its weights as a run directory."""
-    record = grown_record()
+def write_synthetic(run_dir: Path, record: dict | None = None, weights_of=grown_weights) -> Path:
+    """Write the synthetic grown record (or ``record``, with ``weights_of(record, task)``) and its weights as a
+    run directory."""
+    record = grown_record() if record is None else record
     for snapshot in record["tasks"]:
-        tensors = {k: torch.from_numpy(v) for k, v in grown_weights(record, snapshot["task"]).items()}
+        tensors = {k: torch.from_numpy(v) for k, v in weights_of(record, snapshot["task"]).items()}
         write_weights(run_dir, snapshot["task"], tensors)
     write_run_json(run_dir, record)
     return run_dir

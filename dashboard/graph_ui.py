@@ -13,9 +13,10 @@ import time
 import streamlit as st
 
 from dashboard import figures
-from dashboard.figures import arrival
+from dashboard.figures import arrival, conv
 from dashboard.figures.animation import growth_animation
-from dashboard.state import loaders
+from dashboard.figures.filters import filter_figure
+from dashboard.state import filter_maps, loaders
 
 VIEWS = {"growth": "Growth", "changes": "Changes", "diff": "Two tasks", "film": "Film"}
 EDGES = {"auto": "Automatic", "bundled": "Bundled", "strongest": "Strongest", "none": "None"}
@@ -122,6 +123,8 @@ def network_chart_ui(run_dir: str, record: dict, task: int, controls: dict, key:
     fig = figures.network_figure(record, task, weights, **options)
     slot.plotly_chart(fig, key=key, config={"displaylogo": False}, on_select="rerun", selection_mode="points")
     shown = (fig.layout.meta or {}).get("focus")
+    if shown is not None and filter_panel_ui(run_dir, record, task, shown, weights):
+        return
     if shown is not None:
         image = any(
             isinstance(t.meta, dict) and t.meta.get("kind") == "input" and t.meta.get("focus") == shown
@@ -152,3 +155,43 @@ def _cached_film(run_dir: str, mtime: float, start: int, _record: dict):
 def film(run_dir: str, record: dict, task: int):
     """The growth film of the run (cached per run file and start task)."""
     return _cached_film(run_dir, loaders.run_mtime(run_dir), task, record)
+
+
+def filter_panel_ui(run_dir: str, record: dict, task: int, uid: int, weights: dict | None) -> bool:
+    """'Explain this filter' under the chart when unit ``uid`` is a conv filter; False for a dense unit."""
+    n_conv = conv.conv_layers(record)
+    units = record["tasks"][task - 1].get("units") or []
+    rows = {}
+    for u in units:  # weight-row order within each layer
+        rows.setdefault(int(u["layer"]), []).append(u)
+    for layer, lu in rows.items():
+        row = next((i for i, u in enumerate(lu) if int(u["id"]) == int(uid)), None)
+        if row is None:
+            continue
+        if layer > n_conv:
+            return False
+        w = (weights or {}).get(f"hidden.{layer}.weight")
+        if w is None or w.ndim != 4 or row >= w.shape[0]:
+            return False
+        unit = lu[row]
+        retired = unit.get("retired")
+        # a retired filter is shown on the last task that still uses it
+        test_task = task if retired is None or int(retired) > task else int(retired) - 1
+        activation, why = filter_maps.filter_map(run_dir, task, test_task, layer, row)
+        st.subheader(f"Explain filter {uid}")
+        st.plotly_chart(
+            filter_figure(w[row], activation, uid=int(uid), layer=layer, task=test_task, note=why),
+            key=f"filter_{uid}",
+            config={"displaylogo": False},
+        )
+        story = f"born at task {unit['born']} ({unit.get('origin', 'base')})"
+        if retired is not None and int(retired) <= task:
+            story += f"; retired by a split at task {retired}, so its map is over task {test_task}'s test images"
+        st.caption(
+            f"Filter {uid} of conv layer {layer}, {story}. Left: its kernel (blue +, red −"
+            + (", averaged over its input channels" if w.shape[1] > 1 else "")
+            + "); right: where in the image it responds, averaged over the test images (darker = stronger). "
+            "Click another filter to explain it; double-click an empty spot to clear."
+        )
+        return True
+    return False

@@ -23,22 +23,29 @@ def _unit(uid: int, layer: int, born: int, origin: str, parent: int | None = Non
 
 
 def grown_record(
-    n_tasks: int = 10, seed: int = 0, k: int = 10, pruned: int = 2, final: tuple[int, int] = FINAL
+    n_tasks: int = 10,
+    seed: int = 0,
+    k: int = 10,
+    pruned: int = 2,
+    final: tuple[int, ...] = FINAL,
+    base: tuple[int, ...] = BASE,
 ) -> dict:
-    """A run record that grows from 784-312-128 to ``final`` (784-1029-459) stored units over ``n_tasks`` tasks."""
+    """A run record that grows from 784-312-128 (``base``) to ``final`` (784-1029-459) stored units over
+    ``n_tasks`` tasks."""
     rng = np.random.default_rng(seed)
     units: list[dict] = []
     next_id = 0
-    for layer, size in enumerate(BASE, start=1):
+    layers = range(1, len(base) + 1)
+    for layer, size in enumerate(base, start=1):
         for _ in range(size):
             units.append(_unit(next_id, layer, 1, "base"))
             next_id += 1
     tasks = []
     for t in range(1, n_tasks + 1):
-        events, ghosts, selected = [], [], [[], []]
+        events, ghosts, selected = [], [], [[] for _ in layers]
         if t > 1:
-            added = [[], []]
-            for layer in (1, 2):
+            added = [[] for _ in layers]
+            for layer in layers:
                 for i in range(k):
                     u = _unit(next_id, layer, t, "expanded")
                     next_id += 1
@@ -47,7 +54,7 @@ def grown_record(
             kept, gone = [ids[: k - pruned] for ids in added], [ids[k - pruned :] for ids in added]
             events.append({"type": "expansion", "stage": "pruning", "added": added, "kept": kept, "pruned": gone})
             drift, pairs = [], []
-            for layer in (1, 2):
+            for layer in layers:
                 active = [u for u in units if u["layer"] == layer and u["retired"] is None and u["born"] < t]
                 stored = sum(1 for u in units if u["layer"] == layer)
                 left = final[layer - 1] - stored - (n_tasks - t) * (k - pruned)
@@ -65,12 +72,12 @@ def grown_record(
                     next_id += 1
             events.append({"type": "drift", "stage": "split", "split_threshold": SIGMA, "drift": drift})
             events.append({"type": "split", "stage": "split", "pairs": pairs})
-        sizes = [784] + [sum(1 for u in units if u["layer"] == l) for l in (1, 2)]
-        active = [784] + [sum(1 for u in units if u["layer"] == l and u["retired"] is None) for l in (1, 2)]
+        sizes = [784] + [sum(1 for u in units if u["layer"] == l) for l in layers]
+        active = [784] + [sum(1 for u in units if u["layer"] == l and u["retired"] is None) for l in layers]
         tasks.append({
             "task": t, "name": f"digit {t - 1} vs rest", "n_outputs": 1, "layer_sizes": sizes, "active_sizes": active,
             "units": [dict(u) for u in units], "pruned": [dict(g) for g in ghosts],
-            "selected": selected if t > 1 else None, "events": events, "sparsity": [0.5, 0.5],
+            "selected": selected if t > 1 else None, "events": events, "sparsity": [0.5] * len(base),
             "params": {"total": 0, "nonzero": 0}, "metrics": {}, "weights": f"weights/task-{t:03d}.safetensors",
         })  # fmt: skip
     return {
@@ -79,7 +86,7 @@ def grown_record(
         "benchmark": {"name": "mnist-one-vs-rest (synthetic)", "n_tasks": n_tasks, "input_dim": 784,
                       "input_shape": list(INPUT), "task_names": [f"digit {d} vs rest" for d in range(n_tasks)],
                       "n_outputs": [1] * n_tasks},
-        "config": {"hidden_sizes": list(BASE), "split_threshold": SIGMA}, "base_sizes": list(BASE), "tasks": tasks,
+        "config": {"hidden_sizes": list(base), "split_threshold": SIGMA}, "base_sizes": list(base), "tasks": tasks,
     }  # fmt: skip
 
 
@@ -88,8 +95,49 @@ def grown_weights(record: dict, task: int, seed: int = 0) -> dict[str, np.ndarra
     rng = np.random.default_rng(seed + task)
     sizes = record["tasks"][task - 1]["layer_sizes"]
     out = {}
-    for l in (1, 2):
+    for l in range(1, len(sizes)):
         w = rng.normal(0, 0.05, size=(sizes[l], sizes[l - 1])).astype(np.float32)
+        w[rng.random(w.shape) < 0.5] = 0.0
+        out[f"hidden.{l}.weight"] = w
+    for t in range(1, task + 1):
+        out[f"head.{t}.weight"] = rng.normal(0, 0.1, size=(1, sizes[-1])).astype(np.float32)
+    return out
+
+
+CONV_BASE = (20, 50, 800, 500)  # the paper preset's LeNet-style conv net: conv 20, 50, then 800-500 dense units
+CONV_FINAL = (120, 260, 1700, 1300)
+KERNEL = 5
+
+
+def grown_conv_record(
+    n_tasks: int = 10,
+    seed: int = 0,
+    base: tuple[int, ...] = CONV_BASE,
+    final: tuple[int, ...] = CONV_FINAL,
+    k: int = 10,
+    pruned: int = 2,
+) -> dict:
+    """A grown record of the paper preset's conv network (conv 20, 50 of 5×5 kernels, 800-500 dense) on 28×28:
+    two conv layers, then the dense ones of ``base``."""
+    record = grown_record(n_tasks, seed, k=k, pruned=pruned, final=final, base=base)
+    record["config"].update(conv_channels=list(base[:2]), kernel_size=KERNEL, hidden_sizes=list(base[2:]))
+    record["base_sizes"] = list(base[2:])  # as the engine writes it: the dense layers only
+    record["benchmark"]["name"] = "mnist-one-vs-rest (synthetic conv)"
+    for snapshot in record["tasks"]:
+        snapshot["layer_kinds"] = ["conv", "conv"] + ["dense"] * (len(base) - 2)
+    return record
+
+
+def grown_conv_weights(record: dict, task: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Weights of task ``task`` with a conv record's stored shapes: 4-D kernels, a 3-D first dense layer."""
+    rng = np.random.default_rng(seed + task)
+    sizes = record["tasks"][task - 1]["layer_sizes"]
+    k = int(record["config"].get("kernel_size") or KERNEL)
+    shapes = [(sizes[1], 1, k, k), (sizes[2], sizes[1], k, k), (sizes[3], sizes[2], 49)]  # 28 → 14 → 7: 49 positions
+    shapes += [(sizes[l], sizes[l - 1]) for l in range(4, len(sizes))]
+    out = {}
+    for l, shape in enumerate(shapes, start=1):
+        w = rng.normal(0, 0.05, size=shape).astype(np.float32)
         w[rng.random(w.shape) < 0.5] = 0.0
         out[f"hidden.{l}.weight"] = w
     for t in range(1, task + 1):

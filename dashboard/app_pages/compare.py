@@ -16,6 +16,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.figures import compare as cf
+from dashboard.figures.layout import hidden_base_sizes
 from dashboard.state import liveness, loaders, train_query
 from dashboard.state.ownership import run_state
 from dashboard.state.session import examples_dir, runs_root
@@ -82,7 +83,7 @@ def mismatch(runs: list[tuple[str, dict]]) -> str | None:
     kinds = {
         "benchmark": [r["benchmark"]["name"] for _, r in runs],
         "number of tasks": [r["benchmark"]["n_tasks"] for _, r in runs],
-        "starting hidden sizes": ["-".join(map(str, r.get("base_sizes") or [])) for _, r in runs],
+        "starting hidden sizes": ["-".join(map(str, hidden_base_sizes(r))) for _, r in runs],  # conv filters too
     }
     differ = [(what, values) for what, values in kinds.items() if len(set(map(str, values))) > 1]
     if not differ:

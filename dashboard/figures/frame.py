@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from dashboard.figures.conv import conv_layers
 from dashboard.figures.edges import as_array
 from dashboard.figures.layout import input_geometry
 
@@ -79,8 +80,13 @@ def layer_labels(
     head_x: float,
     extra: list[str] | None = None,
     focus: int | None = None,
+    kernel: int | None = None,
 ) -> list[dict]:
-    """Column titles (input, each layer's active/stored size and ``extra`` line, the head) and the input note."""
+    """Column titles (input, each layer's active/stored size and ``extra`` line, the head) and the input note.
+
+    With ``kernel`` (a conv run), the conv layers are titled ``conv l · k×k`` and count filters.
+    """
+    n_conv = conv_layers(record) if kernel else 0
     geometry = input_geometry(record)
     shape = "×".join(str(s) for s in geometry.shape) if geometry.kind == "block" else ""
     labels = [(0.0, f"input<br>{geometry.dim}" + (f" ({shape})" if shape else ""))]
@@ -89,7 +95,11 @@ def layer_labels(
     for l, x in enumerate(centres, start=1):
         a = active_sizes[l] if l < len(active_sizes) else "?"
         s = stored[l] if l < len(stored) else "?"
-        text = f"layer {l}<br>{a} active" + (f" / {s} stored" if s != a else "")
+        if l <= n_conv:
+            # three short lines: conv blocks are narrow, and two side by side must not share a label's width
+            text = f"conv {l} · {kernel}×{kernel}<br>{a} filters" + (f"<br>({s} stored)" if s != a else "")
+        else:
+            text = f"layer {l}<br>{a} active" + (f" / {s} stored" if s != a else "")
         if extra and l - 1 < len(extra) and extra[l - 1]:
             text += f"<br><span style='font-size:12px'>{extra[l - 1]}</span>"
         labels.append((x, text))
@@ -109,7 +119,9 @@ def layer_labels(
     ]
     if geometry.kind == "block":
         note = (  # short lines: the note must stay within the block's width, clear of the edge bundles
-            f"weights into<br>unit {focus}:<br>blue +, red −"
+            "every pixel<br>feeds every<br>filter of conv 1"
+            if n_conv
+            else f"weights into<br>unit {focus}:<br>blue +, red −"
             if focus is not None
             else "per pixel:<br>Σ|w| into<br>layer 1"
         )

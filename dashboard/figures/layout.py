@@ -30,12 +30,15 @@ import bisect
 import math
 from dataclasses import dataclass
 
+from dashboard.figures.conv import conv_channels, conv_layers
+
 LAYER_HEIGHT = 1.0
 MIN_SLOTS = 6
 COLUMN_MAX = 12  # a layer whose base (task-1) size is larger is drawn as a block of cells
 GRID_WIDENESS = 2.0  # a base block has about sqrt(2 * base) columns: wider than tall, like the plot
 GRID_BASE_HEIGHT = 0.45  # height of a layer's base block; later rows extend it downwards
 GROWTH_ROOM = 6  # a block is re-shaped (twice as wide) only when its layer outgrows this many times its shape
+CONV_GROWTH_ROOM = 3  # a conv layer has few, large cells: a tower sooner, so it is re-shaped sooner
 MAX_PITCH = 0.12
 MAX_INPUT_NODES = 16  # inputs wider than this are drawn as one image block
 BLOCK_HEIGHT = 0.6
@@ -71,6 +74,7 @@ class LayerGeometry:
     columns: int = 1
     pitch: float = 0.0
     top: float = 0.0
+    conv: bool = False
 
     def slot_xy(self, slot: int) -> tuple[float, float]:
         """Where slot ``slot`` of this layer is drawn."""
@@ -90,10 +94,15 @@ class LayerGeometry:
 
 
 def hidden_base_sizes(record: dict) -> list[int]:
-    """Task-1 size of every hidden layer (``base_sizes``, else the config, else the first snapshot)."""
+    """Task-1 size of every hidden layer, conv filters first (``base_sizes``, else the config, else the first
+    snapshot)."""
     sizes = record.get("base_sizes") or (record.get("config") or {}).get("hidden_sizes")
     if sizes:
-        return [int(s) for s in sizes]
+        conv = conv_channels(record)
+        tasks = record.get("tasks") or []
+        n_layers = len(tasks[0].get("layer_sizes", [0])) - 1 if tasks else len(conv) + len(sizes)
+        # ``base_sizes`` names the dense layers only: a conv run's filters come first
+        return [int(s) for s in (conv if len(sizes) < n_layers else []) + list(sizes)]
     tasks = record.get("tasks") or []
     if tasks:
         return [int(s) for s in tasks[0].get("layer_sizes", [0])[1:]]
@@ -155,11 +164,11 @@ def unit_slots(record: dict) -> dict[int, tuple[int, int]]:
     return slots
 
 
-def block_capacity(base: int, stored: int) -> int:
+def block_capacity(base: int, stored: int, room: int = GROWTH_ROOM) -> int:
     """The size a block is shaped for: its base size, doubled while the layer stores more than
-    ``GROWTH_ROOM`` times that (so a layer grown ninefold is not a thin tower)."""
+    ``room`` times that (so a layer grown ninefold is not a thin tower)."""
     capacity = max(int(base), 1)
-    while stored > GROWTH_ROOM * capacity:
+    while stored > room * capacity:
         capacity *= 2
     return capacity
 
@@ -181,8 +190,9 @@ def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = No
     for layer, slot in slots.values():
         counts[layer] = max(counts[layer], slot + 1)
     # the form depends on the base size alone, so a growing layer never switches form (and nothing jumps)
-    kinds = [
-        "grid" if (bases[l - 1] if l <= len(bases) else counts[l]) > COLUMN_MAX else "column"
+    n_conv = conv_layers(record)
+    kinds = [  # a conv layer is always a framed block of square cells, however few filters it has
+        "grid" if l <= n_conv or (bases[l - 1] if l <= len(bases) else counts[l]) > COLUMN_MAX else "column"
         for l in range(1, n_layers + 1)
     ]
     geometry = input_geometry(record)
@@ -195,8 +205,10 @@ def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = No
         if kind == "column":
             out.append(LayerGeometry(l, "column", base, left, left))
         else:
-            columns, pitch, top = _grid_shape(block_capacity(base, counts[l]))
-            out.append(LayerGeometry(l, "grid", base, left, left + columns * pitch, columns, pitch, top))
+            room = CONV_GROWTH_ROOM if l <= n_conv else GROWTH_ROOM
+            columns, pitch, top = _grid_shape(block_capacity(base, counts[l], room))
+            width = columns * pitch
+            out.append(LayerGeometry(l, "grid", base, left, left + width, columns, pitch, top, l <= n_conv))
         right = out[-1].x1
     return out
 

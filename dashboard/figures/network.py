@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.figures import conv
 from dashboard.figures.arrival import arriving_looks, move_copies, travel
 from dashboard.figures.base import NETWORK_HEIGHT, _layout, _no_tasks, _tasks, empty_figure
 from dashboard.figures.edges import EdgeSet, as_array, edge_traces, segments
@@ -46,11 +47,13 @@ def _drift_history(tasks: list[dict], upto: int) -> dict[int, list[tuple[int, fl
     return history
 
 
-def _hover(unit: Mapping, task: int, drift: list, zeros: tuple[int, int] | None, selected: bool) -> str:
+def _hover(
+    unit: Mapping, task: int, drift: list, zeros: tuple[int, int] | None, selected: bool, extra: list[str] = ()
+) -> str:
     retired = unit.get("retired")
     parent = unit.get("parent")
     lines = [
-        f"<b>unit {unit['id']}</b> · layer {unit['layer']}",
+        f"<b>{'filter' if extra else 'unit'} {unit['id']}</b> · {'conv ' if extra else ''}layer {unit['layer']}",
         f"born at task {unit['born']} · {unit['origin']}",
         f"parent: {parent if parent is not None else '–'}",
     ]
@@ -67,7 +70,7 @@ def _hover(unit: Mapping, task: int, drift: list, zeros: tuple[int, int] | None,
         lines.append(f"incoming zeros: {n_zero / max(n_in, 1):.0%} ({n_zero}/{n_in})")
     if selected:
         lines.append("selected for retraining at this task")
-    return "<br>".join(lines)
+    return "<br>".join([*lines, *extra])
 
 
 def _ghost_hover(g: Mapping) -> str:
@@ -99,13 +102,14 @@ def _zeros(scene: Scene, weights: Mapping) -> dict[int, tuple[int, int]]:
     zeros = {}
     for l, lu in enumerate(scene.layers):
         w = weights.get(f"hidden.{l + 1}.weight")
-        if w is None or w.ndim != 2 or w.shape[0] != len(lu):
+        if w is None or w.ndim < 2 or w.shape[0] != len(lu):
             continue
         cols = np.arange(w.shape[1]) if l == 0 else np.array([c for c in scene.active_rows(l - 1) if c < w.shape[1]])
         if cols.size == 0:
             continue
-        nz = np.count_nonzero(w[:, cols] == 0, axis=1)
-        zeros.update({int(u["id"]): (int(nz[i]), len(cols)) for i, u in enumerate(lu)})
+        block = w[:, cols].reshape(w.shape[0], -1)  # a filter's incoming entries: every tap of every channel
+        nz = np.count_nonzero(block == 0, axis=1)
+        zeros.update({int(u["id"]): (int(nz[i]), block.shape[1]) for i, u in enumerate(lu)})
     return zeros
 
 
@@ -147,15 +151,21 @@ def network_figure(
         looks = {uid: lk for uid, lk in looks.items() if lk.shape != "x"}
     # an in-between picture (``arrive``) stays 0.2 s: it carries no hover cards
     history, zeros = (_drift_history(tasks, task), _zeros(scene, weights)) if arrive is None else ({}, {})
+    n_conv = conv.conv_layers(record)
     hover = (
         {}
         if arrive is not None
         else {
             int(u["id"]): _hover(
-                u, task, history.get(int(u["id"]), []), zeros.get(int(u["id"])), int(u["id"]) in scene.selected
+                u,
+                task,
+                history.get(int(u["id"]), []),
+                zeros.get(int(u["id"])),
+                int(u["id"]) in scene.selected,
+                (conv.filter_lines(weights.get(f"hidden.{l + 1}.weight"), i) or ["conv filter"]) if l < n_conv else [],
             )
-            for lu in scene.layers
-            for u in lu
+            for l, lu in enumerate(scene.layers)
+            for i, u in enumerate(lu)
         }
     )
     hover.update({int(g["id"]): _ghost_hover(g) for g in scene.ghosts} if arrive is None else {})
@@ -170,7 +180,11 @@ def network_figure(
     traces += _links(scene, positions, mode, since)
     traces += inputs
     drawn = looks if arrive is None else arriving_looks(scene, looks, arrive)
-    units = unit_traces(scene.geometries, scene.slots, drawn, hover, _rows(scene), palette, px)
+    rows = _rows(scene)
+    units = unit_traces(scene.geometries, scene.slots, drawn, hover, rows, palette, px)
+    if n_conv and arrive is None:  # kernels go right over the first layer's cells, under their hover markers
+        at = next((i + 1 for i, t in enumerate(units) if (t.get("meta") or {}).get("kind") == "cells"), 0)
+        units[at:at] = conv.kernel_traces(scene, weights, looks, rows.get(1, 1))
     if arrive is not None:
         move_copies(units, travel(scene, positions, arrive))
     traces += units
@@ -194,7 +208,8 @@ def network_figure(
             "constrain": "domain",
             "constraintoward": "top",
         },  # spare height goes under the drawing, not over it
-        margin={"l": 10, "r": 10, "t": 125 if any(extra) else 95, "b": 10},
+        # a stored count under a conv title is a third line: room for it above the plot
+        margin={"l": 10, "r": 10, "t": (125 if any(extra) else 95) + (20 if n_conv else 0), "b": 10},
         legend={
             "orientation": "h",
             "x": 0.0,
@@ -212,8 +227,9 @@ def network_figure(
             where.head_x,
             extra,
             focus_row[0] if focus_row and focus_row[2] == 0 else None,
+            kernel=conv.kernel_size(record, weights) if n_conv else None,
         ),
-        shapes=input_block_shape(record) if not inputs else [],
+        shapes=(input_block_shape(record) if not inputs else []) + conv.frames(scene.geometries, rows, n_conv),
         meta={
             "mode": mode,
             "task": task,
@@ -222,6 +238,8 @@ def network_figure(
             "arrive": arrive,
         },
     )
+    if n_conv:  # a conv title's third line reaches where plotly centres the title in the top margin: pin it up
+        layout["title"] = {**layout["title"], "y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 14}}
     return go.Figure(data=traces, layout=layout)
 
 
@@ -241,14 +259,14 @@ def _focus(scene, weights, positions, input_xy, out_xy, focus_row) -> list[dict]
     uid, row, l = focus_row
     edges = EdgeSet()
     me = np.array([positions[uid]])
-    w = weights.get(f"hidden.{l + 1}.weight")
+    w = conv.unit_matrix(weights.get(f"hidden.{l + 1}.weight"))
     if w is not None and w.ndim == 2 and row < w.shape[0]:
         if l > 0:
             cols = [c for c in scene.active_rows(l - 1) if c < w.shape[1]]
             edges.add(w[row : row + 1, cols], unit_xy(scene, l - 1, cols, positions), me)
         elif input_xy is not None and len(input_xy) == w.shape[1]:
             edges.add(w[row : row + 1], input_xy, me)
-    nxt = (
+    nxt = conv.unit_matrix(
         weights.get(f"hidden.{l + 2}.weight") if l + 1 < len(scene.layers) else weights.get(f"head.{scene.task}.weight")
     )
     if nxt is not None and nxt.ndim == 2 and row < nxt.shape[1]:

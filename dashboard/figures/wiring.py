@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dashboard.figures.conv import unit_matrix
 from dashboard.figures.edges import Bundle, EdgeSet, bundle_sums, bundle_traces, edge_traces
 from dashboard.figures.layout import input_geometry
 from dashboard.figures.scene import Scene
@@ -47,7 +48,7 @@ def unit_xy(scene: Scene, l: int, rows, positions) -> np.ndarray:
 def _strongest(scene, weights, positions, input_xy, out_xy) -> EdgeSet:
     edges = EdgeSet()
     for l, lu in enumerate(scene.layers):
-        w = weights.get(f"hidden.{l + 1}.weight")
+        w = unit_matrix(weights.get(f"hidden.{l + 1}.weight"))
         if w is None or w.ndim != 2 or w.shape[0] != len(lu) or l >= len(scene.geometries):
             continue
         rows = scene.active_rows(l)
@@ -70,7 +71,8 @@ def _bundles(scene, weights, positions, input_xy, out_xy) -> list[dict]:
     bundles, pair_of = [], []
     geometry = input_geometry(scene.record)
     for l, lu in enumerate(scene.layers):
-        w = weights.get(f"hidden.{l + 1}.weight")
+        full = weights.get(f"hidden.{l + 1}.weight")
+        w = unit_matrix(full)
         if w is None or w.ndim != 2 or w.shape[0] != len(lu) or l >= len(scene.geometries):
             continue
         rows = scene.active_rows(l)
@@ -90,7 +92,15 @@ def _bundles(scene, weights, positions, input_xy, out_xy) -> list[dict]:
         if not rows or not cols:
             continue
         abs_, net, nonzero = bundle_sums(w[np.ix_(rows, cols)], rgroup, cgroup, len(rborn), len(canchor))
-        counts = np.bincount(rgroup, minlength=len(rborn))[:, None] * np.bincount(cgroup, minlength=len(canchor))
+        taps = 1
+        if full.ndim > 2:  # a conv (or first dense) weight: Σ|w| and the non-zero count run over every tap
+            block = full[np.ix_(rows, cols)].reshape(len(rows), len(cols), -1)
+            taps = block.shape[2]
+            abs_ = next(bundle_sums(np.abs(block).sum(axis=2), rgroup, cgroup, len(rborn), len(canchor)))
+            nonzero = next(
+                bundle_sums((block != 0).sum(axis=2).astype(float), rgroup, cgroup, len(rborn), len(canchor))
+            )
+        counts = taps * np.bincount(rgroup, minlength=len(rborn))[:, None] * np.bincount(cgroup, minlength=len(canchor))
         for g, born in enumerate(rborn):
             dst = _anchor(scene, l, rows, rgroup, g, positions, "dst")
             for c in range(len(canchor)):

@@ -221,3 +221,66 @@ def test_one_step_along_the_timeline_brings_the_new_units_in_and_a_jump_does_not
     _wait_idle(page)
     pictures = page.evaluate("window.__pictures")
     assert pictures[-1] == "10:done" and not [p for p in pictures if p.startswith("10:0")], pictures
+
+
+CONV_RUN = "conv-synthetic"
+
+
+def _conv_record() -> dict:
+    from dashboard.synthetic import grown_conv_record
+
+    return grown_conv_record(4, base=(4, 6, 20), final=(12, 14, 40), k=3, pruned=1)
+
+
+@pytest.fixture(scope="module")
+def conv_run(app_url, tmp_path_factory) -> str:
+    """A small synthetic conv run (conv 4-6 filters of 5×5, 20 dense units, 4 tasks) in the app's runs folder."""
+    from dashboard.bench import write_synthetic
+    from dashboard.synthetic import grown_conv_weights
+
+    folder = sorted(tmp_path_factory.getbasetemp().glob("e2e-runs*"))[0]
+    if not (folder / CONV_RUN).exists():
+        write_synthetic(folder / CONV_RUN, _conv_record(), grown_conv_weights)
+    return CONV_RUN
+
+
+READ_KERNELS = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta
+                                                                        && g.layout.meta.mode);
+  return gd._fullData.filter(t => (t.meta || {}).kind === 'kernels').map(t => t.meta.ids).flat();
+}"""
+
+
+def test_a_conv_run_draws_filter_blocks_with_kernels_and_explains_a_clicked_filter(app_url, conv_run, page):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _open(page, app_url, conv_run)
+    title = page.locator('[data-testid="stPlotlyChart"] .annotation-text', has_text="conv 1 · 5×5")
+    expect(title.first).to_be_visible()
+    drawn = _read(page)
+    filters = [u for u in drawn["units"] if u["layer"] in (1, 2)]
+    assert {u["form"] for u in filters} == {"grid"} and len(filters) >= 20
+    x0, x1, y0, y1 = drawn["plot"]
+    for layer in (1, 2):
+        pitch = drawn["pitch"][str(layer)]
+        assert pitch >= 8, f"conv {layer}: cells of {pitch:.1f} px at 1024 px"
+        xy = np.array([(u["x"], u["y"]) for u in filters if u["layer"] == layer])
+        gaps = np.abs(xy[:, None, :] - xy[None, :, :]).max(axis=2)
+        np.fill_diagonal(gaps, np.inf)
+        assert gaps.min() >= 0.99 * pitch and x0 <= xy[:, 0].min() and xy[:, 0].max() <= x1
+    kernels = set(page.evaluate(READ_KERNELS))
+    last = _conv_record()["tasks"][-1]
+    assert kernels == {u["id"] for u in last["units"] if u["layer"] == 1}  # every filter but the pruned ones
+    chosen = next(u for u in filters if u["layer"] == 2)
+    page.mouse.move(chosen["x"], chosen["y"])
+    label = page.locator(".hoverlayer .hovertext").first
+    label.wait_for(state="visible", timeout=20_000)
+    assert re.match(rf"filter {chosen['id']} · conv layer 2(?!\d)", label.text_content())
+    assert "norm per input channel" in label.text_content()
+    first = next(u for u in filters if u["layer"] == 1)
+    page.mouse.click(first["x"], first["y"])
+    expect(page.get_by_role("heading", name=f"Explain filter {first['id']}")).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"] .gtitle', has_text=f"Filter {first['id']}")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "graph-conv-1024.png"), full_page=True)
