@@ -6,6 +6,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
+TEST_WORKERS ?= 2
 
 .PHONY: app test setup chromium lint bench figures-bench clean mutants
 
@@ -26,7 +27,7 @@ app: setup
 test: setup chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # Every wrong engine variant in tests/mutation/variants.py must make its tests fail.
 mutants: setup
