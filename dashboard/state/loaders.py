@@ -55,6 +55,7 @@ def _summary(run_dir: Path) -> dict | None:
             "layer sizes": "-".join(str(n) for n in last.get("layer_sizes", [])),
             "average AUROC": (last.get("metrics") or {}).get("average_auroc"),
             "updated": data.get("updated", ""),
+            "config": data.get("config") or {},  # names a sweep's runs by their differing settings
             "path": str(run_dir),
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
