@@ -49,7 +49,7 @@ def _done(row: dict) -> int:
 
 
 def _rows(folder: Path, source: str) -> list[dict]:
-    rows = loaders.list_runs(str(folder), loaders.folder_mtime(folder))
+    rows = loaders.list_runs(str(folder), loaders.runs_mtime(folder))  # a new run.json shows at once
     return [
         {"source": source, **row, "status": run_state(row.get("status", "?"), _done(row), row["path"])}
         for row in rows
@@ -114,14 +114,17 @@ def sweep_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> str:
     )  # fmt: skip
 
 
-def picker_ui(rows: list[dict]) -> list[str]:
+def picker_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
     """The multiselect of runs: a sweep's runs named by the settings that differ in it, other runs by name."""
     paths = [r["path"] for r in rows]
     labels = sweep_picks.picker_labels(rows)
+    launched = st.session_state.get("cmp_sweep")
+    running = str(launched.out) if launched is not None and launched.running else None
     st.session_state[sweep_picks.RUNS_KEY] = [p for p in st.session_state.get(sweep_picks.RUNS_KEY, []) if p in paths]
     return st.multiselect(
         f"Runs to compare (2 to {MAX_RUNS})", paths, key=sweep_picks.RUNS_KEY, format_func=labels.get,
         max_selections=MAX_RUNS, help="Shipped examples, runs in the runs folder and the runs of every sweep.",
+        on_change=sweep_picks.picked_by_hand, args=(st.session_state, sweeps, running),
     )  # fmt: skip
 
 
@@ -265,7 +268,7 @@ def main() -> None:
     open_on(rows, sweeps)
     sweep_picks.follow_sweep(st.session_state, sweeps, MAX_RUNS)
     sweep_ui(rows, sweeps)
-    loaded = load_runs(picker_ui(rows))
+    loaded = load_runs(picker_ui(rows, sweeps))
     runs = labelled(loaded)
     if len(runs) < 2:
         following = st.session_state.get(sweep_picks.SWEEP_KEY)

@@ -31,7 +31,7 @@ def runs_folder_ui() -> Path | None:
 
 
 def _rows(folder: Path, source: str) -> list[dict]:
-    rows = loaders.list_runs(str(folder), loaders.folder_mtime(folder))
+    rows = loaders.list_runs(str(folder), loaders.runs_mtime(folder))  # a new run.json shows at once
     return [{"source": source, **row, "status": _state(row)} for row in rows]
 
 

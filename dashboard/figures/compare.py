@@ -249,16 +249,18 @@ def curves_table(runs: Sequence[Run]) -> list[dict]:
 # --- networks side by side --------------------------------------------------------------------------
 
 
-def compared_network(record: dict, label: str, weights: dict | None = None, height: int = 620) -> go.Figure:
+def compared_network(record: dict, label: str, weights: dict | None = None, height: int = 600) -> go.Figure:
     """The run's network after its last task, large enough to read: titled by its label, with the legend."""
     n = len(record.get("tasks") or [])
     if n == 0:
         return empty_figure("No task learned yet.", label)
     fig = network_figure(record, n, weights, max_edges=200, show_pruned=False)
     sizes = "-".join(str(s) for s in (record["tasks"][-1].get("active_sizes") or []))
+    top = fig.layout.margin.t + 50  # the run's name above the layer labels, never over them
     fig.update_layout(
-        title={"text": f"{label}<br><sup>after task {n}: {sizes} active units</sup>", "font": {"size": 16}},
-        height=height, showlegend=True,
+        title={"text": f"{label}<br><sup>after task {n}: {sizes} active units</sup>", "font": {"size": 16},
+               "y": 1.0, "yanchor": "top", "yref": "container", "pad": {"t": 8}},
+        height=height, showlegend=True, margin={**fig.layout.margin.to_plotly_json(), "t": top},
     )  # fmt: skip
     return fig
 

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 from dashboard.figures import _layout, _num, empty_figure
 from dashboard.figures.compare import SYMBOLS, hyperparameters, outcomes_table, pareto_front, varying_fields
+from dashboard.figures.label_place import place_labels
 
 Run = tuple[str, dict]
 
@@ -171,23 +172,23 @@ def tradeoff_figure(runs: Sequence[Run], score: str = "accuracy", size: str = "s
     drawn = [p for p in points if math.isfinite(p.x) and math.isfinite(p.y)]
     if not drawn:
         return empty_figure("None of these runs has a finished task with this score.")
+    log_x = _log_wanted([p.x for p in drawn])
+    x_range = _padded([math.log10(p.x) if log_x else p.x for p in drawn], 0.08)
+    y_range = _padded([p.y for p in drawn], 0.16)
     fig = go.Figure()
     if len(front) > 1:
         fig.add_trace(
             go.Scatter(
                 x=[x for x, _ in front], y=[y for _, y in front], mode="lines", name="Pareto front",
-                line={"color": "#444444", "width": 2, "dash": "dash"}, hoverinfo="skip",
+                line={"color": "#444444", "width": 2, "dash": "dash"}, hoverinfo="skip", showlegend=False,
             )
         )  # fmt: skip
-    drawn.sort(key=lambda p: p.x)
     seeds = any(p.seeds > 1 for p in drawn)
     fig.add_trace(
         go.Scatter(
-            x=[p.x for p in drawn], y=[p.y for p in drawn], mode="markers+text", name="settings",
-            text=[p.text for p in drawn], customdata=[_hover(p, score, size) for p in drawn],
-            textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(drawn))],
-            textfont={"size": 13}, cliponaxis=False, hovertemplate="%{customdata}<extra></extra>",
-            marker={"size": [16 + 4 * min(len(p.runs) - 1, 3) for p in drawn],
+            x=[p.x for p in drawn], y=[p.y for p in drawn], mode="markers", name="settings",
+            customdata=[_hover(p, score, size) for p in drawn], hovertemplate="%{customdata}<extra></extra>",
+            marker={"size": [18 + 4 * min(len(p.runs) - 1, 3) for p in drawn],
                     "symbol": ["star" if p.on_front else "circle" for p in drawn],
                     "color": ["#e6007e" if p.on_front else "#1f77b4" for p in drawn],
                     "line": {"color": "#111111", "width": 1}},
@@ -196,19 +197,35 @@ def tradeoff_figure(runs: Sequence[Run], score: str = "accuracy", size: str = "s
             showlegend=False,
         )
     )  # fmt: skip
-    many = [p for p in drawn if len(p.runs) > 1]
-    for p in many:  # the count inside the marker: several runs are drawn here
-        fig.add_annotation(x=p.x, y=p.y, text=f"<b>{len(p.runs)}</b>", showarrow=False,
-                           font={"size": 11, "color": "white"})  # fmt: skip
-    title = f"{SCORES[score][1].capitalize()} against size (stars: the Pareto front"
+    where = [(_fraction(math.log10(p.x) if log_x else p.x, x_range), _fraction(p.y, y_range)) for p in drawn]
+    for p, (ax, ay) in zip(drawn, place_labels(where, [p.text for p in drawn]), strict=True):
+        fig.add_annotation(
+            x=math.log10(p.x) if log_x else p.x, y=p.y, text=p.text, ax=ax, ay=ay, showarrow=True, arrowhead=0,
+            arrowwidth=1, arrowcolor="#888", standoff=9, font={"size": 13, "color": "#222"},
+            bgcolor="rgba(255,255,255,0.9)", bordercolor="#bbbbbb", borderpad=2, name="label",
+        )  # fmt: skip
+        if len(p.runs) > 1:  # the count inside the marker: several runs are drawn here
+            fig.add_annotation(x=math.log10(p.x) if log_x else p.x, y=p.y, text=f"<b>{len(p.runs)}</b>",
+                               showarrow=False, font={"size": 11, "color": "white"}, name="count")  # fmt: skip
+    title = f"{SCORES[score][1].capitalize()} against size (stars and dashes: the Pareto front"
     title += "; bars: ± 1 sd over seeds)" if seeds else ")"
-    fig.update_layout(_layout(title, height=480, margin={"l": 70, "r": 40, "t": 80, "b": 60}))
-    log_x = _log_wanted([p.x for p in drawn])
-    fig.update_xaxes(title_text=SIZES[size][1], ticksuffix="%" if size == "stl" else "",
+    fig.update_layout(_layout(title, height=480, margin={"l": 70, "r": 30, "t": 70, "b": 60}, showlegend=False))
+    fig.update_xaxes(title_text=SIZES[size][1], ticksuffix="%" if size == "stl" else "", range=x_range,
                      type="log" if log_x else "linear")  # fmt: skip
-    fig.update_yaxes(title_text=SCORES[score][1])
+    fig.update_yaxes(title_text=SCORES[score][1], range=y_range)
     fig.update_layout(meta={"markers": len(drawn), "runs": sum(len(p.runs) for p in drawn)})
     return fig
+
+
+def _padded(values: list[float], share: float) -> list[float]:
+    """An axis range around ``values`` with ``share`` of their span (or of their size) spare on each side."""
+    low, high = min(values), max(values)
+    pad = share * (high - low) if high > low else max(abs(high) * 0.02, 0.01)
+    return [low - pad, high + pad]
+
+
+def _fraction(value: float, axis: list[float]) -> float:
+    return (value - axis[0]) / (axis[1] - axis[0])
 
 
 # --- the score over two knobs ----------------------------------------------------------------------
@@ -337,5 +354,6 @@ def parallel_coordinates(runs: Sequence[Run], score: str = "accuracy") -> go.Fig
             line={"color": color, "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": name}}},
         )
     )  # fmt: skip
-    fig.update_layout(_layout("Knobs against outcomes", height=460, margin={"l": 70, "r": 40, "t": 100}))
+    # the first axis's name is centred on it: room on the left for "τ loss_threshold (log)"
+    fig.update_layout(_layout("Knobs against outcomes", height=460, margin={"l": 120, "r": 40, "t": 100}))
     return fig

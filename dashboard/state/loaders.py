@@ -74,6 +74,17 @@ def list_runs(folder: str, mtime: float) -> list[dict]:
     return [row for row in (_summary(p) for p in dirs) if row is not None]
 
 
+def runs_mtime(folder: str | Path) -> float:
+    """The latest change in a folder of runs: the folder, or any run.json in it (a run written or finished)."""
+    times = [folder_mtime(folder)]
+    for record in Path(folder).glob(f"*/{RUN_FILE}"):
+        try:
+            times.append(record.stat().st_mtime)
+        except OSError:
+            continue  # gone while we looked
+    return max(times)
+
+
 def folder_mtime(folder: str | Path) -> float:
     """Modification time of a folder (changes when a run is added), 0.0 when missing."""
     try:

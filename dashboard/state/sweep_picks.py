@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dashboard.figures.compare import SYMBOLS, hyperparameters, run_labels, varying_fields
 
-RUNS_KEY, SWEEP_KEY, SYNCED_KEY = "cmp_runs", "cmp_sweep_pick", "cmp_synced"
+RUNS_KEY, SWEEP_KEY = "cmp_runs", "cmp_sweep_pick"
 
 
 def _as_record(row: dict) -> dict:
@@ -67,34 +67,34 @@ def sweep_table(rows: list[dict]) -> list[dict]:
 
 
 def follow_sweep(state: MutableMapping, sweeps: dict[str, list[str]], limit: int) -> None:
-    """Before the pickers draw: a picked sweep's runs stay picked as more of them arrive.
-
-    While the picked runs are those the sweep last put there, they follow the sweep (a
-    launched sweep's runs join as they are written); once the user changes them by hand,
-    the sweep is no longer "the" pick and its box says so.
-    """
+    """Before the pickers draw: a picked sweep's runs are the picked runs, those that arrived since included."""
     pick = state.get(SWEEP_KEY)
+    if pick and pick in sweeps:
+        state[RUNS_KEY] = list(sweeps[pick][:limit])
+
+
+def picked_by_hand(state: MutableMapping, sweeps: dict[str, list[str]], running: str | None = None) -> None:
+    """The run picker's callback: runs picked by hand, so no sweep is "the" pick any more.
+
+    While a launched sweep (``running``) is followed, the browser can send back a pick the
+    page itself made a moment before (fewer of the sweep's runs): only a run from elsewhere
+    ends the following then.
+    """
+    pick, current = state.get(SWEEP_KEY), set(state.get(RUNS_KEY) or [])
     if not pick or pick not in sweeps:
         return
-    runs = sweeps[pick][:limit]
-    current, synced = state.get(RUNS_KEY), state.get(SYNCED_KEY)
-    if current is None or (synced is not None and set(current) == set(synced)):
-        state[RUNS_KEY] = state[SYNCED_KEY] = list(runs)
-    elif set(current) != set(runs):
+    if pick == running and current <= set(sweeps[pick]):
+        return
+    if current != set(sweeps[pick]):
         state[SWEEP_KEY] = ""
-        state.pop(SYNCED_KEY, None)
 
 
 def pick_sweep(state: MutableMapping, sweeps: dict[str, list[str]], limit: int) -> None:
     """The sweep box changed: its runs become the picked runs on every tab."""
-    pick = state.get(SWEEP_KEY)
-    if pick and pick in sweeps:
-        state[RUNS_KEY] = state[SYNCED_KEY] = list(sweeps[pick][:limit])
-    else:
-        state.pop(SYNCED_KEY, None)
+    follow_sweep(state, sweeps, limit)
 
 
 def start_following(state: MutableMapping, folder: str) -> None:
     """A sweep just launched into ``folder``: every tab shows its runs as they arrive."""
     state[SWEEP_KEY] = folder
-    state[RUNS_KEY] = state[SYNCED_KEY] = []
+    state[RUNS_KEY] = []

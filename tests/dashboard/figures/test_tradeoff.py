@@ -35,7 +35,11 @@ def _runs(records: list[dict]) -> list[tuple[str, dict]]:
 
 
 def _markers(fig):
-    return next(t for t in fig.data if t.mode == "markers+text")
+    return next(t for t in fig.data if t.mode == "markers")
+
+
+def _labels(fig, name: str = "label") -> list[str]:
+    return [a.text for a in fig.layout.annotations if a.name == name]
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +59,11 @@ def test_coinciding_runs_share_one_marker_that_names_and_counts_them_all(tau4):
     fig = tf.tradeoff_figure(tau4)
     markers = _markers(fig)
     assert len(markers.x) == 3 and fig.layout.meta["runs"] == 4  # no run dropped, none hidden under another
-    assert sorted(markers.text) == ["τ=0.001, τ=0.01 (2 settings)", "τ=0.1", "τ=1"]
-    shared = list(markers.text).index("τ=0.001, τ=0.01 (2 settings)")
+    assert sorted(_labels(fig)) == ["τ=0.001, τ=0.01 (2 settings)", "τ=0.1", "τ=1"]
+    shared = _labels(fig).index("τ=0.001, τ=0.01 (2 settings)")
     assert "2 runs here" in markers.customdata[shared]
     assert "τ=0.001" in markers.customdata[shared] and "τ=0.01" in markers.customdata[shared]
-    assert [a.text for a in fig.layout.annotations] == ["<b>2</b>"]  # the count inside the shared marker
+    assert _labels(fig, "count") == ["<b>2</b>"]  # the count inside the shared marker
 
 
 def test_near_markers_merge_and_distinct_ones_do_not(digits):
@@ -122,8 +126,9 @@ def test_every_run_of_the_shipped_sweep_is_a_labelled_marker():
     records = [json.loads(p.read_text()) for p in sorted(SWEEP.glob("*/run.json"))]
     runs = _runs(records)
     for score in ("accuracy", "auroc"):
-        markers = _markers(tf.tradeoff_figure(runs, score))
-        assert sorted(markers.text) == ["τ=0.01 σ=0.002", "τ=0.01 σ=0.05", "τ=0.1 σ=0.002", "τ=0.1 σ=0.05"]
+        fig = tf.tradeoff_figure(runs, score)
+        assert len(_markers(fig).x) == 4
+        assert sorted(_labels(fig)) == ["τ=0.01 σ=0.002", "τ=0.01 σ=0.05", "τ=0.1 σ=0.002", "τ=0.1 σ=0.05"]
 
 
 def test_heatmap_averages_each_pair_of_knob_values_in_numeric_order(digits):
@@ -142,3 +147,19 @@ def test_heatmap_averages_each_pair_of_knob_values_in_numeric_order(digits):
     assert heat.z[0][2] is None and heat.z[1][0] == pytest.approx(0.5) and heat.z[1][2] == pytest.approx(0.6)
     assert "2 runs" in heat.text[0][1]
     assert tf.knob_heatmap(runs, "loss_threshold", "loss_threshold").layout.annotations  # a message, no chart
+
+
+def test_labels_of_close_markers_cover_neither_each_other_nor_a_marker():
+    from dashboard.figures import label_place as lp
+
+    width, height = lp.PLOT_PX
+    where = [(0.05, 0.1), (0.1, 0.55), (0.92, 0.75), (0.97, 0.9)]  # the shipped sweep's two large settings are close
+    texts = ["τ=0.1 σ=0.05", "τ=0.01 σ=0.05", "τ=0.1 σ=0.002", "τ=0.01 σ=0.002"]
+    offsets = lp.place_labels(where, texts)
+    pixels = [(x * width, (1 - y) * height) for x, y in where]
+    boxes = [lp._box(px + ax, py + ay, t) for (px, py), (ax, ay), t in zip(pixels, offsets, texts, strict=True)]
+    marks = [(px - lp.MARKER_PX, py - lp.MARKER_PX, px + lp.MARKER_PX, py + lp.MARKER_PX) for px, py in pixels]
+    for i, box in enumerate(boxes):
+        assert all(lp._overlap(box, other) == 0 for other in boxes[:i] + boxes[i + 1 :]), (i, offsets)
+        assert all(lp._overlap(box, mark) == 0 for mark in marks), (i, offsets)
+        assert box[0] >= 0 and box[2] <= width  # inside the plot's width

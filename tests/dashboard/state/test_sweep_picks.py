@@ -33,12 +33,15 @@ def test_picker_names_sweep_runs_by_their_differing_settings_and_other_runs_by_n
 def test_a_picked_sweep_is_followed_as_its_runs_arrive_until_runs_are_picked_by_hand():
     state: dict = {}
     sweep_picks.start_following(state, "/s")
-    assert state == {"cmp_sweep_pick": "/s", "cmp_runs": [], "cmp_synced": []}
+    assert state == {"cmp_sweep_pick": "/s", "cmp_runs": []}
     sweep_picks.follow_sweep(state, {"/s": ["/s/a"]}, limit=16)
     assert state["cmp_runs"] == ["/s/a"]
     sweep_picks.follow_sweep(state, {"/s": ["/s/a", "/s/b"]}, limit=16)
     assert state["cmp_runs"] == ["/s/a", "/s/b"]  # the second run joins every tab
-    state["cmp_runs"] = ["/s/a", "/other"]  # the user changed the pick
+    sweep_picks.picked_by_hand(state, {"/s": ["/s/a", "/s/b"]}, running="/s")
+    assert state["cmp_sweep_pick"] == "/s"  # a pick the page made itself, sent back while the sweep runs
+    state["cmp_runs"] = ["/s/a", "/other"]  # the user changed the pick: the picker's callback says so
+    sweep_picks.picked_by_hand(state, {"/s": ["/s/a", "/s/b"]}, running="/s")
     sweep_picks.follow_sweep(state, {"/s": ["/s/a", "/s/b", "/s/c"]}, limit=16)
     assert state["cmp_runs"] == ["/s/a", "/other"] and state["cmp_sweep_pick"] == ""  # left alone, sweep un-picked
     state["cmp_sweep_pick"] = "/s"
