@@ -1,33 +1,31 @@
-"""Compare page: 2 to 6 runs side by side, a whole sweep at a glance, and where two runs first decided differently.
+"""Compare page: which setting is best for its size, a whole sweep at a glance, and where two runs first differed.
 
-Runs come from the shipped examples, the runs folder and its sweeps; a sweep launched
-here runs in a subprocess (dashboard.state.sweep_launcher) and its runs appear as they finish.
-Every chart has plotly's "download as PNG" button in its toolbar; every table and the
-data behind every chart download as CSV.
+Runs come from the shipped examples, the runs folder and its sweeps; a sweep is picked as
+a unit (its runs on every tab), and one launched here (compare_sweep) is followed as its
+runs arrive. Every chart has plotly's "download as PNG" button in its toolbar; every
+table and the data behind every chart download as CSV.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import ui
+from dashboard.app_pages.compare_sweep import launch_ui, sweep_status_ui
 from dashboard.figures import compare as cf
+from dashboard.figures import tradeoff as tf
 from dashboard.figures.layout import hidden_base_sizes
-from dashboard.state import liveness, loaders, train_query
+from dashboard.state import loaders, sweep_picks, train_query
 from dashboard.state.ownership import run_state
 from dashboard.state.session import examples_dir, runs_root
-from dashboard.state.sweep_launcher import SweepLauncher, SweepRequest, new_sweep_dir, sweep_dirs
-from den_engine.core import budget
-from den_engine.core.config import PRESETS
-from den_engine.data.benchmarks import BENCHMARKS
+from dashboard.state.sweep_launcher import sweep_dirs
 from den_engine.experiments.diff import describe_first
 
-POLL_SECONDS = 2.0
-MAX_RUNS = 6
+MAX_RUNS = 16
+NETWORKS = 6  # drawn large, two a row: more would make a page of networks
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -52,7 +50,7 @@ def _done(row: dict) -> int:
 
 
 def _rows(folder: Path, source: str) -> list[dict]:
-    rows = loaders.list_runs(str(folder), loaders.folder_mtime(folder))
+    rows = loaders.list_runs(str(folder), loaders.runs_mtime(folder))  # a new run.json shows at once
     return [
         {"source": source, **row, "status": run_state(row.get("status", "?"), _done(row), row["path"])}
         for row in rows
@@ -66,16 +64,24 @@ def candidates(runs_dir: Path) -> tuple[list[dict], dict[str, list[str]]]:
     sweeps = {}
     shipped = [(folder, "shipped sweep") for folder in sweep_dirs(examples_dir())]
     for folder, source in [*shipped, *((f, "sweep") for f in sweep_dirs(runs_dir))]:
-        mine = _rows(folder, f"{source} {folder.name}")
+        mine = [{**r, "sweep": str(folder)} for r in _rows(folder, f"{source} {folder.name}")]
+        mine.sort(key=lambda r: r["name"])  # a stable order, whichever run finished last
         sweeps[str(folder)] = [r["path"] for r in mine]
         rows += mine
     return rows, sweeps
 
 
-def default_pick(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
-    """What the page opens on: the first shipped sweep's runs (one benchmark), else the first two runs."""
-    first = next(iter(sweeps.values()), [])
-    return first[:MAX_RUNS] if len(first) >= 2 else [r["path"] for r in rows[:2]]
+def open_on(rows: list[dict], sweeps: dict[str, list[str]]) -> None:
+    """What the page opens on: the first shipped sweep (one benchmark), else the first two runs."""
+    state = st.session_state
+    if sweep_picks.RUNS_KEY in state:
+        return
+    first = next(iter(sweeps), None)
+    if first is not None and len(sweeps[first]) >= 2:
+        state[sweep_picks.SWEEP_KEY] = first
+        sweep_picks.pick_sweep(state, sweeps, MAX_RUNS)
+    else:
+        state[sweep_picks.RUNS_KEY] = [r["path"] for r in rows[:2]]
 
 
 def mismatch(runs: list[tuple[str, dict]]) -> str | None:
@@ -95,15 +101,31 @@ def mismatch(runs: list[tuple[str, dict]]) -> str | None:
     )
 
 
-def picker_ui(rows: list[dict], default: list[str]) -> list[str]:
-    """The multiselect of runs (2 to 6); a shipped sweep of one benchmark to begin with."""
+def sweep_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> str:
+    """The sweep box: picking a sweep picks its runs on every tab; "" once runs are picked by hand."""
+    by_path = {r["path"]: r for r in rows}
+    titles = {p: sweep_picks.sweep_title(p, [by_path[r] for r in runs]) for p, runs in sweeps.items()}
+    options = ["", *sweeps]
+    if st.session_state.get(sweep_picks.SWEEP_KEY) not in options:
+        st.session_state[sweep_picks.SWEEP_KEY] = ""
+    return st.selectbox(
+        "Sweep", options, key=sweep_picks.SWEEP_KEY, format_func=lambda p: titles.get(p) or "(runs picked by hand)",
+        on_change=sweep_picks.pick_sweep, args=(st.session_state, sweeps, MAX_RUNS),
+        help="A sweep's runs, picked together: every tab shows them. A sweep launched above is followed as it runs.",
+    )  # fmt: skip
+
+
+def picker_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
+    """The multiselect of runs: a sweep's runs named by the settings that differ in it, other runs by name."""
     paths = [r["path"] for r in rows]
-    labels = {r["path"]: f"{r['name']} — {r['source']}, {r['benchmark']}, {r.get('status', '?')}" for r in rows}
-    picked = [p for p in st.session_state.get("cmp_runs", default) if p in paths]
-    st.session_state["cmp_runs"] = picked
+    labels = sweep_picks.picker_labels(rows)
+    launched = st.session_state.get("cmp_sweep")
+    running = str(launched.out) if launched is not None and launched.running else None
+    st.session_state[sweep_picks.RUNS_KEY] = [p for p in st.session_state.get(sweep_picks.RUNS_KEY, []) if p in paths]
     return st.multiselect(
-        f"Runs to compare (2 to {MAX_RUNS})", paths, key="cmp_runs", format_func=labels.get,
+        f"Runs to compare (2 to {MAX_RUNS})", paths, key=sweep_picks.RUNS_KEY, format_func=labels.get,
         max_selections=MAX_RUNS, help="Shipped examples, runs in the runs folder and the runs of every sweep.",
+        on_change=sweep_picks.picked_by_hand, args=(st.session_state, sweeps, running),
     )  # fmt: skip
 
 
@@ -123,111 +145,6 @@ def labelled(loaded: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
     """(label, record) per run: short labels made of the hyperparameters that differ."""
     labels = cf.run_labels([r for _, r in loaded], [Path(p).name for p, _ in loaded])
     return list(zip(labels, [r for _, r in loaded], strict=True))
-
-
-# --- launching a sweep ----------------------------------------------------------------------------
-
-
-def launch_ui(runs_dir: Path) -> None:
-    """A form that starts a sweep in the background (a subprocess) into the runs folder's sweeps/."""
-    with st.expander("Launch a sweep in the background", expanded=False), st.form("cmp_sweep_form"):
-        cols = st.columns(4)
-        names = list(BENCHMARKS)
-        benchmark = cols[0].selectbox("Benchmark", names, index=names.index("digits-one-vs-rest"), key="cmp_bench")
-        n_tasks = cols[1].number_input("Tasks", value=3, step=1, key="cmp_tasks")  # checked on Start, not clamped
-        preset_name = cols[2].selectbox("Preset", list(PRESETS), index=list(PRESETS).index("fast"), key="cmp_preset")
-        workers = cols[3].number_input("Parallel runs", value=os.cpu_count() or 1, step=1, key="cmp_jobs")
-        grid = st.text_area(
-            "Grid: one axis per line, any config field", "loss_threshold=0.01,0.1\nsplit_threshold=0.002,0.05",
-            key="cmp_grid", help="name=v1,v2,... ; tuples with x, e.g. hidden_sizes=16x8,32x16; inf = never",
-        )  # fmt: skip
-        left, right = st.columns(2)
-        seeds = left.text_input("Seeds", "0", key="cmp_seeds", help="comma-separated, e.g. 0,1")
-        fixed = right.text_input("Fixed values", "hidden_sizes=32x16", key="cmp_fixed", help="name=value ...")
-        start = st.form_submit_button("Start sweep", type="primary")
-    if start:
-        current = st.session_state.get("cmp_sweep")
-        if current is not None and current.running:
-            st.warning("A sweep is already running; stop it first.")
-            return
-        request = SweepRequest(benchmark, int(n_tasks), grid, seeds, preset_name, fixed, int(workers))
-        try:
-            seconds = request.estimate_seconds(runs_dir)  # checks every field first
-        except ui.USER_ERRORS as exc:
-            ui.user_error_ui(exc, "Cannot start the sweep")
-            return
-        if seconds <= budget.LONG_RUN_S:
-            _start_sweep(request, runs_dir)
-            return
-        st.session_state["cmp_pending"] = (request, seconds)
-    _confirm_long_sweep_ui(runs_dir)
-
-
-def _confirm_long_sweep_ui(runs_dir: Path) -> None:
-    """A sweep estimated to take over an hour: the estimate, then Start it anyway or Cancel."""
-    confirmed = st.session_state.pop("cmp_confirmed", None)
-    if confirmed is not None:
-        _start_sweep(confirmed, runs_dir)
-    pending = st.session_state.get("cmp_pending")
-    if pending is None:
-        return
-    request, seconds = pending
-    st.warning(f"This sweep would take about {budget.human_seconds(seconds)} on a CPU ({request.workers or 'all'} "
-               "runs at a time). Fewer runs, tasks or iterations make it shorter.")  # fmt: skip
-    go, cancel = st.columns(2)
-    go.button("Start it anyway", key="cmp_confirm_long", on_click=_answer_long_sweep, args=(True,))
-    cancel.button("Cancel", key="cmp_cancel_long", on_click=_answer_long_sweep, args=(False,))
-
-
-def _answer_long_sweep(start: bool) -> None:
-    """Button callback (before the page is drawn): the question goes away at once, the sweep starts if asked."""
-    request, _ = st.session_state.pop("cmp_pending")
-    if start:
-        st.session_state["cmp_confirmed"] = request
-
-
-def _start_sweep(request: SweepRequest, runs_dir: Path) -> None:
-    try:
-        watchdog = liveness.Watchdog(liveness.connection_check())  # a sweep stops once its tab has gone
-        launcher = SweepLauncher(request, new_sweep_dir(runs_dir), gone=watchdog.check)
-    except ui.USER_ERRORS as exc:
-        ui.user_error_ui(exc, "Cannot start the sweep")
-        return
-    st.session_state["cmp_sweep"] = launcher
-    st.session_state["cmp_sweep_pick"] = str(launcher.out)
-
-
-@ui.guarded
-def _sweep_status_body() -> None:
-    launcher: SweepLauncher | None = st.session_state.get("cmp_sweep")
-    if launcher is None:
-        return
-    done = launcher.done()
-    state = (done, launcher.running)
-    if state != st.session_state.get("cmp_sweep_state"):
-        st.session_state["cmp_sweep_state"] = state
-        st.rerun(scope="app")  # a run finished (or the sweep ended): show it in every view
-    name = launcher.out.name
-    if launcher.running:
-        st.progress(done / max(launcher.n_runs, 1), text=f"Sweep {name}: {done} of {launcher.n_runs} runs finished")
-        if st.button("Stop the sweep", key="cmp_stop"):
-            launcher.stop()
-            st.rerun(scope="app")
-    elif launcher.stopped:
-        st.warning(f"Sweep {name} stopped with {done} of {launcher.n_runs} runs finished; they are kept.")
-    elif launcher.returncode == 0:
-        st.success(f"Sweep {name} finished: {launcher.n_runs} runs in {launcher.out}.")
-    else:
-        st.error(f"Sweep {name} ended with status {launcher.returncode}; see its log below.")
-    with st.expander("Sweep log"):
-        st.code(launcher.log_tail() or "(nothing yet)", language="text")
-
-
-def sweep_status_ui() -> None:
-    """Progress of the launched sweep; polls while it runs, idles otherwise."""
-    launcher = st.session_state.get("cmp_sweep")
-    running = launcher is not None and launcher.running
-    st.fragment(_sweep_status_body, run_every=POLL_SECONDS if running else None)()
 
 
 # --- views ------------------------------------------------------------------------------------------
@@ -252,18 +169,46 @@ def growth_ui(runs: list[tuple[str, dict]]) -> None:
     st.download_button("Per-task curves (CSV)", _csv(data), "compare-curves.csv", key="dl_curves")
 
 
-def sweep_views_ui(runs: list[tuple[str, dict]], title: str) -> None:
-    """Capacity against AUROC with the Pareto front, and the parallel coordinates."""
-    st.caption(title)
+def tradeoff_ui(runs: list[tuple[str, dict]], score: str) -> None:
+    """Final score against size, one labelled marker per setting, the Pareto front, seeds as error bars."""
+    size = st.segmented_control(
+        "Size as", ["stl", "params"], default="stl", key="cmp_size", required=True,
+        format_func={"stl": "% of STL", "params": "parameters"}.get,
+        help="STL: one separate network per task, the paper's reference size.",
+    )  # fmt: skip
+    _chart(tf.tradeoff_figure(runs, score, size or "stl"), "compare_tradeoff", cf.outcomes_table(runs), "Trade-off")
+    st.caption(
+        "One marker per setting, labelled by the settings that differ. Runs that land on (nearly) the same spot share "
+        "a marker, with their count inside and every run listed on hover. Stars: no other setting is both leaner and "
+        "better. A setting run on several seeds is drawn at its mean, with ± 1 sd bars."
+    )
+
+
+def knobs_ui(runs: list[tuple[str, dict]], score: str) -> None:
+    """The chosen score over two knobs (a heatmap), and every knob against every outcome (parallel coordinates)."""
+    knobs = tf.knob_choices(runs)
+    if len(knobs) >= 2:
+        left, right = st.columns(2)
+        x = left.selectbox("Across", knobs, index=0, key="cmp_knob_x", format_func=_knob_name)
+        y = right.selectbox("Down", knobs, index=1, key="cmp_knob_y", format_func=_knob_name)
+        _chart(tf.knob_heatmap(runs, x, y, score), "compare_heatmap")
+    else:
+        st.info("The heatmap needs two knobs that differ between these runs; the trade-off chart shows one.")
     rows = cf.outcomes_table(runs)
-    _chart(cf.capacity_scatter(runs), "compare_capacity", rows, "Capacity and AUROC")
-    _chart(cf.parallel_coordinates(runs), "compare_parcoords", rows, "Hyperparameters and outcomes")
+    _chart(tf.parallel_coordinates(runs, score), "compare_parcoords", rows, "Knobs and outcomes")
+
+
+def _knob_name(field: str) -> str:
+    symbol = cf.SYMBOLS.get(field)
+    return f"{symbol} ({field})" if symbol else field
 
 
 def networks_ui(runs: list[tuple[str, dict]], paths: list[str]) -> None:
-    """The final networks side by side, drawn small."""
-    cols = st.columns(min(len(runs), 3))
-    for i, ((label, record), path) in enumerate(zip(runs, paths, strict=True)):
+    """The final networks, two a row, large enough to read, each with its legend."""
+    if len(runs) > NETWORKS:
+        st.caption(f"The first {NETWORKS} of the {len(runs)} runs; pick fewer runs to see others.")
+    cols = st.columns(2)
+    for i, ((label, record), path) in enumerate(list(zip(runs, paths, strict=True))[:NETWORKS]):
         weights = None
         tasks = record.get("tasks") or []
         if tasks:
@@ -272,8 +217,8 @@ def networks_ui(runs: list[tuple[str, dict]], paths: list[str]) -> None:
             except ui.USER_ERRORS as exc:
                 ui.log.warning("compare: %s drawn without edges: %s", path, exc)
                 weights = None  # drawn without edges
-        with cols[i % len(cols)]:
-            _chart(cf.small_network(record, label, weights), f"compare_network_{i}")
+        with cols[i % 2]:
+            _chart(cf.compared_network(record, label, weights), f"compare_network_{i}")
 
 
 def _highlight(row: pd.Series) -> list[str]:
@@ -305,8 +250,8 @@ def main() -> None:
     st.title("Compare runs")
     ui.query_warnings_ui(train_query.unused(st.query_params))
     st.caption(
-        "Growth, capacity and accuracy side by side, and the task where two runs first decided differently. "
-        "Charts download as PNG from their toolbar (camera icon); tables and chart data as CSV."
+        "Which setting is best for its size, growth and accuracy side by side, and the task where two runs first "
+        "decided differently. Charts download as PNG from their toolbar (camera icon); tables and chart data as CSV."
     )
     try:
         runs_dir = ui.runs_folder()
@@ -321,37 +266,36 @@ def main() -> None:
     if not rows:
         st.info("No runs yet: train one on the Train page or launch a sweep above.")
         return
-    loaded = load_runs(picker_ui(rows, default_pick(rows, sweeps)))
+    open_on(rows, sweeps)
+    sweep_picks.follow_sweep(st.session_state, sweeps, MAX_RUNS)
+    sweep_ui(rows, sweeps)
+    loaded = load_runs(picker_ui(rows, sweeps))
     runs = labelled(loaded)
     if len(runs) < 2:
-        st.info("Pick at least two runs to compare them.")
-    elif (text := mismatch(runs)) is not None:
-        st.warning(text)
-    options = ["", *sweeps]
-    if st.session_state.get("cmp_sweep_pick") not in options:
-        st.session_state["cmp_sweep_pick"] = next(iter(sweeps), "") if "cmp_sweep_pick" not in st.session_state else ""
-    sweep = st.selectbox(
-        "Sweep for the capacity and hyperparameter views", options, key="cmp_sweep_pick",
-        format_func=lambda p: "(the runs picked above)" if not p else f"all runs of {Path(p).name}",
-    )  # fmt: skip
-    if len(runs) < 2 and not sweep:
+        following = st.session_state.get(sweep_picks.SWEEP_KEY)
+        st.info(f"{Path(following).name} is running: its runs appear here as they are written." if following and
+                not runs else "Pick at least two runs to compare them.")  # fmt: skip
         return
-    tabs = st.tabs(["Outcomes", "Growth", "Capacity & hyperparameters", "Networks", "Decision diff"])
-    if len(runs) >= 2:
-        with tabs[0]:
-            summary_ui(runs)
-        with tabs[1]:
-            growth_ui(runs)
-        with tabs[3]:
-            networks_ui(runs, [path for path, _ in loaded])
-        with tabs[4]:
-            diff_ui(runs)
+    if (text := mismatch(runs)) is not None:
+        st.warning(text)
+    score = st.segmented_control(
+        "Score", ["accuracy", "auroc"], default="accuracy", key="cmp_score", required=True,
+        format_func={"accuracy": "accuracy", "auroc": "AUROC"}.get,
+        help="The final average over every task learned: accuracy, or AUROC (threshold-free).",
+    ) or "accuracy"  # fmt: skip
+    tabs = st.tabs(["Trade-off", "Knobs", "Outcomes", "Growth", "Networks", "Decision diff"])
+    with tabs[0]:
+        tradeoff_ui(runs, score)
+    with tabs[1]:
+        knobs_ui(runs, score)
     with tabs[2]:
-        if sweep:
-            sweep_runs = labelled([r for r in load_runs(sweeps[sweep]) if r[1].get("tasks")])
-            sweep_views_ui(sweep_runs, f"All {len(sweep_runs)} runs of {Path(sweep).name} with a finished task.")
-        else:
-            sweep_views_ui(runs, "The runs picked above; choose a sweep to see all of its runs.")
+        summary_ui(runs)
+    with tabs[3]:
+        growth_ui(runs)
+    with tabs[4]:
+        networks_ui(runs, [path for path, _ in loaded])
+    with tabs[5]:
+        diff_ui(runs)
 
 
 main()

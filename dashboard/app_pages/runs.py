@@ -1,4 +1,4 @@
-"""Runs page: pick any saved or shipped run, load it into every view, download it as JSON and CSV."""
+"""Runs page: pick any saved or shipped run (sweeps' runs listed by sweep), load it into every view, download it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data_ui, ui
-from dashboard.state import loaders, train_query
+from dashboard.state import loaders, sweep_picks, train_query
 from dashboard.state.ownership import is_resumable, live_state
 from dashboard.state.session import examples_dir, resolve_runs_dir, runs_root
+from dashboard.state.sweep_launcher import sweep_dirs
 from den_engine.records.store import RUN_FILE
 
 
@@ -30,8 +31,29 @@ def runs_folder_ui() -> Path | None:
 
 
 def _rows(folder: Path, source: str) -> list[dict]:
-    rows = loaders.list_runs(str(folder), loaders.folder_mtime(folder))
+    rows = loaders.list_runs(str(folder), loaders.runs_mtime(folder))  # a new run.json shows at once
     return [{"source": source, **row, "status": _state(row)} for row in rows]
+
+
+def _sweeps(folder: Path, source: str) -> dict[str, list[dict]]:
+    """Sweep folder -> its runs' rows (each with ``sweep``), in a stable order."""
+    out = {}
+    for sweep in sweep_dirs(folder):
+        rows = [{**r, "sweep": str(sweep)} for r in _rows(sweep, f"{source} {sweep.name}")]
+        if rows:
+            out[str(sweep)] = sorted(rows, key=lambda r: r["name"])
+    return out
+
+
+def sweeps_ui(sweeps: dict[str, list[dict]]) -> None:
+    """Each sweep's runs as one table, named by the settings that differ between them."""
+    if not sweeps:
+        return
+    st.subheader("Sweeps")
+    for i, (folder, rows) in enumerate(sweeps.items()):
+        with st.expander(sweep_picks.sweep_title(folder, rows), expanded=i == 0):
+            st.dataframe(pd.DataFrame(sweep_picks.sweep_table(rows)), hide_index=True, width="stretch")
+            st.caption(f"In {folder}. Compare them together on the Compare page (its Sweep box).")
 
 
 def _state(row: dict) -> str:
@@ -67,6 +89,7 @@ def picker_ui(rows: list[dict]) -> str | None:
     """Choose a run and load it into every view (switches to the Train page)."""
     paths = [r["path"] for r in rows]
     labels = {r["path"]: f"{r['name']} ({r['source']}, {r.get('status', '?')})" for r in rows}
+    labels.update(sweep_picks.picker_labels([r for r in rows if r.get("sweep")]))
     current = ui.current_run_dir()
     if st.session_state.get("run_pick") not in paths:
         st.session_state["run_pick"] = current if current in paths else paths[0]
@@ -116,14 +139,18 @@ def main() -> None:
     ui.query_warnings_ui(train_query.unused(st.query_params))
     folder = runs_folder_ui()
     rows = _rows(examples_dir(), "shipped example")
+    sweeps = _sweeps(examples_dir(), "shipped sweep")
     if folder is not None:
         rows += _rows(folder, "saved")
-    if not rows:
+        sweeps.update(_sweeps(folder, "sweep"))
+    if not rows and not sweeps:
         st.info("No runs yet. Train a task on the Train page; every run is saved here as it goes.")
         return
-    table = pd.DataFrame(rows).drop(columns=["path"], errors="ignore")
-    st.dataframe(table, hide_index=True, width="stretch")
-    choice = picker_ui(rows)
+    if rows:
+        table = pd.DataFrame(rows).drop(columns=["path", "config"], errors="ignore")
+        st.dataframe(table, hide_index=True, width="stretch")
+    sweeps_ui(sweeps)
+    choice = picker_ui(rows + [r for members in sweeps.values() for r in members])
     if choice is None:
         return
     try:

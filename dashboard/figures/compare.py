@@ -246,135 +246,22 @@ def curves_table(runs: Sequence[Run]) -> list[dict]:
     return rows
 
 
-# --- capacity against AUROC -------------------------------------------------------------------------
-
-
-def capacity_scatter(runs: Sequence[Run]) -> go.Figure:
-    """Capacity (parameters relative to STL) against final average AUROC; the Pareto front marked."""
-    if not runs:
-        return _no_runs()
-    table = outcomes_table(runs)
-    fields = varying_fields([r for _, r in runs])
-    cap = [_num(row["relative_to_stl"]) * 100 for row in table]
-    score = [_num(row["average_auroc"]) for row in table]
-    front = pareto_front(cap, score)
-    hover = []
-    for row in table:
-        values = "<br>".join(f"{SYMBOLS.get(k, k)} ({k}) = {row[k]}" for k in fields)
-        done = "" if row["status"] == "complete" else f"<br><i>{row['status']}: {row['tasks_done']} tasks</i>"
-        hover.append(f"<b>{row['run']}</b><br>{values}<br>{row['params']:,.0f} parameters{done}")
-    fig = go.Figure()
-    if front:
-        fig.add_trace(
-            go.Scatter(
-                x=[cap[i] for i in front], y=[score[i] for i in front], mode="lines", name="Pareto front",
-                line={"color": "#444444", "width": 2, "dash": "dash"}, hoverinfo="skip",
-            )
-        )  # fmt: skip
-    for i, row in enumerate(table):
-        on_front = i in front
-        fig.add_trace(
-            go.Scatter(
-                x=[cap[i]], y=[score[i]], mode="markers", name=row["run"], text=[hover[i]],
-                marker={"size": 16 if on_front else 12, "color": run_color(i),
-                        "symbol": "star" if on_front else "circle",
-                        "line": {"color": "#111111", "width": 2 if on_front else 0}},
-                hovertemplate="%{text}<br>capacity %{x:.1f}% of STL<br>AUROC %{y:.4f}<extra></extra>",
-            )
-        )  # fmt: skip
-    fig.update_layout(_layout("Capacity against final AUROC (stars: the Pareto front)", height=440))
-    fig.update_xaxes(title_text="parameters, % of STL (lower is leaner)", ticksuffix="%")
-    fig.update_yaxes(title_text="final average AUROC")
-    return _legend_below(fig, len(table) + bool(front), 440)
-
-
-# --- parallel coordinates --------------------------------------------------------------------------
-
-OUTCOME_AXES = (
-    ("average_auroc", "AUROC"),
-    ("average_val_auroc", "val AUROC"),
-    ("relative_to_stl", "% of STL"),
-    ("hidden_units", "hidden units"),
-    ("backward_transfer_auroc", "BWT"),
-)
-
-
-def _dimension(label: str, values: list) -> dict:
-    """One parcoords axis. Hyperparameters come as text: numbers (inf above the largest) or categories."""
-    if not any(isinstance(v, str) for v in values):  # an outcome: plain numbers
-        return {"label": label, "values": [_num(v) for v in values]}
-    texts = [str(v) for v in values]
-    if all(_is_float_text(t) for t in texts):
-        finite = [float(t) for t in texts if math.isfinite(float(t))]
-        if len(finite) == len(texts):
-            return {"label": label, "values": finite}
-        top, bottom = max(finite, default=0.0), min(finite, default=0.0)
-        position = {t: float(t) if math.isfinite(float(t)) else top + 0.25 * ((top - bottom) or 1.0) for t in texts}
-    else:
-        position = {t: float(i) for i, t in enumerate(sorted(set(texts)))}
-    ticks = sorted(position.items(), key=lambda item: item[1])
-    return {
-        "label": label,
-        "values": [position[t] for t in texts],
-        "tickvals": [p for _, p in ticks],
-        "ticktext": [t for t, _ in ticks],
-    }
-
-
-def _is_float_text(text: str) -> bool:
-    try:
-        float(text)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def parallel_coordinates(runs: Sequence[Run]) -> go.Figure:
-    """Hyperparameters that vary across the runs, then their outcomes; lines coloured by final AUROC."""
-    if len(runs) < 2:
-        return empty_figure("Parallel coordinates need at least two runs.")
-    table = outcomes_table(runs)
-    fields = varying_fields([r for _, r in runs])
-    if not fields:
-        return empty_figure("These runs share every hyperparameter: nothing to lay out.")
-    dims = [_dimension(f"{SYMBOLS.get(f, f)} {f}" if f in SYMBOLS else f, [row[f] for row in table]) for f in fields]
-    scale = {"relative_to_stl": 100.0}  # a percentage, as on the capacity scatter
-    dims += [_dimension(label, [_num(row[key]) * scale.get(key, 1.0) for row in table]) for key, label in OUTCOME_AXES]
-    dims = [d for d in dims if np.isfinite(np.asarray(d["values"], dtype=float)).any()]
-    color = [_num(row["average_auroc"]) for row in table]
-    color = [c if math.isfinite(c) else min((x for x in color if math.isfinite(x)), default=0.0) for c in color]
-    fig = go.Figure(
-        go.Parcoords(
-            dimensions=dims,
-            line={"color": color, "colorscale": "Viridis", "showscale": True, "colorbar": {"title": {"text": "AUROC"}}},
-        )
-    )
-    fig.update_layout(_layout("Hyperparameters against outcomes", height=460, margin={"l": 70, "r": 40, "t": 90}))
-    return fig
-
-
 # --- networks side by side --------------------------------------------------------------------------
 
 
-def small_network(record: dict, label: str, weights: dict | None = None, height: int = 320) -> go.Figure:
-    """The run's network after its last task, drawn small: layer names only, sizes in the subtitle, no legend."""
+def compared_network(record: dict, label: str, weights: dict | None = None, height: int = 600) -> go.Figure:
+    """The run's network after its last task, large enough to read: titled by its label, with the legend."""
     n = len(record.get("tasks") or [])
     if n == 0:
         return empty_figure("No task learned yet.", label)
-    fig = network_figure(record, n, weights, max_edges=120, show_pruned=False)
+    fig = network_figure(record, n, weights, max_edges=200, show_pruned=False)
     sizes = "-".join(str(s) for s in (record["tasks"][-1].get("active_sizes") or []))
-    # a third of the page is too narrow for two-line column titles and the input's note: first lines only
-    names = [
-        {**a.to_plotly_json(), "text": a.text.split("<br>")[0], "font": {"size": 11, "color": "#555"}}
-        for a in fig.layout.annotations
-        if a.yref == "paper"
-    ]
+    top = fig.layout.margin.t + 50  # the run's name above the layer labels, never over them
     fig.update_layout(
-        title={"text": f"{label}<br><sup>after task {n}: {sizes}</sup>", "font": {"size": 14}, "y": 0.97,
-               "yanchor": "top"},
-        height=height, showlegend=False, margin={"l": 5, "r": 5, "t": 78, "b": 5},
+        title={"text": f"{label}<br><sup>after task {n}: {sizes} active units</sup>", "font": {"size": 16},
+               "y": 1.0, "yanchor": "top", "yref": "container", "pad": {"t": 8}},
+        height=height, showlegend=True, margin={**fig.layout.margin.to_plotly_json(), "t": top},
     )  # fmt: skip
-    fig.layout.annotations = names  # assigned, not updated: update_layout merges lists item by item
     return fig
 
 

@@ -55,6 +55,7 @@ def _summary(run_dir: Path) -> dict | None:
             "layer sizes": "-".join(str(n) for n in last.get("layer_sizes", [])),
             "average AUROC": (last.get("metrics") or {}).get("average_auroc"),
             "updated": data.get("updated", ""),
+            "config": data.get("config") or {},  # names a sweep's runs by their differing settings
             "path": str(run_dir),
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -71,6 +72,17 @@ def list_runs(folder: str, mtime: float) -> list[dict]:
     dirs = [p for p in root.iterdir() if p.is_dir() and (p / RUN_FILE).is_file()]
     dirs.sort(key=lambda p: run_mtime(p), reverse=True)
     return [row for row in (_summary(p) for p in dirs) if row is not None]
+
+
+def runs_mtime(folder: str | Path) -> float:
+    """The latest change in a folder of runs: the folder, or any run.json in it (a run written or finished)."""
+    times = [folder_mtime(folder)]
+    for record in Path(folder).glob(f"*/{RUN_FILE}"):
+        try:
+            times.append(record.stat().st_mtime)
+        except OSError:
+            continue  # gone while we looked
+    return max(times)
 
 
 def folder_mtime(folder: str | Path) -> float:

@@ -21,8 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from dashboard.state.ownership import OwnerLock
-from dashboard.state.run_settings import input_dim
-from den_engine.core import budget
+from dashboard.state.sweep_time import SweepEstimate, estimate_sweep, remaining_seconds
 from den_engine.core.config import parse_value
 from den_engine.core.errors import ConfigError
 from den_engine.data.benchmarks import BENCHMARKS
@@ -74,11 +73,15 @@ class SweepRequest:
         seeds = parse_seeds(self.seeds)
         return expand_grid(self.benchmark, self.n_tasks, grid, seeds, out, self.method, self.preset, fixed)
 
-    def estimate_seconds(self, out: Path) -> float:
-        """Roughly how long the whole sweep takes: every run's estimate, ``workers`` at a time."""
-        jobs = self.jobs(out)
-        total = sum(budget.estimate_seconds(j.config, input_dim(j.benchmark), j.n_tasks) for j in jobs)
-        return total / max(1, min(self.workers or os.cpu_count() or 1, len(jobs)))
+    def estimate(self, runs_dir: Path, lanes: int | None = None) -> SweepEstimate:
+        """How long the whole sweep takes on this machine, ``workers`` runs at a time (see ``sweep_time``)."""
+        jobs = self.jobs(Path(runs_dir) / SWEEPS / "estimate")  # validates; nothing is written
+        lanes = lanes or self.workers or os.cpu_count() or 1
+        return estimate_sweep(jobs, lanes, [Path(runs_dir)])
+
+    def estimate_seconds(self, runs_dir: Path) -> float:
+        """The estimate's seconds (checks every field first)."""
+        return self.estimate(runs_dir).seconds
 
     def arguments(self) -> list[str]:
         """The flags of ``python -m den_engine sweep`` (without --out)."""
@@ -157,7 +160,13 @@ class SweepLauncher:
         self._pool = None if sync else (pool or get_pool())
         lanes = 1 if sync else max(1, min(request.workers or self._pool.size, self.n_runs))
         owner = owner or owner_key()
-        guess = request.estimate_seconds(self.out) / max(1, self.n_runs) if self.n_runs else 1.0
+        self.estimate = request.estimate(self.out.parent.parent, lanes)  # the runs folder measures the machine
+        self.started = time.monotonic()
+        self.ended: float | None = None  # monotonic time the last lane ended
+        self._tasks_total = sum(job.n_tasks for job in jobs)
+        self._learned: dict[int, int] = {}  # tasks learned per run (index), from the runs' messages
+        self._index = {job.name: job.index for job in jobs}
+        guess = self.estimate.seconds * self.estimate.lanes / max(1, self.n_runs)
         self._lanes = [Job(owner, "sweep", self._next, self._on_message, self._unit_done, self._lane_ended,
                            gone=gone, unit_guess_s=guess) for _ in range(lanes)]  # fmt: skip
         self._left = lanes
@@ -194,6 +203,16 @@ class SweepLauncher:
         deadline = time.monotonic() + timeout
         return all(lane.wait(max(0.0, deadline - time.monotonic())) for lane in self._lanes)
 
+    def tasks(self) -> tuple[int, int]:
+        """(tasks learned, tasks in all) over every run of the sweep."""
+        with self._lock:
+            return sum(self._learned.values()), self._tasks_total
+
+    def seconds_left(self) -> float:
+        """Estimated seconds until the sweep ends (the pace so far once a task is learned)."""
+        learned, total = self.tasks()
+        return remaining_seconds(time.monotonic() - self.started, learned, total, self.estimate.seconds)
+
     def done(self) -> int:
         """How many of its runs are complete."""
         return len(finished_runs(self.out))
@@ -221,6 +240,8 @@ class SweepLauncher:
 
     def _on_message(self, kind: str, data) -> None:
         if kind == "sweep" and data.get("type") == "task":
+            with self._lock:
+                self._learned[data["index"]] = max(self._learned.get(data["index"], 0), int(data["task"]))
             self._log(f"run {data['index'] + 1}/{self.n_runs}: task {data['task']} of {data['n_tasks']} learned")
 
     def _unit_done(self, result: dict) -> bool:
@@ -228,6 +249,8 @@ class SweepLauncher:
         if row is not None:
             with self._lock:
                 self._rows.append(row)
+                if row["run"] in self._index:  # a reused run sent no task messages
+                    self._learned[self._index[row["run"]]] = int(row.get("tasks_done") or 0)
                 self._failed |= row["how"].startswith("failed")
             extra = f" ({row['how']})" if row["how"].startswith("failed") else ""
             self._log(f"{row['run']}: {row['status']}, {row['tasks_done']} tasks{extra}")
@@ -247,6 +270,7 @@ class SweepLauncher:
             self._left -= 1
             last = self._left == 0
         if last:
+            self.ended = time.monotonic()
             self._finish()
 
     def _finish(self) -> None:

@@ -268,6 +268,55 @@ def test_compare_two_shipped_runs_shows_the_decision_diff(app_url, page):
     _no_traceback(page)
 
 
+def _tradeoff(page) -> tuple[int, list[str], list[int]]:
+    """The trade-off chart as drawn (read once the script run is over): markers, labels, counts in shared markers."""
+    from playwright.sync_api import expect
+
+    _wait_idle(page)
+    chart = page.locator(".st-key-compare_tradeoff")
+    markers = chart.locator(".scatterlayer path.point")
+    # plotly draws after the script run ends: a minute and more when two cores carry twenty processes
+    expect(markers).not_to_have_count(0, timeout=2 * TRAIN_TIMEOUT_MS)
+    read = [t.strip() for t in chart.locator(".annotation-text").all_text_contents()]
+    return markers.count(), [t for t in read if not t.isdigit()], [int(t) for t in read if t.isdigit()]
+
+
+def test_every_run_of_a_sweep_is_a_labelled_marker_on_the_tradeoff_chart(app_url, page):
+    from playwright.sync_api import expect
+
+    page.goto(app_url + "/compare")
+    expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
+    _wait_idle(page)
+    n, labels, counts = _tradeoff(page)  # the shipped τ × σ sweep: four settings, four places
+    assert n == 4 and counts == [], (n, labels, counts)
+    assert sorted(labels) == ["τ=0.01 σ=0.002", "τ=0.01 σ=0.05", "τ=0.1 σ=0.002", "τ=0.1 σ=0.05"]
+
+    # a new 4-value τ sweep, launched here: it becomes the pick of every tab as it runs
+    page.get_by_text("Launch a sweep in the background").click()
+    form = page.locator('[data-testid="stForm"]')
+    pick(page, form.get_by_role("combobox", name="Benchmark"), "toy-2d")
+    form.get_by_role("spinbutton", name="Tasks").fill("2")
+    form.get_by_role("textbox", name="Grid: one axis per line, any config field").fill(
+        "loss_threshold=0.001,0.01,0.1,1"
+    )
+    form.get_by_role("textbox", name="Fixed values").fill("hidden_sizes=8x8 iterations=20 head_iterations=5")
+    form.get_by_role("button", name="Start sweep").click()
+    expect(page.get_by_text(re.compile(r"finished: 4 runs in"))).to_be_visible(timeout=2 * TRAIN_TIMEOUT_MS)
+    _wait_idle(page)
+    expect(page.get_by_role("combobox", name="Sweep")).to_have_value(re.compile(r"^sweep-.*: 4 runs over τ$"))
+    runs = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
+    expect(runs.get_by_role("button", name=re.compile(r"^Remove τ=.* — sweep sweep-"))).to_have_count(4)
+    n, labels, counts = _tradeoff(page)
+    assert sum(counts) + (n - len(counts)) == 4, (n, labels, counts)  # every run drawn, shared markers counted
+    named = sorted(re.findall(r"τ=[\d.]+", " ".join(labels)))
+    assert named == ["τ=0.001", "τ=0.01", "τ=0.1", "τ=1"], labels  # each run named once, by its τ
+    page.get_by_role("tab", name="Networks").click()
+    panel = page.get_by_role("tabpanel", name="Networks")
+    expect(panel.locator('[data-testid="stPlotlyChart"]')).to_have_count(4)
+    expect(panel.locator(".legend").first).to_be_visible()  # each network with its legend
+    _no_traceback(page)
+
+
 # --- Learn page ------------------------------------------------------------------------------------
 
 

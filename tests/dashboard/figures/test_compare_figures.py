@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.figures import compare as cf
+from dashboard.figures import tradeoff as tf
 
 SHIPPED = Path(__file__).resolve().parents[3] / "assets" / "runs"
 
@@ -73,34 +74,26 @@ def test_overlays_draw_every_run_and_layer_from_the_records(sweep):
     assert cf.units_overlay([]).layout.annotations  # an empty figure with a message
 
 
-def test_capacity_scatter_marks_the_pareto_front_and_hovers_hyperparameters(sweep):
-    fig = cf.capacity_scatter(sweep)
-    front = next(t for t in fig.data if t.name == "Pareto front")
-    assert list(front.x) == pytest.approx([50.0, 80.0]) and list(front.y) == [0.90, 0.95]
-    points = {t.name: t for t in fig.data if t.name != "Pareto front"}
-    assert points["τ=0.01 seed=0"].marker.symbol == "star" and points["τ=inf seed=0"].marker.symbol == "circle"
-    assert list(points["τ=0.01 seed=1"].x) == pytest.approx([70.0])
-    assert "τ (loss_threshold) = inf" in points["τ=inf seed=0"].text[0]
-
-
-def test_parallel_coordinates_put_infinity_above_the_finite_values(sweep):
-    fig = cf.parallel_coordinates(sweep)
+def test_parallel_coordinates_put_infinity_above_the_finite_values_on_a_log_axis(sweep):
+    fig = tf.parallel_coordinates(sweep, "auroc")
     dims = {d.label: d for d in fig.data[0].dimensions}
-    tau = dims["τ loss_threshold"]
+    tau = dims["τ loss_threshold (log)"]  # 0.01 and 0.1 span a decade
     assert list(tau.ticktext) == ["0.01", "0.1", "inf"] and tau.values[2] > tau.values[1] > tau.values[0]
+    assert list(tau.values[:2]) == pytest.approx([-2.0, -1.0])  # evenly spaced decades, not crowded at 0
     assert list(dims["seed"].values) == [0, 0, 0, 1]
     assert list(dims["AUROC"].values) == [0.90, 0.95, 0.85, 0.90]
     assert list(fig.data[0].line.color) == [0.90, 0.95, 0.85, 0.90]
     val = [sum(v) / len(v) for v in (r["tasks"][-1]["metrics"]["val_auroc"] for _, r in sweep)]
     assert list(dims["val AUROC"].values) == pytest.approx(val)  # the validation split, not the test split
     assert [row["average_val_auroc"] for row in cf.outcomes_table(sweep)] == pytest.approx(val)
-    assert cf.parallel_coordinates(sweep[:1]).layout.annotations
+    assert tf.parallel_coordinates(sweep[:1]).layout.annotations
 
 
-def test_small_network_is_small_and_titled(sweep):
+def test_compared_network_is_large_titled_and_has_its_legend(sweep):
     label, record = sweep[0]
-    fig = cf.small_network(record, label)
-    assert fig.layout.height == 320 and fig.layout.showlegend is False
+    fig = cf.compared_network(record, label)
+    assert fig.layout.height >= 600 and fig.layout.showlegend is True
+    assert any(t.showlegend is not False and t.name for t in fig.data)  # the legend names what is drawn
     assert label in fig.layout.title.text and f"after task {len(record['tasks'])}" in fig.layout.title.text
 
 
@@ -122,12 +115,11 @@ def test_decision_table_and_grid_highlight_the_first_difference(digits):
 
 
 def test_capacity_is_a_percentage_on_both_views_and_legends_sit_below_the_plots(sweep):
-    scatter = cf.capacity_scatter(sweep)
-    parcoords = cf.parallel_coordinates(sweep)
+    points, _ = tf.tradeoff_points(sweep, "auroc")
+    parcoords = tf.parallel_coordinates(sweep)
     axis = next(d for d in parcoords.data[0].dimensions if d.label == "% of STL")
-    xs = sorted(x for tr in scatter.data if tr.mode == "markers" for x in tr.x)
-    assert sorted(axis.values) == pytest.approx(xs)
-    assert xs == pytest.approx([50, 70, 80, 90])
-    for fig in (cf.units_overlay(sweep), cf.params_overlay(sweep), cf.auroc_overlay(sweep), scatter):
+    assert sorted(axis.values) == pytest.approx([50, 70, 80, 90])
+    assert sorted(x for p in points for x in [p.x]) == pytest.approx([60, 80, 90])  # τ=0.01 is seeds 0 and 1
+    for fig in (cf.units_overlay(sweep), cf.params_overlay(sweep), cf.auroc_overlay(sweep)):
         assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0  # long names never squeeze
         assert fig.layout.height >= 380 + 26 * len(sweep)

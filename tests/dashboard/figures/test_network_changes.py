@@ -161,13 +161,12 @@ def test_bench_covers_the_mnist_scale_network_and_its_sizes_hold(tmp_path):
     assert {r["measure"] for r in rows} == set(bench.LABELS.values())
 
 
-def test_compare_small_multiples_keep_one_line_titles_and_drop_the_input_note(grown):
-    from dashboard.figures.compare import small_network
+def test_compared_networks_are_titled_by_their_run_and_keep_the_legend(grown):
+    from dashboard.figures.compare import compared_network
 
-    fig = small_network(grown, "run A")
-    texts = [a.text for a in fig.layout.annotations]
-    assert texts == ["input", "layer 1", "layer 2", "head"]  # no two-line title to collide, no clipped Σ|w| note
-    assert fig.layout.margin.t >= 70 and "after task 10: 784-384-200" in fig.layout.title.text
+    fig = compared_network(grown, "run A")
+    assert fig.layout.showlegend is True and fig.layout.height >= 600
+    assert "run A" in fig.layout.title.text and "after task 10: 784-384-200" in fig.layout.title.text
 
 
 @pytest.mark.parametrize("mode", ["growth", "changes"])

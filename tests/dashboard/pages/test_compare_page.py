@@ -45,11 +45,17 @@ def test_the_page_opens_on_the_shipped_threshold_sweep(env):
     picked = at.multiselect(key="cmp_runs").value
     assert len(picked) == 4 and all(Path(p).parent == SWEEP for p in picked)  # one benchmark, tau x sigma
     assert at.selectbox(key="cmp_sweep_pick").value == str(SWEEP)
-    # units, parameters, AUROC; capacity, parallel coordinates; four small networks; the diff grid
-    assert len(at.get("plotly_chart")) == 10
+    # trade-off; heatmap, parallel coordinates; units, parameters, AUROC; four networks; the diff grid
+    keys = [c.key for c in at.get("plotly_chart")]
+    assert len(keys) == 11 and {"compare_tradeoff", "compare_heatmap", "compare_network_3"} <= set(keys)
     labels = _downloads(at)
-    for name in ("Outcomes (CSV)", "Per-task curves (CSV)", "Capacity and AUROC (CSV)", "Decision diff (CSV)"):
+    for name in ("Outcomes (CSV)", "Per-task curves (CSV)", "Trade-off (CSV)", "Decision diff (CSV)"):
         assert name in labels
+    # the picker names the sweep's runs by the settings that differ, not by their hash names
+    shown = [o.split(" — ")[0] for o in at.multiselect(key="cmp_runs").options if "digits-tau-sigma" in o]
+    assert sorted(shown) == ["τ=0.01 σ=0.002", "τ=0.01 σ=0.05", "τ=0.1 σ=0.002", "τ=0.1 σ=0.05"]
+    assert at.selectbox(key="cmp_knob_x").value == "loss_threshold"
+    assert at.selectbox(key="cmp_knob_y").value == "split_threshold"
     outcomes = at.dataframe[0].value
     assert len(outcomes) == 4
     assert {"average_auroc", "relative_to_stl"} <= set(outcomes.columns)
@@ -79,15 +85,18 @@ def test_decision_diff_of_a_run_with_itself_is_empty_and_the_first_difference_is
     assert f"task {int(first['task'].iloc[0])}," in warning
 
 
-def test_fewer_than_two_runs_asks_for_more(env):
+def test_fewer_than_two_runs_asks_for_more_and_picking_the_sweep_again_picks_all_its_runs(env):
     at = _compare_page()
     at.multiselect(key="cmp_runs").set_value([str(SHIPPED / "toy2d-den-fast")]).run()
     _ok(at)
     assert any("at least two runs" in i.value for i in at.info)
-    keys = {c.key for c in at.get("plotly_chart")}
-    assert keys == {"compare_capacity", "compare_parcoords"}  # only the sweep's own views remain
-    at.selectbox(key="cmp_sweep_pick").set_value("").run()
     assert len(at.get("plotly_chart")) == 0
+    assert at.selectbox(key="cmp_sweep_pick").value == ""  # runs picked by hand: no sweep is "the" pick
+    at.selectbox(key="cmp_sweep_pick").set_value(str(SWEEP)).run()
+    _ok(at)
+    picked = at.multiselect(key="cmp_runs").value
+    assert len(picked) == 4 and all(Path(p).parent == SWEEP for p in picked)
+    assert len(at.get("plotly_chart")) == 11
 
 
 def test_a_bad_grid_names_the_field_and_starts_nothing(env):
@@ -163,9 +172,24 @@ def test_a_sweep_launched_from_the_page_shows_its_runs(env):
     _ok(at)
     runs = finished_runs(launcher.out)
     assert len(runs) == 2 and launcher.out.parent == env / "sweeps"
-    options = at.multiselect(key="cmp_runs").options  # labels: "<run> — sweep <folder>, <benchmark>, <status>"
-    assert all(any(o.startswith(f"{p.name} — sweep {launcher.out.name}") for o in options) for p in runs)
+    options = at.multiselect(key="cmp_runs").options  # labels: "<differing settings> — sweep <folder>"
+    assert {o for o in options if launcher.out.name in o} == {
+        f"τ={t} — sweep {launcher.out.name}" for t in ("0.01", "inf")
+    }
     assert at.selectbox(key="cmp_sweep_pick").value == str(launcher.out)
-    assert any(f"All 2 runs of {launcher.out.name}" in c.value for c in at.caption)
-    assert any("finished: 2 runs" in s.value for s in at.success)
+    # the new sweep carries over to every tab: its two runs are the picked runs
+    assert sorted(at.multiselect(key="cmp_runs").value) == sorted(str(p) for p in runs)
+    assert {"compare_tradeoff", "compare_units", "compare_network_1", "compare_diff"} <= {
+        c.key for c in at.get("plotly_chart")
+    }
+    assert any("finished: 2 runs in" in s.value and "(estimated" in s.value for s in at.success)
     assert (launcher.out / "sweep.csv").is_file()
+
+
+def test_estimate_the_time_names_it_and_starts_nothing(env):
+    at = _compare_page()
+    next(b for b in at.button if b.label == "Estimate the time").click().run()
+    _ok(at)
+    (line,) = [i.value for i in at.info if "would take" in i.value]
+    assert "about" in line and "4 runs" in line and "at a time" in line  # the form's default 2 x 2 grid
+    assert "cmp_sweep" not in at.session_state and not (env / "sweeps").exists()
