@@ -31,13 +31,14 @@ from dashboard.state import liveness, url_state
 from dashboard.state.learn_session import PAUSES, LearnSession, learn_benchmark, spec_from_state
 from dashboard.state.session import STAGE_WORDS, poll_seconds, queue_words
 
-STATUS_HEIGHT = 66
-ABOVE_NETWORK = {True: 200, False: 270}
-"""Pixels of the window above the network (navigation, buttons, status line; the heading in normal mode)."""
+# (comments, not docstrings: a bare string in a page script is drawn on the page)
+# Pixels of the window above the network: navigation, buttons, status line (and the heading in normal mode).
+ABOVE_NETWORK = {True: 212, False: 290}
 MIN_NETWORK, MAX_NETWORK = 420, 900
+# Content at least this wide holds the region and the story beside the network (a quarter of the width).
 WIDE_PX = 1100
-"""Content at least this wide holds the region and the story beside the network."""
 SIDE_SHARE = 0.25
+NARROW_PX = 800  # narrower content: the presenter switch goes under the buttons
 PRESENTER_CSS = """<style>
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
   {display: none !important;}
@@ -88,10 +89,24 @@ def _progress_body() -> None:
     words = STAGE_WORDS.get(stage, stage.replace("_", " "))
     fraction = min(status.iteration / status.total, 1.0) if status.total else 0.0
     st.progress(fraction, text=f"Task {status.task or '…'} · {who}: {words}")
-    _, events = session.live_events()
-    if events:
-        k = status.spec.config.expand_units if status.spec else "k"
-        st.caption(narrate.narrate_events(events, k)[-1])
+
+
+@ui.guarded
+def _live_body() -> None:
+    """What DEN has done so far at the task in flight, in the story's place (it grows; the status line never does)."""
+    session = get_session()
+    status = session.status()
+    task, events = session.live_events()
+    if not status.busy or not events:
+        return
+    k = status.spec.config.expand_units if status.spec else "k"
+    lines = narrate.narrate_events(events, k)
+    st.markdown(f"**Now learning task {task}:**\n" + "\n".join(f"- {line}" for line in lines))
+
+
+def live_ui() -> None:
+    """The task in flight, narrated stage by stage while it trains (polled; nothing when idle)."""
+    st.fragment(_live_body, run_every=poll_seconds(get_session().status()))()
 
 
 def _train(count: int | None) -> None:
@@ -105,9 +120,12 @@ def _train(count: int | None) -> None:
     get_session().submit(spec, count, PAUSES.get(state.speed, 0.0))
 
 
-def buttons_ui(busy: bool, finished: bool, blocked: bool) -> None:
-    """Next / Play / Stop / Reset and the presenter switch; callbacks act before the page is drawn."""
-    session, cols = get_session(), st.columns([3, 3, 2, 2, 3], vertical_alignment="center")
+def buttons_ui(busy: bool, finished: bool, blocked: bool, narrow: bool = False) -> None:
+    """Next / Play / Stop / Reset and the presenter switch (on a row of its own when the page is narrow, so its
+    label is never cut); callbacks act before the page is drawn."""
+    session = get_session()
+    cols = st.columns([3, 3, 2, 2] if narrow else [3, 3, 2, 2, 3], vertical_alignment="center")
+    cols.append(st.container() if narrow else cols.pop())
     idle = busy or finished or blocked
     cols[0].button("Next task", key="learn_next", type="primary", disabled=idle, width="stretch", on_click=_train,
                    args=(1,))  # fmt: skip
@@ -157,6 +175,7 @@ def _coming_panel(benchmark, task: int) -> dict:
 def story_ui(pair, task: int) -> None:
     """The reveal and the narration: a box that grows with its text (never scrolls, never cuts a line)."""
     with st.container(border=True, key="learn_story"):
+        live_ui()
         parts.predict_reveal_ui(pair, task)
         st.markdown("\n".join(f"- {line}" for line in narrate.narrate_task(pair.den.record, task)[1:]))
 
@@ -230,6 +249,7 @@ def empty_ui(state: url_state.LearnState, presenter: bool, view: tuple[int, int]
         st.info(f"Press **Next task** to learn {state.tasks[0]}, the first of {len(state.tasks)} tasks "
                 f"({', '.join(state.tasks)}), or **Play** to learn them all.")  # fmt: skip
         parts.predict_ui(1, state.tasks[0])
+        live_ui()
     try:
         bench = _benchmark(state.seed, tuple(state.tasks), state.custom)
     except (ValueError, KeyError):
@@ -280,7 +300,7 @@ def main() -> None:
     for warning in st.session_state.get("learn_warnings", []):
         st.warning("Classroom link: " + warning.replace("~", "\\~"))  # a bare ~ would strike the text through
     if not presenter:
-        st.header("Learn: watch a network learn one 2-D task after another", anchor=False)
+        st.header("Learn: watch a network learn task after task", anchor=False)
     spec, problem = None, None
     try:
         spec = spec_from_state(state)
@@ -290,10 +310,10 @@ def main() -> None:
         _on_key(key, bool(problems or problem))
     status = session.status()
     pair = session.trainer
-    buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem))
+    buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem), view[0] < NARROW_PX)
     status = session.status()
     st.session_state["learn_seen"] = status.version
-    with st.container(height=STATUS_HEIGHT, border=False, key="learn_status"):
+    with st.container(border=False, key="learn_status"):  # a least height (CSS), never a scroll box
         if problems or problem:
             st.error(f"Fix the settings before training: {problem or 'see the highlighted fields in the sidebar'}.")
         st.fragment(_progress_body, run_every=poll_seconds(status))()
