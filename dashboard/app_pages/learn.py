@@ -180,12 +180,18 @@ def story_ui(pair, task: int) -> None:
         st.markdown("\n".join(f"- {line}" for line in narrate.narrate_task(pair.den.record, task)[1:]))
 
 
-def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int]) -> None:
-    """The first screen: the network after ``task`` beside (or above) its decision region and its story."""
-    record, sizes = pair.den.record, stage_sizes(presenter, view)
+def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
+    """The network after ``task``, sized for the window."""
+    sizes = stage_sizes(presenter, view)
+    return tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
+                                    height=sizes["network_h"], font_size=17 if presenter else 15,
+                                    width_px=sizes["network_w"])  # fmt: skip
+
+
+def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig) -> None:
+    """The first screen: the network ``fig`` after ``task`` beside (or above) its decision region and its story."""
+    sizes = stage_sizes(presenter, view)
     font = 17 if presenter else 15
-    fig = tf.neuron_network_figure(record, task, pair.frames[task - 1], max_edges=80, height=sizes["network_h"],
-                                   font_size=font, width_px=sizes["network_w"])  # fmt: skip
     if sizes["wide"]:
         left, right = st.columns([1 - SIDE_SHARE, SIDE_SHARE], gap="small")
     else:
@@ -325,11 +331,16 @@ def main() -> None:
     if pair.finished:
         st.session_state["learn_playing"] = False
     task = st.session_state.get(f"learn_view_{n}", n) if n > 1 else 1
-    stage_ui(pair, task, presenter, view)
+    # The timeline and the network are sent one right after the other (the figure is built first, the
+    # timeline drawn into its place below the stage first), so the page never shows them on different tasks.
+    stage, timeline = st.container(), st.container()
+    fig = network_figure(pair, task, presenter, view)
+    if n > 1:
+        timeline.slider("Show the network after task", 1, n, value=n, key=f"learn_view_{n}")
+    with stage:
+        stage_ui(pair, task, presenter, view, fig)
     if status.spec is not None and spec is not None and spec != status.spec:
         st.info("The settings differ from this run: Next continues it with its own settings; Reset starts anew.")
-    if n > 1:
-        st.slider("Show the network after task", 1, n, value=n, key=f"learn_view_{n}")
     parts.neuron_card_ui(pair, task)
     more_ui(pair, task)
     parts.lesson_ui(pair)

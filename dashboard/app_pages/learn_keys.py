@@ -19,7 +19,7 @@ DEFAULT_VIEW = (1280, 720)
 
 JS = """
 export default function (component) {
-  const { setStateValue, setTriggerValue, data } = component;
+  const { setStateValue, setTriggerValue } = component;
   const keys = %KEYS%;
   const report = () => {
     const main = document.querySelector('[data-testid="stMainBlockContainer"]');
@@ -27,7 +27,9 @@ export default function (component) {
     const style = getComputedStyle(main);
     const width = main.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
     const view = [Math.round(width / 8) * 8, Math.round(window.innerHeight / 8) * 8];
-    if (view.join('x') !== data) setStateValue('view', view.join('x'));
+    if (view.join('x') === window.__denLearnView) return;  // sent once per size: a rerun mounts this again
+    window.__denLearnView = view.join('x');
+    setStateValue('view', view.join('x'));
   };
   const skip = (target) => target && target.closest &&
     target.closest('input, textarea, select, [contenteditable="true"], [role="slider"], [role="combobox"], ' +
@@ -44,14 +46,18 @@ export default function (component) {
     document.removeEventListener('keydown', old.down, true);
     document.removeEventListener('keyup', old.up, true);
     window.removeEventListener('resize', old.resize);
+    old.watch.disconnect();
   }
   let timer = null;
   const resize = () => { clearTimeout(timer); timer = setTimeout(report, 150); };
-  window.__denLearnKeys = { down, up, resize };
+  const watch = new ResizeObserver(resize);  // the window, or the content (presenter mode changes its padding)
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  if (main) watch.observe(main);
+  window.__denLearnKeys = { down, up, resize, watch };
   document.addEventListener('keydown', down, true);
   document.addEventListener('keyup', up, true);
   window.addEventListener('resize', resize);
-  setTimeout(report, 50);
+  resize();
 }
 """
 _COMPONENT = None
@@ -76,12 +82,8 @@ def _key_pressed() -> None:
 
 def keys_ui() -> tuple[str | None, tuple[int, int]]:
     """(the key action pressed since the last run or None, (content width, window height) in px)."""
-    view = st.session_state.get("learn_view_px", "")
-    result = _component()(key="learn_keys", data=view, on_view_change=_view_changed, on_key_change=_key_pressed,
-                          height=0)  # fmt: skip
-    reported = getattr(result, "view", None) or view
-    if reported and reported != view:
-        st.session_state["learn_view_px"] = reported
+    result = _component()(key="learn_keys", on_view_change=_view_changed, on_key_change=_key_pressed)
+    reported = getattr(result, "view", None)
     try:
         width, height = (int(v) for v in str(reported).split("x"))
     except ValueError:
