@@ -33,7 +33,7 @@ from dashboard.state.session import STAGE_WORDS, poll_seconds, queue_words
 
 # (comments, not docstrings: a bare string in a page script is drawn on the page)
 # Pixels of the window above the network: navigation, buttons, status line (and the heading in normal mode).
-ABOVE_NETWORK = {True: 212, False: 290}
+ABOVE_NETWORK = {True: 220, False: 290}
 MIN_NETWORK, MAX_NETWORK = 420, 900
 # Content at least this wide holds the region and the story beside the network (a quarter of the width).
 WIDE_PX = 1100
@@ -49,9 +49,10 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
 .st-key-learn_story [data-testid="stMarkdownContainer"] p,
 .st-key-learn_story [data-testid="stMarkdownContainer"] li {font-size: 1.02rem; line-height: 1.3;}
 </style>"""
-PAGE_CSS = (
-    """<style>.st-key-learn_keys, .element-container:has(> .st-key-learn_keys) {display: none !important;}</style>"""
-)
+# The key listener takes no room; the status line has a least height, never a scroll box; normal mode's
+# padding is smaller than Streamlit's so the network gets the room.
+PAGE_CSS = """<style>.st-key-learn_keys {display: none !important;} .st-key-learn_status {min-height: 66px;}
+[data-testid="stMainBlockContainer"] {padding: 4rem 1.5rem 2rem 1.5rem;}</style>"""
 
 
 def get_session() -> LearnSession:
