@@ -106,7 +106,7 @@ def trained(browser, app_url):
     page.set_default_timeout(60_000)
     page.goto(app_url + "/learn" + url_state.query_string(LINK))
     coming = page.locator('.st-key-learn_coming:not([data-stale="true"])')
-    expect(coming).to_contain_text("Next: task 1, blobs")  # the data is on screen before the task trains
+    expect(coming).to_contain_text("Next: task 1, blobs", timeout=TRAIN_TIMEOUT_MS)  # data before the task trains
     page.wait_for_function("window.__denLearnKeys")  # the key listener is on the page
     for task, key in ((1, "ArrowRight"), (2, "PageDown")):
         expect(page.get_by_role("button", name="Next task")).to_be_enabled(timeout=TRAIN_TIMEOUT_MS)
