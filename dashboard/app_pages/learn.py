@@ -184,9 +184,10 @@ def story_ui(pair, task: int) -> None:
 def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
     """The network after ``task``, sized for the window."""
     sizes = stage_sizes(presenter, view)
-    return tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
-                                    height=sizes["network_h"], font_size=17 if presenter else 15,
-                                    width_px=sizes["network_w"])  # fmt: skip
+    fig = tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
+                                   height=sizes["network_h"], font_size=17 if presenter else 15,
+                                   width_px=sizes["network_w"])  # fmt: skip
+    return fig.update_layout(meta={**fig.layout.meta, "view": list(view)})  # the size it was drawn for
 
 
 def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig) -> None:

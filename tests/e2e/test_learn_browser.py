@@ -32,11 +32,16 @@ def test_classroom_link_trains_two_tasks_and_draws_every_neuron(app_url, page):
     tasks = page.locator('[data-testid="stMultiSelect"]').first
     expect(tasks).to_contain_text("moons")
     expect(tasks).to_contain_text("xor")
-    next_task = page.get_by_role("button", name="Next task")
-    for task in (1, 2):
-        expect(next_task).to_be_enabled(timeout=TRAIN_TIMEOUT_MS)
-        next_task.click()
-        expect(page.get_by_text(f"Learned task {task} of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    # with "Ask the class" on, Play learns one task and waits for the guess; Space goes on
+    page.get_by_text("Ask the class before each task").click()
+    expect(page.get_by_text("Before task 1 (moons), ask the class:")).to_be_visible()
+    page.get_by_role("button", name="Play").click()
+    expect(page.get_by_text("Learned task 1 of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(page.get_by_text("Play waits for the class: press → or Space (or Play) to learn task 2.")).to_be_visible()
+    expect(page.get_by_role("button", name="Next task")).to_be_enabled()  # it stopped: nothing trains
+    page.keyboard.press("Space")
+    expect(page.get_by_text("Learned task 2 of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(page.get_by_text("Play waits for the class: press → or Space (or Play) to learn task 3.")).to_be_visible()
     expect(page.get_by_text("After task 2: circles").first).to_be_visible()
     expect(_pictures(page).first).to_be_attached()
     count = _pictures(page).count()
@@ -75,3 +80,11 @@ def test_points_drawn_by_clicking_become_a_task_in_the_link(app_url, page):
     expect(page.locator('[data-testid="stMultiSelect"]').first).to_contain_text("yours")
     near = r"0\.[6-8]\d"  # a click lands on the nearest point of a 0.1 grid
     expect(page).to_have_url(re.compile(f"points=-{near}~{near}~0_{near}~-{near}~0_-{near}~-{near}~1_{near}~{near}~1"))
+    # a CSV replaces the points and the plane draws them at once, before any other click
+    csv = b"x1,x2,label\n0.5,0.5,1\n-0.5,-0.5,1\n0.5,-0.5,0\n-0.5,0.5,0\n1,1,0\n"
+    page.locator('.st-key-learn_upload input[type="file"]').set_input_files(
+        files=[{"name": "own.csv", "mimeType": "text/csv", "buffer": csv}]
+    )
+    expect(count).to_contain_text("5 point(s) drawn")
+    page.wait_for_function("""() => { const gd = document.querySelector('.st-key-learn_draw .js-plotly-plot');
+      return gd && gd.data && gd.data.slice(1).reduce((n, t) => n + (t.x ? t.x.length : 0), 0) === 5; }""")

@@ -152,7 +152,11 @@ def test_presenter_mode_fits_the_projector_with_readable_neurons(trained, size):
     page.set_viewport_size({"width": width, "height": height})
     page.evaluate("window.scrollTo(0, 0)")
     assert not page.locator('section[data-testid="stSidebar"]').is_visible()  # the sidebar is out of the way
-    page.wait_for_function("([w, h]) => window.innerWidth === w && window.innerHeight === h", arg=[width, height])
+    page.wait_for_function(
+        """h => [...document.querySelectorAll('.st-key-learn_network .js-plotly-plot')]
+      .some(gd => gd.layout && gd.layout.meta && gd.layout.meta.view && gd.layout.meta.view[1] === h)""",
+        arg=height,
+    )
     _showing(page, 6)
     network = _network(page)
     assert _inside(network, width, height), network
