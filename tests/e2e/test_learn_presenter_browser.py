@@ -155,7 +155,7 @@ def test_presenter_mode_fits_the_projector_with_readable_neurons(trained, size):
     assert not page.locator('section[data-testid="stSidebar"]').is_visible()  # the sidebar is out of the way
     page.wait_for_function(
         """h => [...document.querySelectorAll('.st-key-learn_network .js-plotly-plot')]
-      .some(gd => gd.layout && gd.layout.meta && gd.layout.meta.view && gd.layout.meta.view[1] === Math.round(h / 8) * 8)""",
+      .some(gd => (((gd.layout || {}).meta || {}).view || [])[1] === Math.round(h / 8) * 8)""",
         arg=height,
     )
     _showing(page, 6)
