@@ -138,7 +138,7 @@ def test_play_keeps_timeline_title_and_picture_together_and_never_moves_the_netw
     expect(done).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     drawn = [s for s in shown if None not in s.values()]
     apart = [s for s in drawn if not s["slider"] == s["title"] == s["picture"]]
-    assert len(drawn) > 5 and not apart, (apart, shown)
+    assert len(drawn) >= 3 and not apart, (apart, shown)
     assert len({s["title"] for s in drawn}) >= 2, shown  # it sampled the tasks as they came in
     assert all(box == expected for box in boxes), {str(b) for b in boxes} - {str(expected)}
     assert not clipped, clipped  # the status line and the live story never cut their text
