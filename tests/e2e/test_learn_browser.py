@@ -80,11 +80,3 @@ def test_points_drawn_by_clicking_become_a_task_in_the_link(app_url, page):
     expect(page.locator('[data-testid="stMultiSelect"]').first).to_contain_text("yours")
     near = r"0\.[6-8]\d"  # a click lands on the nearest point of a 0.1 grid
     expect(page).to_have_url(re.compile(f"points=-{near}~{near}~0_{near}~-{near}~0_-{near}~-{near}~1_{near}~{near}~1"))
-    # a CSV replaces the points and the plane draws them at once, before any other click
-    csv = b"x1,x2,label\n0.5,0.5,1\n-0.5,-0.5,1\n0.5,-0.5,0\n-0.5,0.5,0\n1,1,0\n"
-    page.locator('.st-key-learn_upload input[type="file"]').set_input_files(
-        files=[{"name": "own.csv", "mimeType": "text/csv", "buffer": csv}]
-    )
-    expect(count).to_contain_text("5 point(s) drawn")
-    page.wait_for_function("""() => { const gd = document.querySelector('.st-key-learn_draw .js-plotly-plot');
-      return gd && gd.data && gd.data.slice(1).reduce((n, t) => n + (t.x ? t.x.length : 0), 0) === 5; }""")
