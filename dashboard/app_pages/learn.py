@@ -8,26 +8,37 @@ selected units, so the teaching config uses γ = 1e-3 and μ = 1e-4. τ = 0.15 l
 task (xor after circles) pass without growth, and σ = 0.1 splits a few units per task
 instead of most of them (σ = 0.05 splits ~9 of 12 at this learning rate).
 
-Layout: every element of the first screen has a fixed height (status line, network,
-current region, story), so nothing moves while Play runs; presenter mode hides the
-sidebar and enlarges the text so the network and the region fit a 1024x768 projector.
+Layout: the first screen is drawn for the window it is in (learn_keys reports the content's
+width and the window's height): the network takes the height left under the buttons and
+the status line, and its wide layers wrap onto rows so every neuron picture stays large.
+With room beside it (content at least ``WIDE_PX`` wide) the current region and the story
+stand right of the network; otherwise under it. The network's box depends on the window
+only, so nothing moves while Play runs; the story grows with its text (never a scroll box).
+Presenter mode hides the sidebar and enlarges the text.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from dashboard import narrate, ui
+from dashboard.app_pages import learn_keys
 from dashboard.app_pages import learn_parts as parts
 from dashboard.figures import regions as rf
 from dashboard.figures import teaching as tf
 from dashboard.state import liveness, url_state
-from dashboard.state.learn_session import PAUSES, LearnSession, spec_from_state
+from dashboard.state.learn_session import PAUSES, LearnSession, learn_benchmark, spec_from_state
 from dashboard.state.session import STAGE_WORDS, poll_seconds, queue_words
 
-STATUS_HEIGHT = 66
-# Fixed heights (px) of the first screen's places, presenter mode on / off (a bare string here would be drawn).
-STAGE = {True: {"network": 450, "region": 240, "story": 190}, False: {"network": 470, "region": 290, "story": 170}}
+# (comments, not docstrings: a bare string in a page script is drawn on the page)
+# Pixels of the window above the network: navigation, buttons, status line (and the heading in normal mode).
+ABOVE_NETWORK = {True: 220, False: 290}
+MIN_NETWORK, MAX_NETWORK = 420, 900
+# Content at least this wide holds the region and the story beside the network (a quarter of the width).
+WIDE_PX = 1100
+SIDE_SHARE = 0.25
+NARROW_PX = 800  # narrower content: the presenter switch goes under the buttons
 PRESENTER_CSS = """<style>
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
   {display: none !important;}
@@ -38,6 +49,10 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
 .st-key-learn_story [data-testid="stMarkdownContainer"] p,
 .st-key-learn_story [data-testid="stMarkdownContainer"] li {font-size: 1.02rem; line-height: 1.3;}
 </style>"""
+# The key listener takes no room; the status line has a least height, never a scroll box; normal mode's
+# padding is smaller than Streamlit's so the network gets the room.
+PAGE_CSS = """<style>.st-key-learn_keys {display: none !important;} .st-key-learn_status {min-height: 66px;}
+[data-testid="stMainBlockContainer"] {padding: 4rem 1.5rem 2rem 1.5rem;}</style>"""
 
 
 def get_session() -> LearnSession:
@@ -75,10 +90,24 @@ def _progress_body() -> None:
     words = STAGE_WORDS.get(stage, stage.replace("_", " "))
     fraction = min(status.iteration / status.total, 1.0) if status.total else 0.0
     st.progress(fraction, text=f"Task {status.task or '…'} · {who}: {words}")
-    _, events = session.live_events()
-    if events:
-        k = status.spec.config.expand_units if status.spec else "k"
-        st.caption(narrate.narrate_events(events, k)[-1])
+
+
+@ui.guarded
+def _live_body() -> None:
+    """What DEN has done so far at the task in flight, in the story's place (it grows; the status line never does)."""
+    session = get_session()
+    status = session.status()
+    task, events = session.live_events()
+    if not status.busy or not events:
+        return
+    k = status.spec.config.expand_units if status.spec else "k"
+    lines = narrate.narrate_events(events, k)
+    st.markdown(f"**Now learning task {task}:**\n" + "\n".join(f"- {line}" for line in lines))
+
+
+def live_ui() -> None:
+    """The task in flight, narrated stage by stage while it trains (polled; nothing when idle)."""
+    st.fragment(_live_body, run_every=poll_seconds(get_session().status()))()
 
 
 def _train(count: int | None) -> None:
@@ -92,14 +121,19 @@ def _train(count: int | None) -> None:
     get_session().submit(spec, count, PAUSES.get(state.speed, 0.0))
 
 
-def buttons_ui(busy: bool, finished: bool, blocked: bool) -> None:
-    """Next / Play / Stop / Reset and the presenter switch; callbacks act before the page is drawn."""
-    session, cols = get_session(), st.columns([3, 3, 2, 2, 3], vertical_alignment="center")
+def buttons_ui(busy: bool, finished: bool, blocked: bool, narrow: bool = False) -> None:
+    """Next / Play / Stop / Reset and the presenter switch (on a row of its own when the page is narrow, so its
+    label is never cut); callbacks act before the page is drawn."""
+    session = get_session()
+    cols = st.columns([3, 3, 2, 2] if narrow else [3, 3, 2, 2, 3], vertical_alignment="center")
+    cols.append(st.container() if narrow else cols.pop())
     idle = busy or finished or blocked
     cols[0].button("Next task", key="learn_next", type="primary", disabled=idle, width="stretch", on_click=_train,
                    args=(1,))  # fmt: skip
     cols[1].button("Play", key="learn_play", icon=":material/play_arrow:", disabled=idle, width="stretch",
-                   help="Train every remaining task, narrating as it goes", on_click=_train, args=(None,))  # fmt: skip
+                   help="Train every remaining task, narrating as it goes (with “Ask the class” on, it stops "
+                   "before each task for the guess: a key goes on). Keys: → next, ← back, Space play/pause.",
+                   on_click=_play)  # fmt: skip
     cols[2].button("Stop", key="learn_stop", disabled=not busy, width="stretch", on_click=session.stop)
     cols[3].button("Reset", key="learn_reset", disabled=busy, width="stretch", on_click=session.reset)
     cols[4].toggle("Presenter mode", key="learn_presenter", help="For a projector: hide the settings, "
@@ -115,26 +149,71 @@ def _accuracy(record: dict, after: int, task: int) -> str:
     return narrate.fmt(record["tasks"][after - 1]["metrics"]["accuracy"][task - 1], 2)
 
 
-def stage_ui(pair, task: int, presenter: bool) -> None:
-    """The first screen: the network after ``task`` beside its decision region and its story (fixed heights)."""
-    record, sizes = pair.den.record, STAGE[presenter]
-    left, right = st.columns([7, 2], gap="small")
+def stage_sizes(presenter: bool, view: tuple[int, int]) -> dict:
+    """The first screen's boxes (px) for content ``view[0]`` wide in a window ``view[1]`` high."""
+    width, height = view
+    wide = width >= WIDE_PX
+    network_h = int(min(MAX_NETWORK, max(MIN_NETWORK, height - ABOVE_NETWORK[presenter])))
+    side_w = width * SIDE_SHARE if wide else width / 3
+    return {"wide": wide, "network_h": network_h, "network_w": width * (1 - SIDE_SHARE) - 12 if wide else width,
+            "region_h": int(min(340, side_w + 30))}  # fmt: skip
+
+
+def _task_panel(pair, task: int) -> dict:
+    record = pair.den.record
+    return {"title": f"Task {task}: {record['tasks'][task - 1]['name']}",
+            "region": pair.frames[task - 1]["regions"][task - 1],
+            "note": f"accuracy {_accuracy(record, task, task)}", **_points(pair, task)}  # fmt: skip
+
+
+def _coming_panel(benchmark, task: int) -> dict:
+    """The data of a task not learned yet, over a blank plane: what the class is about to see learned."""
+    data = benchmark.tasks[task - 1]
+    return {"title": f"Next: task {task}, {data.name}", "region": np.full((2, 2), 0.5), "note": "not learned yet",
+            "points": data.x_test.numpy(), "labels": data.y_test.numpy()}  # fmt: skip
+
+
+def story_ui(pair, task: int) -> None:
+    """The reveal and the narration: a box that grows with its text (never scrolls, never cuts a line)."""
+    with st.container(border=True, key="learn_story"):
+        live_ui()
+        parts.predict_reveal_ui(pair, task)
+        st.markdown("\n".join(f"- {line}" for line in narrate.narrate_task(pair.den.record, task)[1:]))
+
+
+def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
+    """The network after ``task``, sized for the window."""
+    sizes = stage_sizes(presenter, view)
+    fig = tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
+                                   height=sizes["network_h"], font_size=17 if presenter else 15,
+                                   width_px=sizes["network_w"])  # fmt: skip
+    return fig.update_layout(meta={**fig.layout.meta, "view": list(view)})  # the size it was drawn for
+
+
+def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig) -> None:
+    """The first screen: the network ``fig`` after ``task`` beside (or above) its decision region and its story."""
+    sizes = stage_sizes(presenter, view)
     font = 17 if presenter else 15
-    fig = tf.neuron_network_figure(record, task, pair.frames[task - 1], max_edges=80, height=sizes["network"],
-                                   font_size=font)  # fmt: skip
+    if sizes["wide"]:
+        left, right = st.columns([1 - SIDE_SHARE, SIDE_SHARE], gap="small")
+    else:
+        left = st.container()
     with left:
         event = st.plotly_chart(fig, key="learn_network", config={"displaylogo": False, "displayModeBar": False},
                                 on_select="rerun", selection_mode="points")  # fmt: skip
     parts.remember_click(event)
-    name = record["tasks"][task - 1]["name"]
-    panel = {"title": f"Task {task}: {name}", "region": pair.frames[task - 1]["regions"][task - 1],
-             "note": f"accuracy {_accuracy(record, task, task)}", **_points(pair, task)}  # fmt: skip
+    if not sizes["wide"]:
+        right, story = st.columns([1, 2], gap="small")
+    panels = [_task_panel(pair, task)]
+    if task == pair.tasks_done and not pair.finished:  # the next task's data, before it trains
+        panels.append(_coming_panel(pair.benchmark, task + 1))
     with right:
-        st.plotly_chart(rf.regions_figure([panel], height=sizes["region"], font_size=font), key="learn_region",
-                        config={"displaylogo": False, "displayModeBar": False})  # fmt: skip
-        with st.container(height=sizes["story"], key="learn_story"):
-            parts.predict_reveal_ui(pair, task)
-            st.markdown("\n".join(f"- {line}" for line in narrate.narrate_task(record, task)[1:]))
+        for i, panel in enumerate(panels):
+            st.plotly_chart(rf.regions_figure([panel], height=sizes["region_h"], font_size=font),
+                            key="learn_region" if i == 0 else "learn_coming",
+                            config={"displaylogo": False, "displayModeBar": False})  # fmt: skip
+    with right if sizes["wide"] else story:
+        story_ui(pair, task)
 
 
 def more_ui(pair, task: int) -> None:
@@ -165,46 +244,105 @@ def more_ui(pair, task: int) -> None:
         st.markdown(narrate.compare_first_task(record, pair.other.record, label))
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _benchmark(seed: int, order: tuple[str, ...], custom: str):
+    return learn_benchmark(seed, order, custom)
+
+
+def empty_ui(state: url_state.LearnState, presenter: bool, view: tuple[int, int]) -> None:
+    """Before task 1: what Next and Play do, the class's question, and the first task's data over the plane."""
+    sizes = stage_sizes(presenter, view)
+    left, right = st.columns([1 - SIDE_SHARE, SIDE_SHARE] if sizes["wide"] else [2, 1], gap="small")
+    with left.container(key="learn_empty"):
+        st.info(f"Press **Next task** to learn {state.tasks[0]}, the first of {len(state.tasks)} tasks "
+                f"({', '.join(state.tasks)}), or **Play** to learn them all.")  # fmt: skip
+        parts.predict_ui(1, state.tasks[0])
+        live_ui()
+    try:
+        bench = _benchmark(state.seed, tuple(state.tasks), state.custom)
+    except (ValueError, KeyError):
+        return  # a task without its points: the status line already says what to fix
+    font = 17 if presenter else 15
+    with right:
+        st.plotly_chart(rf.regions_figure([_coming_panel(bench, 1)], height=sizes["region_h"], font_size=font),
+                        key="learn_coming", config={"displaylogo": False, "displayModeBar": False})  # fmt: skip
+
+
+def _play() -> None:
+    """Button callback: Play every remaining task; with asking on, one task at a time (a key goes on)."""
+    asking = bool(st.session_state.get("learn_ask"))
+    st.session_state["learn_playing"] = asking
+    _train(1 if asking else None)
+
+
+def _on_key(action: str, blocked: bool) -> None:
+    """A presenter's key: → / PageDown the next task (or the next learned one), ← / PageUp back, Space play/pause."""
+    session = get_session()
+    pair, busy = session.trainer, session.status().busy
+    n = pair.tasks_done if pair is not None else 0
+    view = st.session_state.get(f"learn_view_{n}", n) if n > 1 else n
+    finished = pair is not None and pair.finished
+    if action == "back" and n > 1:
+        st.session_state[f"learn_view_{n}"] = max(1, view - 1)
+    elif action == "next" and view < n:
+        st.session_state[f"learn_view_{n}"] = view + 1
+    elif action == "next" and not (busy or blocked or finished):
+        _train(1)
+    elif action == "play" and busy:
+        st.session_state["learn_playing"] = False
+        session.stop()
+    elif action == "play" and not (blocked or finished):
+        if st.session_state.get("learn_playing") and n > 1:  # going on after the class's guess
+            st.session_state[f"learn_view_{n}"] = n
+        _play()
+
+
 def main() -> None:
     """Draw the Learn page."""
     session = get_session()
     state, problems = parts.controls_ui()
     presenter = state.presenter
-    if presenter:
-        st.html(PRESENTER_CSS)
+    st.html(PAGE_CSS + (PRESENTER_CSS if presenter else ""))
+    key, view = learn_keys.keys_ui()
     _sync_url(state)
     for warning in st.session_state.get("learn_warnings", []):
-        st.warning(f"Classroom link: {warning}")
+        st.warning("Classroom link: " + warning.replace("~", "\\~"))  # a bare ~ would strike the text through
     if not presenter:
-        st.header("Learn: watch a network learn one 2-D task after another", anchor=False)
+        st.header("Learn: watch a network learn task after task", anchor=False)
     spec, problem = None, None
     try:
         spec = spec_from_state(state)
     except ui.USER_ERRORS as exc:
         problem = str(exc)
+    if key:
+        _on_key(key, bool(problems or problem))
     status = session.status()
     pair = session.trainer
-    buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem))
+    buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem), view[0] < NARROW_PX)
     status = session.status()
     st.session_state["learn_seen"] = status.version
-    with st.container(height=STATUS_HEIGHT, border=False, key="learn_status"):
+    with st.container(border=False, key="learn_status"):  # a least height (CSS), never a scroll box
         if problems or problem:
             st.error(f"Fix the settings before training: {problem or 'see the highlighted fields in the sidebar'}.")
         st.fragment(_progress_body, run_every=poll_seconds(status))()
     pair = session.trainer
     if pair is None or not pair.tasks_done:
-        with st.container(height=STAGE[presenter]["network"], border=False, key="learn_empty"):
-            st.info(f"Press **Next task** to learn {state.tasks[0]}, the first of {len(state.tasks)} tasks "
-                    f"({', '.join(state.tasks)}), or **Play** to learn them all.")  # fmt: skip
-            parts.predict_ui(1, state.tasks[0])
+        empty_ui(state, presenter, view)
         return
     n = pair.tasks_done
+    if pair.finished:
+        st.session_state["learn_playing"] = False
     task = st.session_state.get(f"learn_view_{n}", n) if n > 1 else 1
-    stage_ui(pair, task, presenter)
+    # The timeline and the network are sent one right after the other (the figure is built first, the
+    # timeline drawn into its place below the stage first), so the page never shows them on different tasks.
+    stage, timeline = st.container(), st.container()
+    fig = network_figure(pair, task, presenter, view)
+    if n > 1:
+        timeline.slider("Show the network after task", 1, n, value=n, key=f"learn_view_{n}")
+    with stage:
+        stage_ui(pair, task, presenter, view, fig)
     if status.spec is not None and spec is not None and spec != status.spec:
         st.info("The settings differ from this run: Next continues it with its own settings; Reset starts anew.")
-    if n > 1:
-        st.slider("Show the network after task", 1, n, value=n, key=f"learn_view_{n}")
     parts.neuron_card_ui(pair, task)
     more_ui(pair, task)
     parts.lesson_ui(pair)

@@ -166,11 +166,12 @@ def own_task_ui() -> None:
             st.session_state["learn_upload_error"] = str(exc)
         else:
             st.session_state.pop("learn_upload_error", None)
+            st.rerun()  # the plane above is already drawn: draw it again with the file's points
     if st.session_state.get("learn_upload_error"):
         st.error(f"The CSV was not used. {st.session_state['learn_upload_error']}")
-    cols = st.columns(2)
-    cols[1].button("Clear points", key="learn_draw_clear", width="stretch", on_click=_clear_points)
-    cols[0].button("Use as a task", key="learn_draw_use", width="stretch", disabled=not drawn, on_click=_use_points)
+    # one under the other: side by side in the sidebar, the labels were cut ("Use as a t…")
+    st.button("Use as a task", key="learn_draw_use", width="stretch", disabled=not drawn, on_click=_use_points)
+    st.button("Clear points", key="learn_draw_clear", width="stretch", on_click=_clear_points)
     if st.session_state.get("learn_draw_error"):
         st.error(st.session_state["learn_draw_error"])
     st.caption(f"{len(drawn)} point(s) drawn. Each becomes a small cloud of training points; “{custom_task.NAME}” "
@@ -204,6 +205,8 @@ def predict_ui(task: int, name: str) -> None:
     if not st.session_state.get("learn_ask"):
         return
     st.markdown(f"**Before task {task} ({name}), ask the class:**")
+    if st.session_state.get("learn_playing") and task > 1:
+        st.markdown(f"*Play waits for the class: press → or Space (or Play) to learn task {task}.*")
     for key, question in classroom.QUESTIONS.items():
         st.radio(question, ("yes", "no"), index=None, horizontal=True, key=f"learn_guess_{task}_{key}")
 

@@ -33,10 +33,11 @@ def _acc(record: dict, after: int, task: int) -> str:
     return narrate.fmt(record["tasks"][after - 1]["metrics"]["accuracy"][task - 1], 2)
 
 
-def task_step(pair, task: int) -> Step:
-    """The slider step of one task: network, regions, the DEN / comparison rows, the narration."""
+def task_step(pair, task: int, about: str = "") -> Step:
+    """The slider step of one task: network, regions, the DEN / comparison rows, then the narration and ``about``."""
     record = pair.den.record
-    figures = [tf.neuron_network_figure(record, task, pair.frames[task - 1], max_edges=80, height=460)]
+    # sized for a 1024x768 projector under the page's slider bar: the network is the first thing on screen
+    figures = [tf.neuron_network_figure(record, task, pair.frames[task - 1], max_edges=80, height=560, width_px=975)]
     panels = [{"title": f"{t}: {record['tasks'][t - 1]['name']}", "region": pair.frames[task - 1]["regions"][t - 1],
                "note": f"acc {_acc(record, task, t)}", **_points(pair, t)} for t in range(1, task + 1)]  # fmt: skip
     figures.append(rf.regions_figure(panels, height=240))
@@ -51,7 +52,7 @@ def task_step(pair, task: int) -> Step:
         figures.append(rf.comparison_figure(grid, [f"after task {t}" for t in range(1, task + 1)]))
         other = {"tasks": pair.other.record["tasks"][:task]}
         text += f"<p>{_markup(narrate.compare_first_task({'tasks': record['tasks'][:task]}, other, label))}</p>"
-    return Step(f"Task {task}: {record['tasks'][task - 1]['name']}", figures, text)
+    return Step(f"Task {task}: {record['tasks'][task - 1]['name']}", figures, text + about, text_last=True)
 
 
 INTRO = (
@@ -71,5 +72,5 @@ def lesson_html(pair) -> str:
     settings = (f"<p>Settings: hidden units {config.get('hidden_sizes')}, k = {config.get('expand_units')}, "
                 f"τ = {config.get('loss_threshold')}, σ = {config.get('split_threshold')}, "
                 f"seed {config.get('seed')}.</p>")  # fmt: skip
-    steps = [task_step(pair, t) for t in range(1, pair.tasks_done + 1)]
-    return standalone_page("DEN lesson: " + ", ".join(pair.spec.order[: pair.tasks_done]), steps, INTRO + settings, 0)
+    steps = [task_step(pair, t, INTRO + settings) for t in range(1, pair.tasks_done + 1)]  # the network first
+    return standalone_page("DEN lesson: " + ", ".join(pair.spec.order[: pair.tasks_done]), steps, "", 0)

@@ -24,6 +24,8 @@ class Step:
     label: str
     figures: list[go.Figure] = field(default_factory=list)
     html: str = ""
+    text_last: bool = False
+    """Put the text under the figures (the Learn lesson: its network is the first thing on screen)."""
 
 
 _CSS = """
@@ -97,7 +99,7 @@ def standalone_page(title: str, steps: list[Step], intro_html: str = "", start: 
             figs.append(f'<div class="figure" data-spec="{spec_id}" style="min-height:{int(height)}px"></div>')
         parts.append(
             f'<section class="step" data-label="{html.escape(step.label, quote=True)}">'
-            f"{step.html}{''.join(figs)}</section>"
+            f"{'' if step.text_last else step.html}{''.join(figs)}{step.html if step.text_last else ''}</section>"
         )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

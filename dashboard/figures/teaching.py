@@ -34,14 +34,17 @@ from dashboard.figures.colors import (
     task_color,
 )
 from dashboard.figures.edges import EdgeSet, edge_traces
-from dashboard.figures.layout import hidden_base_sizes, layer_spacing, unit_positions
+from dashboard.figures.layout import hidden_base_sizes
+from dashboard.figures.teaching_layout import (
+    INPUT_SIDE,
+    OUT_SIDE,
+    SIDE,
+    choose_columns,
+    plan,
+    planned_sizes,
+    slot_pixels,
+)
 
-SIDE = 0.86
-"""A picture's side, in slots (one slot per unit): the rest of the slot is the gap to its neighbour."""
-ROW = 1.5
-"""Vertical distance between layers, in slots: room above each picture for its badges."""
-OUT_SIDE = 1.6
-"""The output picture (the task's decision region) is bigger than a neuron."""
 CLASS_COLORS = ("#e9a23b", "#2a9d8f")
 """Negative / positive class of a toy task (amber / teal: blue and red mean sign)."""
 GAMMA = 0.6
@@ -92,24 +95,6 @@ def diverging(region: np.ndarray) -> np.ndarray:
     return np.flipud(rgb).round().astype(np.uint8)
 
 
-def slots(record: dict) -> dict[int, tuple[float, float]]:
-    """id -> (x, y) of every hidden unit: x in slots (stable from birth, as layout.py places it), y its row."""
-    bases = hidden_base_sizes(record)
-    out = {}
-    for uid, (layer, y) in unit_positions(record).items():
-        spacing = layer_spacing(bases[int(layer) - 1] if 0 < layer <= len(bases) else 1)
-        out[uid] = (-round(y / spacing, 3), float(layer) * ROW)
-    return out
-
-
-def width_in_slots(record: dict) -> float:
-    """The x span every task of the run fits in (at least 2 x the widest base layer + 1, so task 2 rarely rescales)."""
-    xs = [x for x, _ in slots(record).values()] or [0.0]
-    widest = max(hidden_base_sizes(record) or [1])
-    half = max(max(abs(x) for x in xs), float(widest))
-    return 2 * half + SIDE + 0.2
-
-
 def _active(unit: dict, task: int) -> bool:
     return unit.get("retired") is None or int(unit["retired"]) > task
 
@@ -127,10 +112,11 @@ def _box(x: float, y: float, side: float, color: str, width: float, dash: str = 
 
 def _arc(a: tuple[float, float], b: tuple[float, float]) -> dict:
     """A dashed arc from the top of picture ``a`` to the top of picture ``b`` (same row), over the pictures between."""
-    top = a[1] + SIDE / 2
+    top_a, top_b = a[1] + SIDE / 2, b[1] + SIDE / 2
     lift = 0.22 + 0.04 * abs(b[0] - a[0])
-    path = f"M {a[0]} {top} Q {(a[0] + b[0]) / 2} {top + 2 * lift} {b[0]} {top}"
-    return dict(type="path", path=path, xref="x", yref="y", layer="above",
+    path = f"M {a[0]} {top_a} Q {(a[0] + b[0]) / 2} {max(top_a, top_b) + 2 * lift} {b[0]} {top_b}"
+    # under the pictures and badges: an arc across rows never covers a picture
+    return dict(type="path", path=path, xref="x", yref="y", layer="below",
                 line={"color": DUPLICATE_LINK, "width": 1.6, "dash": "dash"})  # fmt: skip
 
 
@@ -138,14 +124,14 @@ def _scatter(x, y, **kwargs) -> dict:
     return dict(type="scatter", x=np.asarray(x, dtype=float), y=np.asarray(y, dtype=float), **kwargs)
 
 
-def _inputs(images: list, shapes: list) -> np.ndarray:
+def _inputs(images: list, shapes: list, where) -> np.ndarray:
     """The two inputs x1, x2 at the bottom row, as ramps in the same signed colours."""
     axis = np.linspace(-1.0, 1.0, 24)
     ramps = [np.tile(axis, (24, 1)), np.tile(axis[:, None], (1, 24))]  # x1 grows rightwards, x2 upwards
-    xy = np.array([[-0.6, 0.0], [0.6, 0.0]])
+    xy = np.array(where, dtype=float)
     for (x, y), ramp in zip(xy, ramps, strict=True):
-        images.append(_image(png_data_uri(signed(ramp)), x, y, SIDE))
-        shapes.append(_box(x, y, SIDE, "#4a5a6a", 2.0))
+        images.append(_image(png_data_uri(signed(ramp)), x, y, INPUT_SIDE))
+        shapes.append(_box(x, y, INPUT_SIDE, "#4a5a6a", 2.0))
     return xy
 
 
@@ -179,25 +165,49 @@ def _edges(layers, positions, task, pictures, weights, input_xy, out_xy):
     return edges
 
 
+TITLE_PX = 40
+"""Pixels above the plot for the figure's title."""
+BADGE = 0.26
+"""A badge's size in slots (its marker is sized in pixels from the slot's size on screen)."""
+
+
+def network_columns(record: dict, width_px: float, height_px: float) -> tuple[int, float]:
+    """(pictures per row, pixels per slot) that make the pictures largest in a figure of that size."""
+    sizes = planned_sizes(record)
+    plot_h = max(height_px - TITLE_PX - 4, 1.0)
+    columns = choose_columns(sizes, width_px - 4, plot_h)
+    return columns, slot_pixels(sizes, columns, width_px - 4, plot_h)
+
+
 def neuron_network_figure(
-    record: dict, task: int, frame: dict, *, max_edges: int = 120, height: int = 430, font_size: int = FONT_SIZE
+    record: dict,
+    task: int,
+    frame: dict,
+    *,
+    max_edges: int = 120,
+    height: int = 430,
+    font_size: int = FONT_SIZE,
+    width_px: float = 1000.0,
 ) -> go.Figure:
-    """The network after ``task``: every hidden unit as its picture, the output as the task's decision region."""
+    """The network after ``task``: every hidden unit as its picture (a wide layer wrapped onto rows, sized for a
+    figure ``width_px`` wide and ``height`` high), the output as the task's decision region."""
     snapshot = record["tasks"][task - 1]
-    positions = slots(record)
+    columns, slot_px = network_columns(record, width_px, height)
+    where = plan(record, columns)
+    positions = where.positions
     images, shapes, traces = [], [], []
-    input_xy = _inputs(images, shapes)
+    input_xy = _inputs(images, shapes, where.inputs)
     units = snapshot["units"]
     selected = {int(i) for ids in snapshot.get("selected") or [] for i in ids or []}
     fields = frame.get("fields") or frame["pictures"]
     n_layers = len(hidden_base_sizes(record))
     layers = [[u for u in units if int(u["layer"]) == layer] for layer in range(1, n_layers + 1)]
-    out_y = (n_layers + 1) * ROW + (OUT_SIDE - SIDE) / 2
-    out_xy = np.array([[0.0, out_y]])
+    out_xy = np.array([where.output])
     edges = _edges(layers, positions, task, fields, frame.get("weights") or {}, input_xy, out_xy)
     traces += edge_traces(*edges.strongest(max_edges))
     hover_x, hover_y, hover_text, hover_ids = [], [], [], []
     badges = {"R": [], "◇": []}
+    lift = SIDE / 2 + BADGE / 2 + 0.05  # a badge's centre above its picture's centre: clear of the picture
     for u in units:
         uid = int(u["id"])
         if uid not in fields or uid not in positions:
@@ -208,24 +218,26 @@ def neuron_network_figure(
         fresh = int(u["born"]) == task
         shapes.append(_box(x, y, SIDE, color, 4.5 if fresh else 3.0, "solid" if active else "dot"))
         if uid in selected:
-            badges["R"].append((x + SIDE / 2 - 0.14, y + SIDE / 2 + 0.17))
+            badges["R"].append((x + SIDE / 2 - BADGE / 2, y + lift))
         if u["origin"] == "duplicate":
-            badges["◇"].append((x - SIDE / 2 + 0.14, y + SIDE / 2 + 0.17))
+            badges["◇"].append((x - SIDE / 2 + BADGE / 2, y + lift))
             if u.get("parent") in positions:
                 shapes.append(_arc(positions[u["parent"]], (x, y)))
         hover_x.append(x)
         hover_y.append(y)
         hover_ids.append(uid)
         hover_text.append(_hover(u, task, selected, fields[uid]))
+    badge_px = max(9.0, BADGE * slot_px)
     if badges["R"]:
         b = np.array(badges["R"])
         traces.append(_scatter(b[:, 0], b[:, 1], mode="markers+text", text=["R"] * len(b), hoverinfo="skip",
-                               textfont={"color": "#ffffff", "size": 10}, name="retrained at this task",
-                               marker={"size": 15, "color": SELECTED_RING}, meta={"kind": "retrained"}))  # fmt: skip
+                               textfont={"color": "#ffffff", "size": round(badge_px * 0.66)},
+                               name="retrained at this task", marker={"size": badge_px, "color": SELECTED_RING},
+                               meta={"kind": "retrained"}))  # fmt: skip
     if badges["◇"]:
         d = np.array(badges["◇"])
         traces.append(_scatter(d[:, 0], d[:, 1], mode="markers", hoverinfo="skip", name="split copy",
-                               marker={"symbol": "diamond", "size": 14, "color": "#ffffff",
+                               marker={"symbol": "diamond", "size": badge_px, "color": "#ffffff",
                                        "line": {"color": DUPLICATE_LINK, "width": 2}},
                                meta={"kind": "duplicates"}))  # fmt: skip
     ghosts = [positions[int(g["id"])] for g in snapshot.get("pruned") or [] if int(g["id"]) in positions]
@@ -233,28 +245,27 @@ def neuron_network_figure(
         g = np.array(ghosts)
         traces.append(_scatter(g[:, 0], g[:, 1], mode="markers", hoverinfo="text", name="pruned at this task",
                                hovertext=["pruned by group sparsity at this task"] * len(g),
-                               marker={"symbol": "x-thin-open", "size": 22, "color": GHOST,
+                               marker={"symbol": "x-thin-open", "size": SIDE * slot_px * 0.6, "color": GHOST,
                                        "line": {"width": 3, "color": GHOST}}, meta={"kind": "ghosts"}))  # fmt: skip
     traces.append(_scatter(hover_x, hover_y, mode="markers", hoverinfo="text", hovertext=hover_text,
-                           customdata=hover_ids, marker={"size": 40, "opacity": 0, "symbol": "square"},
+                           customdata=hover_ids, marker={"size": SIDE * slot_px, "opacity": 0, "symbol": "square"},
                            showlegend=False, meta={"kind": "units"}))  # fmt: skip
     region = frame["regions"][task - 1]
     images.append(_image(png_data_uri(diverging(region)), *out_xy[0], OUT_SIDE))
     shapes.append(_box(*out_xy[0], OUT_SIDE, task_color(task), 4.5))
-    half = width_in_slots(record) / 2
-    y0, y1 = -SIDE / 2 - 0.1, out_y + OUT_SIDE / 2 + 0.1
     fig = go.Figure(traces)
     fig.update_layout(
         template=TEMPLATE, images=images, shapes=shapes, showlegend=False, hovermode="closest",
-        font={"size": font_size, "family": FONT_FAMILY}, margin={"l": 2, "r": 2, "t": 44, "b": 2},
+        font={"size": font_size, "family": FONT_FAMILY}, margin={"l": 2, "r": 2, "t": TITLE_PX, "b": 2},
         title={"text": f"After task {task}: {snapshot.get('name', '')} · neurons per layer "
-               + " · ".join(str(s) for s in snapshot.get("active_sizes", [])[1:]), "x": 0.01,
-               "font": {"size": font_size + 3}},
+               + " · ".join(str(s) for s in snapshot.get("active_sizes", [])[1:]), "x": 0.01, "y": 0.995,
+               "yanchor": "top", "font": {"size": font_size + 3}},
         height=height, dragmode=False, clickmode="event+select",
-        xaxis={"range": [-half, half], "visible": False, "fixedrange": True, "constrain": "domain"},
-        yaxis={"range": [y0, y1], "visible": False, "scaleanchor": "x", "scaleratio": 1, "fixedrange": True,
-               "constrain": "domain"},
-        uirevision=str(record.get("run_id", "learn")), meta={"pictures": len(images)},
+        xaxis={"range": list(where.x_range), "visible": False, "fixedrange": True, "constrain": "domain"},
+        yaxis={"range": list(where.y_range), "visible": False, "scaleanchor": "x", "scaleratio": 1,
+               "fixedrange": True, "constrain": "domain"},
+        uirevision=str(record.get("run_id", "learn")),
+        meta={"pictures": len(images), "task": task, "columns": columns, "rows": list(where.rows)},
     )  # fmt: skip
     return fig
 

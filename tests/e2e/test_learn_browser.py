@@ -32,11 +32,16 @@ def test_classroom_link_trains_two_tasks_and_draws_every_neuron(app_url, page):
     tasks = page.locator('[data-testid="stMultiSelect"]').first
     expect(tasks).to_contain_text("moons")
     expect(tasks).to_contain_text("xor")
-    next_task = page.get_by_role("button", name="Next task")
-    for task in (1, 2):
-        expect(next_task).to_be_enabled(timeout=TRAIN_TIMEOUT_MS)
-        next_task.click()
-        expect(page.get_by_text(f"Learned task {task} of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    # with "Ask the class" on, Play learns one task and waits for the guess; Space goes on
+    page.get_by_text("Ask the class before each task").click()
+    expect(page.get_by_text("Before task 1 (moons), ask the class:")).to_be_visible()
+    page.get_by_role("button", name="Play", exact=True).click()
+    expect(page.get_by_text("Learned task 1 of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(page.get_by_text("Play waits for the class: press → or Space (or Play) to learn task 2.")).to_be_visible()
+    expect(page.get_by_role("button", name="Next task")).to_be_enabled()  # it stopped: nothing trains
+    page.keyboard.press("Space")
+    expect(page.get_by_text("Learned task 2 of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(page.get_by_text("Play waits for the class: press → or Space (or Play) to learn task 3.")).to_be_visible()
     expect(page.get_by_text("After task 2: circles").first).to_be_visible()
     expect(_pictures(page).first).to_be_attached()
     count = _pictures(page).count()

@@ -15,9 +15,13 @@ from dashboard.state import url_state
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-LINK = url_state.LearnState(tasks=("blobs", "moons", "circles"), iterations=20, speed="fast", presenter=True)
-TRAIN_TIMEOUT_MS = 180_000
-SIZES = ((1024, 768), (1280, 720))
+TASKS = ("blobs", "moons", "circles", "xor", "spirals", "checkerboard")
+LINK = url_state.LearnState(tasks=TASKS, iterations=20, speed="fast", presenter=True)  # k = 3 by default
+TRAIN_TIMEOUT_MS = 240_000
+SIZES = ((1024, 768), (1280, 720), (1440, 900), (1920, 1080))
+SMALLEST = {1024: 48, 1920: 64}
+"""The smallest neuron picture allowed (px) at a window width (the issue's numbers); 44 at the others
+(1280x720 is the shortest window: its pictures measure 47 px)."""
 
 pytestmark = pytest.mark.browser
 
@@ -25,6 +29,25 @@ BOXES = """(selector) => [...document.querySelectorAll(selector)].map(e => {
   const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height,
   text: e.textContent || ''};
 })"""
+# Every box of text on the page that cuts what it holds: a scroll box, a clipped line, an ellipsis.
+CLIPPED = """() => [...document.querySelectorAll('[data-testid="stMainBlockContainer"] *')].filter(e => {
+  if (e.closest('svg, .js-plotly-plot, [data-testid="stSidebar"], [data-stale="true"]')) return false;
+  if (!e.textContent.trim() || e.clientHeight === 0) return false;
+  const style = getComputedStyle(e);
+  return (style.overflowY !== 'visible' && e.scrollHeight > e.clientHeight + 1)
+      || (style.overflowX !== 'visible' && e.scrollWidth > e.clientWidth + 1);
+}).map(e => `${e.getAttribute('data-testid') || e.className}: ${e.textContent.slice(0, 60)}`)"""
+# What names the task on screen once a rerun has drawn it (null while the element is the last run's, faded):
+# the timeline's value, the network's title and the task its pictures are of.
+SHOWN = """() => {
+  const live = ':not([data-stale="true"])';
+  const slider = document.querySelector(`[class*="st-key-learn_view_"]${live} input[type="range"]`);
+  const chart = document.querySelector(`.st-key-learn_network${live} .js-plotly-plot`);
+  const title = chart && chart.querySelector('.gtitle');
+  const match = title && title.textContent.match(/After task ([0-9]+)/);
+  return {slider: slider ? Number(slider.value) : null, title: match ? Number(match[1]) : null,
+          picture: chart && chart.layout && chart.layout.meta ? chart.layout.meta.task : null};
+}"""
 
 
 def _overlap(a: dict, b: dict) -> bool:
@@ -49,43 +72,108 @@ def _stable(page, selector: str, pictures: bool = False) -> list[dict]:
     raise AssertionError(f"{selector} never settled: {before}")
 
 
+def _network(page) -> dict:
+    """The network chart's box (not the hidden, zero-size copy a rerun may keep of the last one)."""
+    return next(b for b in _stable(page, ".st-key-learn_network") if b["width"] > 1)
+
+
+def _badges(page) -> list[dict]:
+    """The R and ◇ badges' boxes (the traces whose meta names them)."""
+    return page.evaluate("""() => [...document.querySelectorAll('.st-key-learn_network .scatterlayer .trace')]
+      .filter(t => t.__data__ && t.__data__[0] && t.__data__[0].trace.meta
+                   && ['retrained', 'duplicates'].includes(t.__data__[0].trace.meta.kind))
+      .flatMap(t => [...t.querySelectorAll('.point')].map(e => {
+        const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height};
+      }))""")
+
+
+def _showing(page, task: int) -> None:
+    """Wait until the network (one chart, not a stale copy) shows ``task``."""
+    page.wait_for_function(
+        """t => { const g = [...document.querySelectorAll('.st-key-learn_network .gtitle')];
+      return g.length === 1 && g[0].textContent.startsWith('After task ' + t + ':'); }""",
+        arg=task,
+    )
+
+
 @pytest.fixture(scope="module")
 def trained(browser, app_url):
-    """A presenter-mode tab that has learned tasks 1 and 2 (Next twice)."""
+    """A presenter-mode tab that has learned tasks 1 and 2 of six, each started by a clicker's key (→, PageDown)."""
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=60_000)  # a busy machine: a rerun can take seconds
     context = browser.new_context(viewport={"width": 1024, "height": 768}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(app_url + "/learn" + url_state.query_string(LINK))
-    next_task = page.get_by_role("button", name="Next task")
-    for task in (1, 2):
-        expect(next_task).to_be_enabled(timeout=TRAIN_TIMEOUT_MS)
-        next_task.click()
-        expect(page.get_by_text(f"Learned task {task} of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    coming = page.locator('.st-key-learn_coming:not([data-stale="true"])')
+    expect(coming).to_contain_text("Next: task 1, blobs", timeout=TRAIN_TIMEOUT_MS)  # data before the task trains
+    page.wait_for_function("window.__denLearnKeys")  # the key listener is on the page
+    for task, key in ((1, "ArrowRight"), (2, "PageDown")):
+        expect(page.get_by_role("button", name="Next task")).to_be_enabled(timeout=TRAIN_TIMEOUT_MS)
+        page.keyboard.press(key)
+        expect(page.get_by_text(f"Learned task {task} of 6")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(coming).to_contain_text("Next: task 3, circles")
     expect(page.locator(".st-key-learn_network svg image").first).to_be_attached()
     yield page
     context.close()
 
 
+def test_play_keeps_timeline_title_and_picture_together_and_never_moves_the_network(trained):
+    from playwright.sync_api import expect
+
+    page = trained
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.evaluate("window.scrollTo(0, 0)")
+    before = _network(page)
+    expected = {k: round(v) for k, v in before.items() if k != "text"}
+    page.get_by_role("button", name="Play").click()
+    boxes, shown, clipped, done = [], [], set(), page.get_by_text("Learned task 6 of 6")
+    while not done.is_visible():
+        now = [b for b in page.evaluate(BOXES, ".st-key-learn_network") if b["width"] > 1]  # not a hidden old copy
+        boxes += [{k: round(v) for k, v in b.items() if k != "text"} for b in now]
+        shown.append(page.evaluate(SHOWN))
+        clipped.update(page.evaluate(CLIPPED))
+        page.wait_for_timeout(100)  # sampling interval while Play runs
+    expect(done).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    drawn = [s for s in shown if None not in s.values()]
+    apart = [s for s in drawn if not s["slider"] == s["title"] == s["picture"]]
+    assert len(drawn) >= 3 and not apart, (apart, shown)
+    assert len({s["title"] for s in drawn}) >= 2, shown  # it sampled the tasks as they came in
+    assert all(box == expected for box in boxes), {str(b) for b in boxes} - {str(expected)}
+    assert not clipped, clipped  # the status line and the live story never cut their text
+
+
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-def test_presenter_mode_fits_the_projector(trained, size):
+def test_presenter_mode_fits_the_projector_with_readable_neurons(trained, size):
+    from playwright.sync_api import expect
+
     page, (width, height) = trained, size
+    expect(page.get_by_text("Learned task 6 of 6")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     page.set_viewport_size({"width": width, "height": height})
     page.evaluate("window.scrollTo(0, 0)")
     assert not page.locator('section[data-testid="stSidebar"]').is_visible()  # the sidebar is out of the way
-    network = _stable(page, ".st-key-learn_network")[0]
-    region = _stable(page, ".st-key-learn_region")[0]
+    page.wait_for_function(
+        """h => [...document.querySelectorAll('.st-key-learn_network .js-plotly-plot')]
+      .some(gd => (((gd.layout || {}).meta || {}).view || [])[1] === Math.round(h / 8) * 8)""",
+        arg=height,
+    )
+    _showing(page, 6)
+    network = _network(page)
     assert _inside(network, width, height), network
-    assert _inside(region, width, height), region
+    if width >= 1280:  # beside the network; at 1024 the region and story stand under it
+        assert _inside(_stable(page, ".st-key-learn_region")[0], width, height)
     pictures = _stable(page, ".st-key-learn_network svg image", pictures=True)
-    neurons = pictures[2:-1]  # the two inputs first, the output region last
-    assert len(neurons) >= 12
-    for i, a in enumerate(pictures):
-        for b in pictures[i + 1 :]:
-            assert not _overlap(a, b), (a, b)
-    if width == 1024:
-        assert min(p["width"] for p in neurons) >= 48, [round(p["width"]) for p in neurons]
+    neurons, badges = pictures[2:-1], _badges(page)  # the two inputs first, the output region last
+    assert len(neurons) >= 40 and len(badges) >= 10, (len(neurons), len(badges))  # grown to 20+ a layer
+    marks = pictures + badges
+    for i, a in enumerate(marks):
+        for b in marks[i + 1 :]:
+            assert not _overlap(a, b), (a, b)  # no picture or badge touches another
+    assert min(p["width"] for p in neurons) >= SMALLEST.get(width, 44), [round(p["width"]) for p in neurons]
+    left, right = min(p["x"] for p in pictures), max(p["x"] + p["width"] for p in pictures)
+    assert right - left >= 0.6 * network["width"], (left, right, network)  # the drawing fills its box
+    assert not page.evaluate(CLIPPED), page.evaluate(CLIPPED)
     for chart in (".st-key-learn_regions", ".st-key-learn_compare_chart", ".st-key-learn_region"):
         titles = [t for t in _stable(page, f"{chart} .annotation-text") if t["width"] > 0]
         assert titles, chart
@@ -98,25 +186,16 @@ def test_presenter_mode_fits_the_projector(trained, size):
         targets.append(ROOT / "assets" / "screenshot-presenter.png")
     for target in targets:
         page.screenshot(path=str(target))
-
-
-def test_play_never_moves_the_network(trained):
-    from playwright.sync_api import expect
-
-    page = trained
-    page.set_viewport_size({"width": 1024, "height": 768})
-    page.evaluate("window.scrollTo(0, 0)")
-    before = _stable(page, ".st-key-learn_network")[0]
-    page.get_by_role("button", name="Play").click()
-    seen, done = [], page.get_by_text("Learned task 3 of 3")
-    while not done.is_visible():
-        boxes = page.evaluate(BOXES, ".st-key-learn_network")
-        seen += [{k: round(v) for k, v in b.items() if k != "text"} for b in boxes]
-        page.wait_for_timeout(50)  # sampling interval while Play runs
-    expect(done).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
-    seen.append({k: round(v) for k, v in _stable(page, ".st-key-learn_network")[0].items() if k != "text"})
-    expected = {k: round(v) for k, v in before.items() if k != "text"}
-    assert len(seen) > 3 and all(box == expected for box in seen), {str(b) for b in seen} - {str(expected)}
+    if width == 1024:  # a clicker steps back and forward through what was learned
+        page.keyboard.press("ArrowLeft")
+        _showing(page, 5)
+        page.keyboard.press("PageUp")
+        _showing(page, 4)
+        expect(page.get_by_role("slider", name="Show the network after task")).to_have_value("4")
+        page.keyboard.press("ArrowRight")
+        _showing(page, 5)
+        page.keyboard.press("PageDown")
+        _showing(page, 6)
 
 
 def test_the_lesson_opens_offline_and_steps_through_every_task(trained, browser, tmp_path):

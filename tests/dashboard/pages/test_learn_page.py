@@ -156,3 +156,22 @@ def test_drawn_points_become_a_task_and_ride_in_the_link():
     assert at.multiselect(key="learn_tasks").value == ["moons", "blobs", "yours"]
     state, warnings = url_state.decode({k: at.query_params[k] for k in at.query_params})
     assert warnings == [] and state.tasks[-1] == "yours" and state.custom.count("_") == 3
+
+
+def test_with_asking_on_play_stops_before_each_task_for_the_guess_and_shows_its_data():
+    at = _learn()
+    assert "Next: task 1, moons" in [a["text"] for a in _chart(at, "learn_coming")["layout"]["annotations"]]
+    at.toggle(key="learn_ask").set_value(True).run()
+    at.button(key="learn_play").click().run()
+    _ok(at)
+    assert any("Learned task 1 of 2" in s.value for s in at.success)  # one task, then it waits for the class
+    assert at.radio(key="learn_guess_2_grow") and "Play waits for the class" in _text(at)
+    assert "Next: task 2, blobs" in [a["text"] for a in _chart(at, "learn_coming")["layout"]["annotations"]]
+    at.button(key="learn_play").click().run()  # the teacher goes on (a key does the same: learn_keys)
+    assert any("Learned task 2 of 2" in s.value for s in at.success)
+
+
+def test_a_link_warning_keeps_its_tildes():
+    at = _learn(url_state.LearnState(tasks=("moons",), custom="0.5~0.5~7"))
+    warnings = [w.value for w in at.warning if w.value.startswith("Classroom link")]
+    assert warnings and all("~" not in w.replace("\\~", "") for w in warnings), warnings
