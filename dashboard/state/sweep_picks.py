@@ -13,6 +13,8 @@ from pathlib import Path
 from dashboard.figures.compare import SYMBOLS, hyperparameters, run_labels, varying_fields
 
 RUNS_KEY, SWEEP_KEY = "cmp_runs", "cmp_sweep_pick"
+PAGE_PICKS_KEY = "cmp_page_picks"
+"""The picks the page itself made while following a sweep: the browser may send any of them back later."""
 
 
 def _as_record(row: dict) -> dict:
@@ -71,19 +73,28 @@ def follow_sweep(state: MutableMapping, sweeps: dict[str, list[str]], limit: int
     pick = state.get(SWEEP_KEY)
     if pick and pick in sweeps:
         state[RUNS_KEY] = list(sweeps[pick][:limit])
+        made = state.setdefault(PAGE_PICKS_KEY, {})
+        if made.get("sweep") != pick:
+            made.clear()
+            made["sweep"], made["picks"] = pick, set()
+        made["picks"].add(frozenset(state[RUNS_KEY]))
 
 
 def picked_by_hand(state: MutableMapping, sweeps: dict[str, list[str]], running: str | None = None) -> None:
     """The run picker's callback: runs picked by hand, so no sweep is "the" pick any more.
 
-    While a launched sweep (``running``) is followed, the browser can send back a pick the
-    page itself made a moment before (fewer of the sweep's runs): only a run from elsewhere
-    ends the following then.
+    While a launched sweep (``running``) is followed, and for a while after it ends, the
+    browser can send back a pick the page itself made before (fewer of the sweep's runs, as
+    they were then): such an echo does not end the following; a pick the page never made does.
     """
     pick, current = state.get(SWEEP_KEY), set(state.get(RUNS_KEY) or [])
     if not pick or pick not in sweeps:
         return
     if pick == running and current <= set(sweeps[pick]):
+        return
+    made = state.get(PAGE_PICKS_KEY) or {}
+    if made.get("sweep") == pick and frozenset(current) in made.get("picks", ()) and current <= set(sweeps[pick]):
+        state[RUNS_KEY] = list(sweeps[pick])  # an echo of an earlier pick: the sweep's runs stay picked
         return
     if current != set(sweeps[pick]):
         state[SWEEP_KEY] = ""

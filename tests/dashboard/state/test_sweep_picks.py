@@ -47,3 +47,18 @@ def test_a_picked_sweep_is_followed_as_its_runs_arrive_until_runs_are_picked_by_
     state["cmp_sweep_pick"] = "/s"
     sweep_picks.pick_sweep(state, {"/s": ["/s/a", "/s/b", "/s/c"]}, limit=2)
     assert state["cmp_runs"] == ["/s/a", "/s/b"]  # picking the sweep again picks its runs (up to the limit)
+
+
+def test_an_echo_of_an_earlier_pick_after_the_sweep_ended_keeps_the_sweep_picked():
+    """The browser sends back a pick the page made while the sweep ran; the sweep has ended since."""
+    state: dict = {}
+    sweep_picks.start_following(state, "/s")
+    for arrived in (["/s/a"], ["/s/a", "/s/b"], ["/s/a", "/s/b", "/s/c"]):
+        sweep_picks.follow_sweep(state, {"/s": arrived}, limit=16)
+    done = {"/s": ["/s/a", "/s/b", "/s/c"]}
+    state["cmp_runs"] = ["/s/a", "/s/b"]  # what the page picked two arrivals ago
+    sweep_picks.picked_by_hand(state, done, running=None)
+    assert state["cmp_sweep_pick"] == "/s" and state["cmp_runs"] == ["/s/a", "/s/b", "/s/c"]
+    state["cmp_runs"] = ["/s/a", "/s/c"]  # a pick the page never made: the user's
+    sweep_picks.picked_by_hand(state, done, running=None)
+    assert state["cmp_sweep_pick"] == "" and state["cmp_runs"] == ["/s/a", "/s/c"]
