@@ -8,6 +8,7 @@ table and the data behind every chart download as CSV.
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -106,13 +107,24 @@ def sweep_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> str:
     by_path = {r["path"]: r for r in rows}
     titles = {p: sweep_picks.sweep_title(p, [by_path[r] for r in runs]) for p, runs in sweeps.items()}
     options = ["", *sweeps]
-    if st.session_state.get(sweep_picks.SWEEP_KEY) not in options:
-        st.session_state[sweep_picks.SWEEP_KEY] = ""
-    return st.selectbox(
-        "Sweep", options, key=sweep_picks.SWEEP_KEY, format_func=lambda p: titles.get(p) or "(runs picked by hand)",
-        on_change=sweep_picks.pick_sweep, args=(st.session_state, sweeps, MAX_RUNS),
+    state = st.session_state
+    if state.get(sweep_picks.SWEEP_KEY) not in options:
+        state[sweep_picks.SWEEP_KEY] = ""
+    # The pick lives in SWEEP_KEY; the box's own key names its titles. A keyed box keeps its
+    # identity when only its labels change, and the browser then went on showing a sweep's old
+    # title ("2 runs") after its last runs arrived; a box with new titles is a new box.
+    box = f"{sweep_picks.SWEEP_KEY}_box_{zlib.crc32(repr(sorted(titles.items())).encode()):08x}"
+    state[box] = state[sweep_picks.SWEEP_KEY]
+
+    def picked() -> None:
+        state[sweep_picks.SWEEP_KEY] = state[box]
+        sweep_picks.pick_sweep(state, sweeps, MAX_RUNS)
+
+    st.selectbox(
+        "Sweep", options, key=box, format_func=lambda p: titles.get(p) or "(runs picked by hand)", on_change=picked,
         help="A sweep's runs, picked together: every tab shows them. A sweep launched above is followed as it runs.",
     )  # fmt: skip
+    return state[sweep_picks.SWEEP_KEY]
 
 
 def picker_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
@@ -121,12 +133,22 @@ def picker_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
     labels = sweep_picks.picker_labels(rows)
     launched = st.session_state.get("cmp_sweep")
     running = str(launched.out) if launched is not None and launched.running else None
-    st.session_state[sweep_picks.RUNS_KEY] = [p for p in st.session_state.get(sweep_picks.RUNS_KEY, []) if p in paths]
-    return st.multiselect(
-        f"Runs to compare (2 to {MAX_RUNS})", paths, key=sweep_picks.RUNS_KEY, format_func=labels.get,
-        max_selections=MAX_RUNS, help="Shipped examples, runs in the runs folder and the runs of every sweep.",
-        on_change=sweep_picks.picked_by_hand, args=(st.session_state, sweeps, running),
+    state = st.session_state
+    state[sweep_picks.RUNS_KEY] = [p for p in state.get(sweep_picks.RUNS_KEY, []) if p in paths]
+    # As the Sweep box: the pick lives in RUNS_KEY and the picker's key names its options and
+    # labels, so a picker drawn before runs arrived (or finished) is never the one drawn now.
+    box = f"{sweep_picks.RUNS_KEY}_box_{zlib.crc32(repr([(p, labels.get(p)) for p in paths]).encode()):08x}"
+    state[box] = list(state[sweep_picks.RUNS_KEY])
+
+    def picked() -> None:
+        state[sweep_picks.RUNS_KEY] = list(state[box])
+        sweep_picks.picked_by_hand(state, sweeps, running)
+
+    st.multiselect(
+        f"Runs to compare (2 to {MAX_RUNS})", paths, key=box, format_func=labels.get, max_selections=MAX_RUNS,
+        help="Shipped examples, runs in the runs folder and the runs of every sweep.", on_change=picked,
     )  # fmt: skip
+    return list(state[sweep_picks.RUNS_KEY])
 
 
 def load_runs(paths: list[str]) -> list[tuple[str, dict]]:

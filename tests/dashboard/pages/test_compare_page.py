@@ -27,6 +27,16 @@ def _compare_page() -> AppTest:
     return at.switch_page("app_pages/compare.py").run()
 
 
+def runs_box(at: AppTest):
+    """The run picker (its key changes with its options: found by its label)."""
+    return next(box for box in at.multiselect if box.label.startswith("Runs to compare"))
+
+
+def sweep_box(at: AppTest):
+    """The Sweep box (its key changes with its titles: found by its label)."""
+    return next(box for box in at.selectbox if box.label == "Sweep")
+
+
 def _ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -42,9 +52,9 @@ SWEEP = SHIPPED / "sweeps" / "digits-tau-sigma"
 def test_the_page_opens_on_the_shipped_threshold_sweep(env):
     at = _compare_page()
     _ok(at)
-    picked = at.multiselect(key="cmp_runs").value
+    picked = runs_box(at).value
     assert len(picked) == 4 and all(Path(p).parent == SWEEP for p in picked)  # one benchmark, tau x sigma
-    assert at.selectbox(key="cmp_sweep_pick").value == str(SWEEP)
+    assert sweep_box(at).value == str(SWEEP)
     # trade-off; heatmap, parallel coordinates; units, parameters, AUROC; four networks; the diff grid
     keys = [c.key for c in at.get("plotly_chart")]
     assert len(keys) == 11 and {"compare_tradeoff", "compare_heatmap", "compare_network_3"} <= set(keys)
@@ -52,7 +62,7 @@ def test_the_page_opens_on_the_shipped_threshold_sweep(env):
     for name in ("Outcomes (CSV)", "Per-task curves (CSV)", "Trade-off (CSV)", "Decision diff (CSV)"):
         assert name in labels
     # the picker names the sweep's runs by the settings that differ, not by their hash names
-    shown = [o.split(" — ")[0] for o in at.multiselect(key="cmp_runs").options if "digits-tau-sigma" in o]
+    shown = [o.split(" — ")[0] for o in runs_box(at).options if "digits-tau-sigma" in o]
     assert sorted(shown) == ["τ=0.01 σ=0.002", "τ=0.01 σ=0.05", "τ=0.1 σ=0.002", "τ=0.1 σ=0.05"]
     assert at.selectbox(key="cmp_knob_x").value == "loss_threshold"
     assert at.selectbox(key="cmp_knob_y").value == "split_threshold"
@@ -64,7 +74,7 @@ def test_the_page_opens_on_the_shipped_threshold_sweep(env):
 
 def test_runs_of_different_benchmarks_are_named_as_such(env):
     at = _compare_page()
-    at.multiselect(key="cmp_runs").set_value([str(SHIPPED / "toy2d-den-fast"), str(SHIPPED / "mnist-den-fast")])
+    runs_box(at).set_value([str(SHIPPED / "toy2d-den-fast"), str(SHIPPED / "mnist-den-fast")])
     at.run()
     _ok(at)
     notes = [w.value for w in at.warning if "differ in more than" in w.value]
@@ -87,14 +97,14 @@ def test_decision_diff_of_a_run_with_itself_is_empty_and_the_first_difference_is
 
 def test_fewer_than_two_runs_asks_for_more_and_picking_the_sweep_again_picks_all_its_runs(env):
     at = _compare_page()
-    at.multiselect(key="cmp_runs").set_value([str(SHIPPED / "toy2d-den-fast")]).run()
+    runs_box(at).set_value([str(SHIPPED / "toy2d-den-fast")]).run()
     _ok(at)
     assert any("at least two runs" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 0
-    assert at.selectbox(key="cmp_sweep_pick").value == ""  # runs picked by hand: no sweep is "the" pick
-    at.selectbox(key="cmp_sweep_pick").set_value(str(SWEEP)).run()
+    assert sweep_box(at).value == ""  # runs picked by hand: no sweep is "the" pick
+    sweep_box(at).set_value(str(SWEEP)).run()
     _ok(at)
-    picked = at.multiselect(key="cmp_runs").value
+    picked = runs_box(at).value
     assert len(picked) == 4 and all(Path(p).parent == SWEEP for p in picked)
     assert len(at.get("plotly_chart")) == 11
 
@@ -172,13 +182,13 @@ def test_a_sweep_launched_from_the_page_shows_its_runs(env):
     _ok(at)
     runs = finished_runs(launcher.out)
     assert len(runs) == 2 and launcher.out.parent == env / "sweeps"
-    options = at.multiselect(key="cmp_runs").options  # labels: "<differing settings> — sweep <folder>"
+    options = runs_box(at).options  # labels: "<differing settings> — sweep <folder>"
     assert {o for o in options if launcher.out.name in o} == {
         f"τ={t} — sweep {launcher.out.name}" for t in ("0.01", "inf")
     }
-    assert at.selectbox(key="cmp_sweep_pick").value == str(launcher.out)
+    assert sweep_box(at).value == str(launcher.out)
     # the new sweep carries over to every tab: its two runs are the picked runs
-    assert sorted(at.multiselect(key="cmp_runs").value) == sorted(str(p) for p in runs)
+    assert sorted(runs_box(at).value) == sorted(str(p) for p in runs)
     assert {"compare_tradeoff", "compare_units", "compare_network_1", "compare_diff"} <= {
         c.key for c in at.get("plotly_chart")
     }

@@ -9,6 +9,12 @@ from streamlit.testing.v1 import AppTest
 
 from den_engine import Trainer, preset
 
+
+def runs_box(at: AppTest):
+    """The Compare page's run picker (its key changes with its options: found by its label)."""
+    return next(box for box in at.multiselect if box.label.startswith("Runs to compare"))
+
+
 APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
 TIMEOUT = 90
 
@@ -80,5 +86,5 @@ def test_train_runs_and_compare_pages_load_a_conv_run(env, tmp_path):
     at.button(key="load_run").click().run()
     _ok(at)
     at.switch_page("app_pages/compare.py").run()
-    at.multiselect(key="cmp_runs").set_value([str(env), str(env)]).run()
+    runs_box(at).set_value([str(env), str(env)]).run()
     _ok(at)
