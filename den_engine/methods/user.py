@@ -31,7 +31,9 @@ from den_engine.methods.registry import METHODS, Method
 PLUGINS_ENV = "DEN_PLUGINS"
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 # the fields the trainer and the training stages read from every method's config
-NEEDED_FIELDS = tuple(f.name for f in dataclasses.fields(BaselineConfig) if f.name != "decay_samples")
+OPTIONAL_FIELDS = ("decay_samples", "conv_channels", "kernel_size")
+"""Read with defaults where they are read: a config without the conv fields is fully connected."""
+NEEDED_FIELDS = tuple(f.name for f in dataclasses.fields(BaselineConfig) if f.name not in OPTIONAL_FIELDS)
 
 _USER_NAMES: set[str] = set()  # methods registered here (only these may be replaced)
 _LOADED: dict[str, ModuleType | None] = {}  # spec -> module (None while it loads: no loop back into it)
