@@ -28,17 +28,30 @@ _VIEW_HELP = (
 
 
 def graph_controls_ui(
-    prefix: str, n_tasks: int, task: int | None = None, default_view: str = "growth", beside=None
+    prefix: str,
+    n_tasks: int,
+    task: int | None = None,
+    default_view: str = "growth",
+    beside=None,
+    playing_at: int | None = None,
 ) -> dict:
     """The task timeline (when ``task`` is None; ``beside`` draws into a narrow column at its right),
-    then the view, the edge mode and its option; returns them."""
+    then the view, the edge mode and its option; returns them.
+
+    ``playing_at``: a play is showing that task. The timeline is then a slider of that position alone
+    (a new one each step, keyed by it): the browser never holds a step's value into the next one, so
+    the timeline, the title and the picture always name the same task, and a drag is the user's own.
+    """
     if st.session_state.get(f"{prefix}_view") not in VIEWS:
         st.session_state[f"{prefix}_view"] = default_view
     if st.session_state.get(f"{prefix}_edges") not in EDGES:
         st.session_state[f"{prefix}_edges"] = "auto"
     if task is None and n_tasks > 1:
         left, right = st.columns([6, 1.25], vertical_alignment="bottom") if beside else (st, None)
-        task = left.slider("Task timeline", 1, n_tasks, key="timeline")
+        if playing_at is None:
+            task = left.slider("Task timeline", 1, n_tasks, key="timeline")
+        else:
+            task = left.slider("Task timeline", 1, n_tasks, value=playing_at, key=f"timeline_at_{playing_at}")
         if right is not None:
             with right:
                 beside()

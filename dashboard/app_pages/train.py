@@ -61,8 +61,11 @@ def _toggle_play(n_tasks: int) -> None:
     st.session_state["playing"] = playing
     st.session_state["play_hold"] = playing  # show the first frame for a whole tick
     st.session_state["play_toggled"] = True  # the play timer belongs to the whole page: rerun it
-    if playing and st.session_state.get("timeline", n_tasks) >= n_tasks:
-        st.session_state["timeline"] = 1
+    if playing:  # from the end, play starts again at task 1
+        at = int(st.session_state.get("timeline", n_tasks))
+        st.session_state["play_at"] = 1 if at >= n_tasks else at
+    else:  # paused: the timeline stays where the play was (the server's count, never the browser's last slider)
+        st.session_state["timeline"] = int(st.session_state.get("play_at", n_tasks))
 
 
 def _play_button(n_tasks: int) -> None:
@@ -100,13 +103,20 @@ def _network_body(run_dir: str, record: dict, about: str) -> None:
     n = len(record["tasks"])
     if st.session_state.pop("play_toggled", False):
         st.rerun()  # Play or Pause was pressed in this fragment: start or drop the page's play timer
-    if st.session_state.get("playing") and not st.session_state.pop("play_hold", False):
-        if st.session_state.get("timeline", n) >= n:
-            st.session_state["playing"] = False
+    playing = bool(st.session_state.get("playing"))
+    dragged = st.session_state.get(f"timeline_at_{st.session_state.get('play_at')}")
+    if playing and dragged is not None and dragged != st.session_state.get("play_at"):
+        # the timeline was dragged during the play: pause at that task
+        st.session_state["playing"], st.session_state["timeline"] = False, int(dragged)
+        st.rerun()
+    if playing and not st.session_state.pop("play_hold", False):
+        if st.session_state.get("play_at", n) >= n:
+            st.session_state["playing"], st.session_state["timeline"] = False, n
             st.rerun()  # the end: a full run drops the play timer
-        st.session_state["timeline"] = st.session_state.get("timeline", 0) + 1
+        st.session_state["play_at"] = st.session_state.get("play_at", 0) + 1
     # the timeline (with Play beside it), then the view and the edges
-    controls = graph_ui.graph_controls_ui("graph", n, beside=lambda: _play_button(n))
+    at = st.session_state.get("play_at", n) if playing else None
+    controls = graph_ui.graph_controls_ui("graph", n, beside=lambda: _play_button(n), playing_at=at)
     task = controls["task"]
     graph_ui.network_chart_ui(run_dir, record, task, controls, "network")
     _metrics_row(record, task)  # under the picture: the network is what the first screen shows
@@ -126,6 +136,7 @@ def network_panel(run_dir: str, record: dict) -> None:
             st.session_state["timeline"] = n
         st.session_state["timeline_seen"] = (run_dir, n)
     st.session_state["timeline"] = max(1, min(int(st.session_state.get("timeline", n)), n))
+    st.session_state["play_at"] = max(1, min(int(st.session_state.get("play_at", n)), n))
     playing = bool(st.session_state.get("playing")) and n > 1
     body = st.fragment(_network_body, run_every=PLAY_SECONDS if playing else None)
     body(run_dir, record, _about_run(run_dir, record))

@@ -70,6 +70,17 @@ def _tiny_settings(at: AppTest) -> AppTest:
     return at.run()
 
 
+def _timeline(at):
+    """The task timeline: keyed "timeline" while paused, a slider of the play's position while playing."""
+    return next(s for s in at.slider if s.label == "Task timeline")
+
+
+def _title(at) -> str:
+    """The network chart's title text."""
+    spec = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and "network" in c.proto.id).proto.spec)
+    return spec["layout"]["title"]["text"].replace("<b>", "")
+
+
 def test_first_screen_shows_the_shipped_run(env, example):
     at = _app()
     _ok(at)
@@ -83,12 +94,26 @@ def test_first_screen_shows_the_shipped_run(env, example):
     assert at.text_input(key="cfg_hidden_sizes").value == hidden  # ... with the preset's values, not the run's
     assert at.slider(key="timeline").value == 3
     at.button(key="play").click().run()  # from the end, play restarts at task 1 ...
-    assert at.session_state["playing"] and at.slider(key="timeline").value == 1
+    assert at.session_state["playing"] and _timeline(at).value == 1
     assert _metric(at, "Hidden units") == str(sum(record["tasks"][0]["layer_sizes"][1:]))
     at.run()  # ... and each tick of the play timer shows the next task
-    assert at.slider(key="timeline").value == 2
+    assert _timeline(at).value == 2 and _title(at).startswith("After task 2:")
     at.button(key="play").click().run()  # pause
     assert not at.session_state["playing"] and at.slider(key="timeline").value == 2
+    assert _title(at).startswith("After task 2:")
+
+
+def test_dragging_the_timeline_during_play_pauses_at_that_task(env, example):
+    at = _app()
+    at.button(key="play").click().run()
+    at.run()
+    assert at.session_state["playing"] and _timeline(at).value == 2
+    _timeline(at).set_value(1).run()  # the user drags the timeline back while the play runs
+    _ok(at)
+    assert not at.session_state["playing"] and _timeline(at).value == 1
+    assert _title(at).startswith("After task 1:")
+    at.run()  # no play tick moves it on
+    assert _timeline(at).value == 1 and not at.session_state["playing"]
 
 
 def test_next_task_trains_and_every_view_updates(env):
