@@ -297,18 +297,31 @@ def _on_key(action: str, blocked: bool) -> None:
         _play()
 
 
+def _status_ui(session: LearnSession) -> None:
+    """The job's line (its place in the queue, then its progress), polled."""
+    status = session.status()
+    st.session_state["learn_seen"] = status.version
+    st.fragment(_progress_body, run_every=poll_seconds(status))()
+
+
 def main() -> None:
-    """Draw the Learn page."""
+    """Draw the Learn page.
+
+    The job's status line is drawn first (into its place under the buttons) when no key was pressed: a
+    pressed button's callback has already queued the job, so the press is answered on screen before the
+    page's slower parts are drawn. With thirty tabs pressing at once, each page run shares one
+    interpreter, and what a run sends first is what arrives in time.
+    """
     session = get_session()
+    key, view = learn_keys.keys_ui()  # a pressed key acts before the status line is drawn
+    top = st.container()
+    status_box = st.container(border=False, key="learn_status")  # a least height (CSS), never a scroll box
+    note = status_box.empty()
+    if key is None:
+        with status_box:
+            _status_ui(session)
     state, problems = parts.controls_ui()
     presenter = state.presenter
-    st.html(PAGE_CSS + (PRESENTER_CSS if presenter else ""))
-    key, view = learn_keys.keys_ui()
-    _sync_url(state)
-    for warning in st.session_state.get("learn_warnings", []):
-        st.warning("Classroom link: " + warning.replace("~", "\\~"))  # a bare ~ would strike the text through
-    if not presenter:
-        st.header("Learn: watch a network learn task after task", anchor=False)
     spec, problem = None, None
     try:
         spec = spec_from_state(state)
@@ -316,15 +329,22 @@ def main() -> None:
         problem = str(exc)
     if key:
         _on_key(key, bool(problems or problem))
+    with top:
+        st.html(PAGE_CSS + (PRESENTER_CSS if presenter else ""))
+        _sync_url(state)
+        for warning in st.session_state.get("learn_warnings", []):
+            st.warning("Classroom link: " + warning.replace("~", "\\~"))  # a bare ~ would strike the text through
+        if not presenter:
+            st.header("Learn: watch a network learn task after task", anchor=False)
+        status = session.status()
+        pair = session.trainer
+        buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem), view[0] < NARROW_PX)
+    if problems or problem:
+        note.error(f"Fix the settings before training: {problem or 'see the highlighted fields in the sidebar'}.")
+    if key is not None:
+        with status_box:
+            _status_ui(session)
     status = session.status()
-    pair = session.trainer
-    buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem), view[0] < NARROW_PX)
-    status = session.status()
-    st.session_state["learn_seen"] = status.version
-    with st.container(border=False, key="learn_status"):  # a least height (CSS), never a scroll box
-        if problems or problem:
-            st.error(f"Fix the settings before training: {problem or 'see the highlighted fields in the sidebar'}.")
-        st.fragment(_progress_body, run_every=poll_seconds(status))()
     pair = session.trainer
     if pair is None or not pair.tasks_done:
         empty_ui(state, presenter, view)
