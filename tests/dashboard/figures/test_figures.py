@@ -1,127 +1,29 @@
-"""Figure builders: what the drawing shows must match the record and the weights exactly."""
+"""The network figure: what the drawing shows must match the record and the weights exactly."""
 
 from __future__ import annotations
-
-import copy
-import math
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-import torch
 from figure_reading import drawn_units, is_diamond, traces
+from figure_records import TINY, handmade, train_run
 
 from dashboard import figures, synthetic
 from dashboard.figures.encoding import EDGE_NEGATIVE, EDGE_POSITIVE, fade, task_color
 from dashboard.figures.layout import unit_positions
 from den_engine.core.config import preset
-from den_engine.core.runner import Trainer
-from den_engine.records.store import load_run
-
-TINY = {"hidden_sizes": (8, 8), "iterations": 20, "head_iterations": 10}
-CHARTS = [
-    figures.units_chart,
-    figures.sparsity_chart,
-    figures.params_chart,
-    figures.matrix_heatmap,
-    figures.average_metric_chart,
-    figures.loss_threshold_chart,
-]
-
-
-def _train(tmp_path_factory, benchmark: str, config=None):
-    out = tmp_path_factory.mktemp(benchmark)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is faster, and much faster on a busy machine
-    try:
-        Trainer(config or preset("fast", **TINY), benchmark, 3, out_dir=out).run()
-    finally:
-        torch.set_num_threads(threads)
-    run = load_run(out)
-    weights = {t: {k: v.numpy() for k, v in run.weights(t).items() if k != "rng_state"} for t in (1, 2, 3)}
-    return run.data, weights
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """A 3-task toy-2d run (2 input nodes, 8-8 hidden) with its weights per task."""
-    return _train(tmp_path_factory, "toy-2d")
+    return train_run(tmp_path_factory, "toy-2d")
 
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """A 3-task 8x8-digits run, with a low sigma so that units get split."""
-    return _train(tmp_path_factory, "digits-one-vs-rest", preset("fast", split_threshold=0.005, **TINY))
-
-
-def unit(uid, layer, born, origin="base", parent=None, retired=None):
-    return {"id": uid, "layer": layer, "born": born, "origin": origin, "parent": parent, "retired": retired}
-
-
-def handmade() -> tuple[dict, dict]:
-    """2 inputs, layers 3-2; task 2 expands (ghost 6), splits unit 0 into 8; task 3 has missing metrics."""
-    t1 = [unit(0, 1, 1), unit(1, 1, 1), unit(2, 1, 1), unit(3, 2, 1), unit(4, 2, 1)]
-    t2 = [unit(0, 1, 1, retired=2)] + t1[1:3] + [unit(5, 1, 2, "expanded"), unit(8, 1, 2, "duplicate", parent=0)]
-    t2 += t1[3:] + [unit(7, 2, 2, "expanded")]
-    drift = {"ids": [0, 1, 2], "values": [0.3, 0.01, None]}
-    events2 = [
-        {
-            "type": "expansion_decision",
-            "stage": "selective_retraining",
-            "loss": 0.4,
-            "loss_threshold": 0.1,
-            "expand": True,
-        },
-        {
-            "type": "drift",
-            "stage": "split",
-            "split_threshold": 0.1,
-            "drift": [drift, {"ids": [3, 4], "values": [0.02, 0]}],
-        },
-        {"type": "split", "stage": "split", "pairs": [{"layer": 1, "parent": 0, "duplicate": 8, "drift": 0.3}]},
-    ]
-    events3 = [{"type": "expansion_decision", "stage": "x", "loss": 0.05, "loss_threshold": 0.1, "expand": False}]
-
-    def snap(task, units, events, metrics, pruned=(), selected=None):
-        sizes = [2] + [sum(u["layer"] == l for u in units) for l in (1, 2)]
-        active = [2] + [sum(u["layer"] == l and (u["retired"] or 99) > task for u in units) for l in (1, 2)]
-        return {
-            "task": task,
-            "name": f"shape {task}",
-            "n_outputs": 1,
-            "layer_sizes": sizes,
-            "active_sizes": active,
-            "units": units,
-            "pruned": list(pruned),
-            "selected": selected,
-            "events": events,
-            "sparsity": [0.1 * task, None],
-            "params": {"total": 30 * task, "nonzero": 20 * task, "mtl_params": 25, "stl_params": 25 * task},
-            "metrics": metrics,
-            "weights": f"weights/task-00{task}.safetensors",
-        }
-
-    record = {
-        "run_id": "hand",
-        "benchmark": {"name": "toy-2d", "input_dim": 2, "input_shape": [2], "n_outputs": [1, 1, 1]},
-        "base_sizes": [3, 2],
-        "tasks": [
-            snap(1, t1, [], {"auroc": [0.9], "accuracy": [0.8], "average_auroc": 0.9, "average_accuracy": 0.8}),
-            snap(
-                2,
-                t2,
-                events2,
-                {"auroc": [0.91, 0.7], "accuracy": [0.8, 0.6], "average_auroc": 0.805},
-                pruned=[{"id": 6, "layer": 1, "born": 2, "origin": "expanded"}],
-                selected=[[1, 2], [3]],
-            ),
-            snap(3, t2, events3, {"auroc": [0.9, None, float("nan")], "accuracy": [0.8, 0.6, 0.5]}),
-        ],
-    }
-    w1 = np.array([[0.5, -0.25], [0.0, 1.0], [-2.0, 0.0], [0.75, 0.1], [0.3, -0.3]])  # rows: units 0,1,2,5,8
-    w2 = np.array([[9.0, 0.2, -0.4, 0.0, 0.6], [0.0, -0.7, 0.8, 0.05, 0.0], [0.0, 0.0, 0.0, 0.9, -1.1]])
-    weights = {"hidden.1.weight": w1, "hidden.2.weight": w2, "head.2.weight": np.array([[1.5, -0.01, 0.0]])}
-    return record, weights
+    return train_run(tmp_path_factory, "digits-one-vs-rest", preset("fast", split_threshold=0.005, **TINY))
 
 
 def drawn_edges(fig: go.Figure) -> list[tuple[float, float, float, float, float]]:
@@ -370,84 +272,3 @@ def test_mismatched_weights_draw_no_edges_instead_of_failing():
         bad = {"hidden.1.weight": np.ones((2, 2)), "hidden.2.weight": np.ones((1, 1))}
         fig = figures.network_figure(record, 2, bad, edges=edges)
         assert not traces(fig, "edges") and not traces(fig, "bundles")
-
-
-# --- charts ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("build", CHARTS)
-def test_charts_handle_zero_one_and_many_tasks(build, toy):
-    record, _ = handmade()
-    empty = build({"tasks": []})
-    assert empty.layout.annotations[0].text.startswith("No task")
-    assert isinstance(build({}), go.Figure)
-    one = copy.deepcopy(record)
-    one["tasks"] = one["tasks"][:1]
-    for r in (one, record, toy[0]):
-        assert isinstance(build(r), go.Figure)
-        build(r).to_json()
-
-
-def test_heatmap_cells_carry_the_matrix_values():
-    record, _ = handmade()
-    for metric in ("auroc", "accuracy"):
-        fig = figures.matrix_heatmap(record, metric)
-        z, text = np.asarray(fig.data[0].z, dtype=float), fig.data[0].text
-        for i, snapshot in enumerate(record["tasks"]):
-            row = snapshot["metrics"][metric]
-            for j in range(3):
-                value = row[j] if j <= i and row[j] is not None else math.nan
-                if j > i or math.isnan(value):
-                    assert math.isnan(z[i][j]) and text[i][j] in ("", "–")
-                else:
-                    assert z[i][j] == value and text[i][j] == f"{value:.3f}"
-    assert fig.layout.xaxis.title.text == "evaluated on task j" and fig.layout.yaxis.title.text == "after task i"
-
-
-def test_units_chart_stacks_to_the_active_sizes(toy):
-    for record in (toy[0], handmade()[0]):
-        fig = figures.units_chart(record)
-        bars = [tr for tr in fig.data if isinstance(tr, go.Bar)]
-        n_layers = len(record["tasks"][0]["layer_sizes"]) - 1
-        for l in range(n_layers):
-            axis = "x" if l == 0 else f"x{l + 1}"
-            stacked = np.sum([tr.y for tr in bars if tr.xaxis == axis], axis=0)
-            assert list(stacked) == [t["active_sizes"][l + 1] for t in record["tasks"]]
-
-
-def test_drift_histogram_names_split_units_and_sigma():
-    record, _ = handmade()
-    fig = figures.drift_histogram(record, 2, 1)
-    assert sorted(fig.data[0].x) == [0.01, 0.3]  # the None value is left out
-    assert "σ = 0.1" in fig.layout.annotations[0].text and "split: 0" in fig.layout.title.text
-    assert fig.layout.shapes[0].x0 == 0.1
-    assert "Task 1" in figures.drift_histogram(record, 1, 1).layout.annotations[0].text
-    assert figures.drift_histogram(record, 2, 5).layout.annotations[0].text.startswith("No drift")
-    assert figures.drift_histogram(record, 3, 1).layout.annotations[0].text.startswith("No drift")
-
-
-def test_loss_threshold_chart_colours_bars_by_the_decision():
-    record, _ = handmade()
-    fig = figures.loss_threshold_chart(record)
-    bars = {tr.name: (list(tr.x), list(tr.y)) for tr in fig.data if isinstance(tr, go.Bar)}
-    assert bars["expanded (loss > τ)"] == ([2], [0.4]) and bars["not expanded (loss ≤ τ)"] == ([3], [0.05])
-    tau = next(tr for tr in fig.data if tr.name.startswith("τ"))
-    assert list(tau.y) == [0.1, 0.1]
-
-
-def test_missing_numbers_become_gaps():
-    record, _ = handmade()
-    average = figures.average_metric_chart(record)
-    assert list(average.data[1].y) == [0.8, None, None]
-    assert list(figures.sparsity_chart(record).data[1].y) == [None, None, None]
-
-
-def test_loss_threshold_chart_is_linear_with_a_tau_dash_per_bar_and_the_inspected_task_outlined():
-    record, _ = handmade()
-    fig = figures.loss_threshold_chart(record, task=3)
-    assert fig.layout.yaxis.type == "linear" and fig.layout.yaxis.rangemode == "tozero"
-    tau = next(tr for tr in fig.data if tr.name.startswith("τ"))
-    assert tau.mode == "markers" and tau.marker.symbol == "line-ew"  # a dash on each bar, no line across them
-    widths = {tr.name: list(tr.marker.line.width) for tr in fig.data if isinstance(tr, go.Bar)}
-    assert widths == {"expanded (loss > τ)": [0], "not expanded (loss ≤ τ)": [3]}  # task 3 is outlined
-    assert fig.layout.annotations[0].text == "task 3"
