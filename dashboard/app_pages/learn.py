@@ -249,6 +249,17 @@ def _benchmark(seed: int, order: tuple[str, ...], custom: str):
     return learn_benchmark(seed, order, custom)
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _coming_figure(seed: int, order: tuple[str, ...], custom: str, height: int, font: int):
+    """The first task's points over the plane: built once per lesson and size, shared by every tab (read only).
+
+    It is the costliest part of the page before task 1 (about 70 ms of the server's one interpreter);
+    a class of thirty opening the same lesson draws it once.
+    """
+    bench = _benchmark(seed, order, custom)
+    return rf.regions_figure([_coming_panel(bench, 1)], height=height, font_size=font)
+
+
 def empty_ui(state: url_state.LearnState, presenter: bool, view: tuple[int, int]) -> None:
     """Before task 1: what Next and Play do, the class's question, and the first task's data over the plane."""
     sizes = stage_sizes(presenter, view)
@@ -259,13 +270,11 @@ def empty_ui(state: url_state.LearnState, presenter: bool, view: tuple[int, int]
         parts.predict_ui(1, state.tasks[0])
         live_ui()
     try:
-        bench = _benchmark(state.seed, tuple(state.tasks), state.custom)
+        fig = _coming_figure(state.seed, tuple(state.tasks), state.custom, sizes["region_h"], 17 if presenter else 15)
     except (ValueError, KeyError):
         return  # a task without its points: the status line already says what to fix
-    font = 17 if presenter else 15
     with right:
-        st.plotly_chart(rf.regions_figure([_coming_panel(bench, 1)], height=sizes["region_h"], font_size=font),
-                        key="learn_coming", config={"displaylogo": False, "displayModeBar": False})  # fmt: skip
+        st.plotly_chart(fig, key="learn_coming", config={"displaylogo": False, "displayModeBar": False})
 
 
 def _play() -> None:
