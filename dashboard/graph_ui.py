@@ -46,10 +46,14 @@ def graph_controls_ui(
         st.session_state[f"{prefix}_view"] = default_view
     if st.session_state.get(f"{prefix}_edges") not in EDGES:
         st.session_state[f"{prefix}_edges"] = "auto"
-    if task is None and n_tasks > 1:
+    if task is None and n_tasks > 1 and st.session_state[f"{prefix}_view"] == "film":
+        # the film has its own slider and Play under its picture: a second timeline would fight it
+        task = int(st.session_state.get(f"{prefix}_film_from", n_tasks))
+    elif task is None and n_tasks > 1:
         left, right = st.columns([6, 1.25], vertical_alignment="bottom") if beside else (st, None)
         if playing_at is None:
             task = left.slider("Task timeline", 1, n_tasks, key="timeline")
+            st.session_state[f"{prefix}_film_from"] = task  # where a switch to the film starts it
         else:
             task = left.slider("Task timeline", 1, n_tasks, value=playing_at, key=f"timeline_at_{playing_at}")
         if right is not None:

@@ -104,6 +104,9 @@ def _network_body(run_dir: str, record: dict, about: str) -> None:
     if st.session_state.pop("play_toggled", False):
         st.rerun()  # Play or Pause was pressed in this fragment: start or drop the page's play timer
     playing = bool(st.session_state.get("playing"))
+    if playing and st.session_state.get("graph_view") == "film":  # the film plays itself: the page's play stops
+        st.session_state["playing"], st.session_state["timeline"] = False, st.session_state.get("play_at", n)
+        st.rerun()
     dragged = st.session_state.get(f"timeline_at_{st.session_state.get('play_at')}")
     if playing and dragged is not None and dragged != st.session_state.get("play_at"):
         # the timeline was dragged during the play: pause at that task
@@ -135,7 +138,8 @@ def network_panel(run_dir: str, record: dict) -> None:
         if seen is None or seen[0] != run_dir or st.session_state.get("timeline") in (None, seen[1]):
             st.session_state["timeline"] = n
         st.session_state["timeline_seen"] = (run_dir, n)
-    st.session_state["timeline"] = max(1, min(int(st.session_state.get("timeline", n)), n))
+    at = st.session_state.get("timeline", st.session_state.get("graph_film_from", n))  # not drawn with the film
+    st.session_state["timeline"] = max(1, min(int(at), n))
     st.session_state["play_at"] = max(1, min(int(st.session_state.get("play_at", n)), n))
     playing = bool(st.session_state.get("playing")) and n > 1
     body = st.fragment(_network_body, run_every=PLAY_SECONDS if playing else None)

@@ -223,3 +223,29 @@ def test_every_shipped_run_fills_every_view(monkeypatch, tmp_path, run):
     at.switch_page("app_pages/inspector.py").run()
     _ok(at)
     assert "Task" in _text(at) and _charts(at) >= 3
+
+
+def test_the_film_has_the_only_timeline_and_play_and_the_growth_view_comes_back_where_it_was(env, example):
+    at = _app()
+    _timeline(at).set_value(2).run()
+    at.session_state["graph_view"] = "film"
+    at.run()
+    _ok(at)
+    assert not [s for s in at.slider if s.label == "Task timeline"]  # the film's own slider is the timeline
+    assert not [b for b in at.button if b.key == "play"]  # and its own Play
+    film = next(c for c in at.get("plotly_chart") if c.proto.id and "network_film" in c.proto.id)
+    assert json.loads(film.proto.spec)["frames"]  # the film itself, with its frames
+    at.session_state["graph_view"] = "growth"
+    at.run()
+    assert _timeline(at).value == 2 and _title(at).startswith("After task 2:")
+
+
+def test_switching_to_the_film_during_a_play_stops_the_page_play(env, example):
+    at = _app()
+    at.button(key="play").click().run()
+    at.run()
+    assert at.session_state["playing"]
+    at.session_state["graph_view"] = "film"
+    at.run()
+    _ok(at)
+    assert not at.session_state["playing"]
