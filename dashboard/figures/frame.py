@@ -98,6 +98,8 @@ def layer_labels(
         if l <= n_conv:
             # three short lines: conv blocks are narrow, and two side by side must not share a label's width
             text = f"conv {l} · {kernel}×{kernel}<br>{a} filters" + (f"<br>({s} stored)" if s != a else "")
+        elif n_conv:  # beside conv blocks a dense block is narrow too: the same three short lines
+            text = f"layer {l}<br>{a} active" + (f"<br>({s} stored)" if s != a else "")
         else:
             text = f"layer {l}<br>{a} active" + (f" / {s} stored" if s != a else "")
         if extra and l - 1 < len(extra) and extra[l - 1]:

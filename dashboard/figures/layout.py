@@ -40,6 +40,8 @@ GRID_BASE_HEIGHT = 0.45  # height of a layer's base block; later rows extend it 
 GROWTH_ROOM = 6  # a block is re-shaped (twice as wide) only when its layer outgrows this many times its shape
 CONV_GROWTH_ROOM = 3  # a conv layer has few, large cells: a tower sooner, so it is re-shaped sooner
 MAX_PITCH = 0.12
+PLOT_ASPECT = 1.8  # width / height of the network chart's plot area at a 1024-1440 px page
+MAX_BLOCK_SCALE = 3.0
 MAX_INPUT_NODES = 16  # inputs wider than this are drawn as one image block
 BLOCK_HEIGHT = 0.6
 BLOCK_WIDTH = 0.6
@@ -173,12 +175,35 @@ def block_capacity(base: int, stored: int, room: int = GROWTH_ROOM) -> int:
     return capacity
 
 
-def _grid_shape(base: int) -> tuple[int, float, float]:
+def _grid_shape(base: int, wideness: float = GRID_WIDENESS, scale: float = 1.0) -> tuple[int, float, float]:
     """(columns, pitch, top) of a block layer shaped for ``base`` units."""
-    columns = max(2, math.ceil(math.sqrt(GRID_WIDENESS * max(base, 1))))
+    columns = max(2, math.ceil(math.sqrt(wideness * max(base, 1))))
     rows = max(1, math.ceil(base / columns))
-    pitch = min(GRID_BASE_HEIGHT / rows, MAX_PITCH)
+    pitch = min(GRID_BASE_HEIGHT / rows, MAX_PITCH) * scale
     return columns, pitch, rows * pitch / 2
+
+
+def _wideness(n_blocks: int) -> float:
+    """How wide a block is shaped: wider than tall for one or two blocks; narrower, down to twice as tall as
+    wide, when more of them share the width (the paper's conv network has four)."""
+    return GRID_WIDENESS if n_blocks <= 2 else max(0.5, 2 * GRID_WIDENESS / n_blocks**1.5)
+
+
+def _block_scale(geometries: list[LayerGeometry], counts: list[int], input_width: float, head_room: float) -> float:
+    """How much larger to draw every block so the whole drawing has about the plot's shape.
+
+    Gaps between layers are fixed (the edge bundles need them); with many narrow blocks the drawing is a
+    thin strip across a tall plot, so the blocks are enlarged until width / height is about
+    ``PLOT_ASPECT`` (at most ``MAX_BLOCK_SCALE`` times). One or two blocks, as for MNIST, are never changed.
+    """
+    grids = [g for g in geometries if g.kind == "grid"]
+    if len(grids) <= 2:
+        return 1.0
+    blocks = input_width + sum(g.x1 - g.x0 for g in grids)
+    gaps = geometries[-1].x1 - input_width / 2 - sum(g.x1 - g.x0 for g in grids) + head_room
+    height = max(math.ceil(counts[g.layer] / g.columns) * g.pitch for g in grids)
+    room = PLOT_ASPECT * height - blocks
+    return 1.0 if room <= 0 else float(min(max(gaps / room, 1.0), MAX_BLOCK_SCALE))
 
 
 def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = None) -> list[LayerGeometry]:
@@ -197,20 +222,29 @@ def layer_geometries(record: dict, slots: dict[int, tuple[int, int]] | None = No
     ]
     geometry = input_geometry(record)
     gap = COLUMN_GAP if geometry.kind == "nodes" and "grid" not in kinds else BLOCK_GAP
-    right = geometry.x1 if geometry.kind == "block" else 0.0
-    out = []
-    for l, kind in enumerate(kinds, start=1):
-        base = bases[l - 1] if l <= len(bases) else counts[l]
-        left = right + gap
-        if kind == "column":
-            out.append(LayerGeometry(l, "column", base, left, left))
-        else:
-            room = CONV_GROWTH_ROOM if l <= n_conv else GROWTH_ROOM
-            columns, pitch, top = _grid_shape(block_capacity(base, counts[l], room))
-            width = columns * pitch
-            out.append(LayerGeometry(l, "grid", base, left, left + width, columns, pitch, top, l <= n_conv))
-        right = out[-1].x1
-    return out
+    wideness = _wideness(kinds.count("grid"))
+
+    def lay(scale: float) -> list[LayerGeometry]:
+        right = geometry.x1 if geometry.kind == "block" else 0.0
+        out = []
+        for l, kind in enumerate(kinds, start=1):
+            base = bases[l - 1] if l <= len(bases) else counts[l]
+            left = right + gap
+            if kind == "column":
+                out.append(LayerGeometry(l, "column", base, left, left))
+            else:
+                room = CONV_GROWTH_ROOM if l <= n_conv else GROWTH_ROOM
+                columns, pitch, top = _grid_shape(block_capacity(base, counts[l], room), wideness, scale)
+                width = columns * pitch
+                out.append(LayerGeometry(l, "grid", base, left, left + width, columns, pitch, top, l <= n_conv))
+            right = out[-1].x1
+        return out
+
+    first = lay(1.0)
+    if not first:
+        return first
+    scale = _block_scale(first, counts, geometry.x1 - geometry.x0 if geometry.kind == "block" else 0.0, 0.4)
+    return first if scale == 1.0 else lay(scale)
 
 
 @dataclass(frozen=True)

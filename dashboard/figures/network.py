@@ -29,6 +29,7 @@ from dashboard.figures.wiring import edge_layer, unit_xy
 
 EDGE_MODES = ("auto", "bundled", "strongest")
 MAX_LINKS = 40  # more duplicate-original links than this are a tangle: none are drawn
+TITLE_ONE_LINE = 72  # characters of a chart title that fit one line at a 1024-px page
 
 
 def _drift_history(tasks: list[dict], upto: int) -> dict[int, list[tuple[int, float, float]]]:
@@ -86,7 +87,9 @@ def _title(snapshot: Mapping, task: int, mode: str, since: int | None) -> str:
     name = snapshot.get("name") or f"task {task}"
     extra = f" ({stored} stored)" if stored and stored != active else ""
     head = {"growth": f"After task {task}", "changes": f"What task {task} changed", "diff": f"Task {since} → {task}"}
-    return f"{head[mode]}: {name} · {active}{extra}"
+    title = f"{head[mode]}: {name} · {active}"
+    # a deep network's sizes run past a 1024-px page's chart: the stored sizes go on a line of their own
+    return title + ("<br>" + extra.strip() if len(title + extra) > TITLE_ONE_LINE else extra)
 
 
 def _rows(scene: Scene) -> dict[int, int]:
@@ -194,8 +197,9 @@ def network_figure(
     traces += legend_traces(looks)
     palette.apply(traces)
     extra = layer_counts(scene, mode, since)
+    title = _title(scene.snapshot, task, mode, since)
     layout = _layout(
-        _title(scene.snapshot, task, mode, since),
+        title,
         height=NETWORK_HEIGHT,
         hovermode="closest",
         uirevision=str(record.get("run_id", "network")),
@@ -209,7 +213,12 @@ def network_figure(
             "constraintoward": "top",
         },  # spare height goes under the drawing, not over it
         # a stored count under a conv title is a third line: room for it above the plot
-        margin={"l": 10, "r": 10, "t": (125 if any(extra) else 95) + (20 if n_conv else 0), "b": 10},
+        margin={
+            "l": 10,
+            "r": 10,
+            "t": (125 if any(extra) else 95) + (20 if n_conv else 0) + 22 * title.count("<br>"),
+            "b": 10,
+        },
         legend={
             "orientation": "h",
             "x": 0.0,

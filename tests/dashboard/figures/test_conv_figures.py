@@ -139,3 +139,19 @@ def test_filter_figure_draws_the_kernel_and_the_map_given():
     missing = filter_figure(kernel[:1], None, uid=7, layer=1, task=3, note="no test images")
     assert {tr.meta["kind"] for tr in missing.data} == {"kernel"}
     assert any("no test images" in a.text for a in missing.layout.annotations)
+
+
+def test_a_paper_size_conv_network_fills_the_plot_instead_of_a_thin_strip():
+    from dashboard.figures import layout
+    from dashboard.synthetic import grown_conv_record, grown_record
+
+    conv = grown_conv_record(10)  # four blocks: conv 20-50 grown to 120-260 filters, dense 800-500 grown
+    (x0, x1), (y0, y1) = layout.axis_ranges(conv)
+    assert (x1 - x0) / (y1 - y0) < 2.2  # about the plot's shape (it was a 3.6 : 1 strip)
+    mnist = grown_record()  # one or two blocks are never reshaped: the MNIST picture stays as it was
+    counts: dict[int, int] = {}
+    for layer, slot in layout.unit_slots(mnist).values():
+        counts[layer] = max(counts.get(layer, 0), slot + 1)
+    for g in layout.layer_geometries(mnist):
+        columns, pitch, _ = layout._grid_shape(layout.block_capacity(g.base, counts[g.layer]))  # wide, unscaled
+        assert (g.columns, g.pitch) == (columns, pitch)
