@@ -8,9 +8,9 @@ counts: the test split never chooses a setting.
 The stopping rule (``stop_reason``): after task t < T, a trial is stopped when some earlier
 trial (a lower number, finished or still running) had, at the same task t, a point that
 *clearly dominates* it: no worse on both objectives, and better by a margin on at least one
-(score higher by ``margin_score``, or size smaller by the fraction ``margin_size``). Points within the margins never stop a
-trial, so two settings that have not yet parted ways (after task 1, before any expansion,
-every setting of tau and sigma is the same network) both go on. The rule is a heuristic:
+(score higher by ``margin_score``, or size smaller by the fraction ``margin_size``). Points
+within the margins never stop a trial, so two settings that have not yet parted ways (after
+task 1, before any expansion, every setting of tau and sigma is the same network) both go on. The rule is a heuristic:
 a trial dominated at task t may still end on the front, since later tasks can reverse the
 order; the margins bound how clear the gap must be first. Pure Python: no Optuna here.
 """
