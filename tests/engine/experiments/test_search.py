@@ -115,6 +115,23 @@ def test_early_stopping_prunes_a_trial_among_the_first_ones_against_an_earlier_u
         assert clearly_dominates(theirs, ours, 0.0, 0.0)
 
 
+def test_a_stop_waits_for_every_earlier_trial_to_reach_the_task_and_skips_ended_ones():
+    from types import SimpleNamespace
+
+    from den_engine.experiments.search_steps import TrialSteps, references
+
+    state = SimpleNamespace(trials=lambda: [SimpleNamespace(number=i) for i in range(3)])
+    mine = {
+        0: TrialSteps([[0.9, 0.5]]),
+        1: TrialSteps([[0.8, 0.4], [0.85, 0.6]]),
+        2: TrialSteps([[0.7, 0.3], [0.7, 1]]),
+    }
+    assert references(state, 2, 2, mine) is None  # trial 0 is still at task 1: the decision waits for it
+    assert references(state, 1, 1, mine) == {"0": [[0.9, 0.5]]}  # only earlier trials judge a trial
+    mine[0].row = {"how": "stopped early"}  # trial 0 ended after task 1: nothing to wait for, no point at task 2
+    assert references(state, 2, 2, mine) == {"1": [[0.8, 0.4], [0.85, 0.6]]}
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
