@@ -8,12 +8,14 @@ never chooses a setting. Optuna samples the knobs (its default multi-objective s
 seeded per trial) and keeps the study in ``OUT/search.journal`` (its journal file storage), so a
 killed search resumes where it stopped and several processes can share one folder.
 
-A trial reports after every task: one clearly dominated at the same task by a trial that ran
-every task is stopped early (``search_rule.stop_reason``) and told to Optuna as pruned; its record
-says so (status "stopped", a note with the reason). Trials run on the sweep backends through
+A trial advances one task per job (den_engine.experiments.search_steps): after every task it
+is compared with every earlier trial at the same task, and one clearly dominated there is stopped
+early (``search_rule.stop_reason``) and told to Optuna as pruned; its record says so (status
+"stopped", a note with the reason). Trials run on the sweep backends through
 den_engine.experiments.search_pool. To keep a search reproducible whatever the backend and the
-timing, trial n is asked right after trial n - ``lag`` is told, and finished trials are told in
-order: the sampler and the stopping rule then see the same trials on every run of the search.
+timing, trial n is asked right after trial n - ``lag`` is told, finished trials are told in
+order, and a trial's stop after task t waits for every earlier trial's point at task t: the
+sampler and the stopping rule then see the same trials on every run of the search.
 
 Optuna is an optional dependency imported here only (``pip install optuna``): the engine's
 core never imports it.
@@ -25,7 +27,6 @@ import math
 import os
 import socket
 import warnings
-from collections import deque
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -36,6 +37,7 @@ from den_engine.core.config import DENConfig, preset
 from den_engine.core.errors import ConfigError, DENError
 from den_engine.experiments.search_pool import Pool
 from den_engine.experiments.search_rule import MARGIN_SCORE, MARGIN_SIZE, SCORES, SIZES, record_points
+from den_engine.experiments.search_steps import drive
 from den_engine.experiments.sweep_jobs import ProgressFn, SweepJob, resolve_tasks, run_hash, stopped_early
 from den_engine.records.outputs import output_dir
 from den_engine.records.store import RUN_FILE, load_run
@@ -164,11 +166,16 @@ class Search:
         """Running trials whose process has died (a killed search): this process takes them over."""
         return [t for t in self.trials() if t.state.name == "RUNNING" and not _alive(t.user_attrs.get("owner"))]
 
-    def references(self) -> dict:
-        """{trial number: its points after every task} of the trials that ran every task."""
-        n_tasks = self.spec["n_tasks"]
-        return {str(t.number): t.user_attrs["points"] for t in self.trials()
-                if t.state.name == "COMPLETE" and len(t.user_attrs.get("points", [])) == n_tasks}  # fmt: skip
+    def points_of(self, frozen) -> list:
+        """A trial's points after every finished task so far: told ones from the study, others from their record."""
+        if frozen.state.name != "RUNNING":
+            return frozen.user_attrs.get("points") or []
+        run_dir = self.job(frozen.number).run_dir
+        try:
+            record = load_run(run_dir).data if (Path(run_dir) / RUN_FILE).is_file() else None
+        except DENError:
+            return []  # written right now by another process: nothing to compare with yet
+        return [list(p) for p in record_points(record, self.spec["score"], self.spec["size"])] if record else []
 
     def ask(self):
         """A new trial: its knob values and the stopping rule it runs under, stored in the study."""
@@ -183,9 +190,8 @@ class Search:
         trial = self.study.ask()
         values = _suggest(trial, self.space)
         stop = None
-        if self.spec["early_stop"]:
+        if self.spec["early_stop"]:  # the references come with each step (search_steps)
             stop = {
-                "references": self.references(),
                 "margin_score": self.spec["margins"][0],
                 "margin_size": self.spec["margins"][1],
                 "score": self.spec["score"],
@@ -200,15 +206,21 @@ class Search:
         """Take over a dead process's running trial."""
         self.study._storage.set_trial_user_attr(frozen._trial_id, "owner", self.owner)
 
-    def job(self, number: int) -> SweepJob:
-        """The run a trial makes (the same folder on a resume)."""
+    def job(self, number: int, references: dict | None = None, until: int | None = None) -> SweepJob:
+        """The run a trial makes (the same folder on a resume); with ``until``, one step of it.
+
+        A step decides the stop after the trial's last finished task against ``references`` ({trial
+        number: points}), then trains up to task ``until``. Without early stopping a job is the whole trial.
+        """
         frozen = self.trials()[number]
         values, spec = frozen.user_attrs["values"], self.spec
         config = preset(spec["preset"], DENConfig, spec["benchmark"], seed=spec["seed"], **self.fixed, **values)
         name = f"trial-{number:03d}-{run_hash('den', spec['benchmark'], spec['n_tasks'], config)}"
         run_dir = str(self.out / name)
-        return SweepJob(number, "den", spec["benchmark"], spec["n_tasks"], config, run_dir, values,
-                        frozen.user_attrs.get("stop"))  # fmt: skip
+        stop = frozen.user_attrs.get("stop")
+        if stop is not None:  # a search from before steps stored its references here: the step's replace them
+            stop = {**stop, "references": references or {}, "until": until}
+        return SweepJob(number, "den", spec["benchmark"], spec["n_tasks"], config, run_dir, values, stop)
 
     def finished_record(self, job: SweepJob) -> dict | None:
         """The record of a trial that needs no more training (complete, diverged or stopped early), else None."""
@@ -280,35 +292,10 @@ def search(
         raise ConfigError(clash[0], "is searched (or the search's --seed): it cannot also be a fixed --set value")
     preset("fast" if preset_name is None else preset_name, DENConfig, benchmark, **fixed)  # bad values fail first
     lag = lag or 2 * jobs
-    say = log or (lambda line: None)
     state = Search(out, benchmark, n_tasks, space, preset_name, seed, score, size, margins, fixed, early_stop)
     pool = Pool(backend, jobs, address, progress)
-    mine: deque[int] = deque()
-    results: dict[int, dict] = {}
     try:
-        for frozen in state.orphans():  # a killed search's trials: finished ones are told, the rest resumed
-            state.adopt(frozen)
-            mine.append(frozen.number)
-            job = state.job(frozen.number)
-            if state.finished_record(job) is not None:
-                results[frozen.number] = {"how": "reused"}
-            else:
-                pool.submit(job)
-                say(f"trial {frozen.number}: resumed from {job.name}")
-        while True:
-            while len(mine) < lag and len(state.trials()) < n_trials:
-                number = state.ask()
-                mine.append(number)
-                pool.submit(state.job(number))
-            if not mine:
-                break
-            if mine[0] in results:  # told in the order asked: the next ask sees the same trials every time
-                number = mine.popleft()
-                state.tell(number, results.pop(number))
-                continue
-            job, row = pool.wait()
-            results[job.index] = row
-            say(f"trial {job.index}: {row['how']} {job.values}")
+        drive(state, pool, n_trials, jobs, lag, log or (lambda line: None))
     finally:
         pool.close()
     return trial_rows(state)

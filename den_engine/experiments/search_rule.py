@@ -5,12 +5,12 @@ tasks 1..t after task t, and its parameters after task t as a fraction of STL's 
 absolute count). Higher score is better, smaller size is better. Only validation data
 counts: the test split never chooses a setting.
 
-The stopping rule (``stop_reason``): after task t < T, a trial is stopped when some trial
-that ran all T tasks had, at the same task t, a point that *clearly dominates* it: no worse
-on both objectives, and better by a margin on at least one (score higher by ``margin_score``,
-or size smaller by the fraction ``margin_size``). Points within the margins never stop a
-trial, so two settings that have not yet parted ways (after task 1, before any expansion,
-every setting of tau and sigma is the same network) both go on. The rule is a heuristic:
+The stopping rule (``stop_reason``): after task t < T, a trial is stopped when some earlier
+trial (a lower number, finished or still running) had, at the same task t, a point that
+*clearly dominates* it: no worse on both objectives, and better by a margin on at least one
+(score higher by ``margin_score``, or size smaller by the fraction ``margin_size``). Points
+within the margins never stop a trial, so two settings that have not yet parted ways (after
+task 1, before any expansion, every setting of tau and sigma is the same network) both go on. The rule is a heuristic:
 a trial dominated at task t may still end on the front, since later tasks can reverse the
 order; the margins bound how clear the gap must be first. Pure Python: no Optuna here.
 """
@@ -55,8 +55,8 @@ def clearly_dominates(a: Sequence[float], b: Sequence[float], margin_score: floa
 def stop_reason(stop: dict, task: int, n_tasks: int, point: Sequence[float]) -> str | None:
     """Why a trial at ``point`` after ``task`` should stop, or None to go on.
 
-    ``stop`` holds ``references`` ({trial number: [point after task 1, ...]}, trials that ran
-    every task), ``margin_score``, ``margin_size`` and the objectives' names (``score``, ``size``).
+    ``stop`` holds ``references`` ({trial number: [point after task 1, ...]}, the earlier trials
+    that reached ``task``), ``margin_score``, ``margin_size`` and the objectives' names (``score``, ``size``).
     """
     if task >= n_tasks:
         return None  # the last task is done: nothing left to save

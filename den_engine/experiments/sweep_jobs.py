@@ -238,14 +238,20 @@ def _run_or_stop(trainer: Trainer, stop: dict) -> dict:
 
     The stopped run's record says so: status "stopped" and a note ``{"type": "stopped", "by":
     "search", "message": why}``. The last finished task is checked first, so a trial killed
-    right after a task that dominated it stops on resume rather than training on.
+    right after a task that dominated it stops on resume rather than training on. A search's
+    step (``stop["until"]``: a task number) decides only at the task it starts from, whose
+    references are complete, then trains up to task ``until`` and returns the running record.
     """
     from den_engine.experiments.search_rule import record_points, stop_reason
 
     n_tasks = len(trainer.benchmark.tasks)
+    until = stop.get("until")
+    first = True
     while True:
         points = record_points(trainer.record, stop.get("score", "auroc"), stop.get("size", "stl"))
-        reason = stop_reason(stop, len(points), n_tasks, points[-1]) if points else None
+        decide = points and (until is None or first)  # a step's later tasks are decided by the next step
+        reason = stop_reason(stop, len(points), n_tasks, points[-1]) if decide else None
+        first = False
         if reason is not None:
             trainer.record["status"] = "stopped"
             note = {"type": "stopped", "by": "search", "task": len(points), "message": reason}
@@ -253,7 +259,7 @@ def _run_or_stop(trainer: Trainer, stop: dict) -> dict:
             if trainer.out_dir is not None:
                 write_run_json(trainer.out_dir, trainer.record)
             return trainer.record
-        if trainer.finished:
+        if trainer.finished or (until is not None and len(points) >= until):
             return trainer.record
         trainer.train_next()
 

@@ -93,6 +93,45 @@ def test_a_search_writes_ordinary_records_and_two_workers_give_the_serial_record
     assert len(more) == 5 and _records(tmp_path).keys() > _records(serial_search).keys()  # one more, none redone
 
 
+def test_early_stopping_prunes_a_trial_among_the_first_ones_against_an_earlier_unfinished_trial(serial_search):
+    # The first 2J trials are asked before any trial is told: judged only against finished trials,
+    # none of them could ever stop, and the costly settings sampled first always ran to the end.
+    from den_engine.experiments.search_front import summary
+    from den_engine.experiments.search_rule import clearly_dominates, record_points
+
+    rows = search(BENCH, TASKS, 4, serial_search, jobs=1, space=SPACE, fixed=FIXED, backend="serial",
+                  margins=(0.0, 0.0), lag=4)  # fmt: skip
+    pruned = [r for r in rows if r["state"] == "pruned"]
+    assert pruned, rows
+    records = {r["trial"]: load_run(serial_search / r["run"]).data for r in rows}
+    for row in pruned:
+        record = records[row["trial"]]
+        stopped_at = record["notes"][-1]["task"]
+        assert record["status"] == "stopped" and len(record["tasks"]) == stopped_at == row["tasks_done"] < TASKS
+        assert not row["front"] and row["run"] not in {r["run"] for r in summary(serial_search)["front"]}
+        by = int(row["why"].split("dominated by trial ")[1].split("'")[0])
+        assert by < row["trial"]  # an earlier trial, judged at the same task
+        ours, theirs = record_points(record)[stopped_at - 1], record_points(records[by])[stopped_at - 1]
+        assert clearly_dominates(theirs, ours, 0.0, 0.0)
+
+
+def test_a_stop_waits_for_every_earlier_trial_to_reach_the_task_and_skips_ended_ones():
+    from types import SimpleNamespace
+
+    from den_engine.experiments.search_steps import TrialSteps, references
+
+    state = SimpleNamespace(trials=lambda: [SimpleNamespace(number=i) for i in range(3)])
+    mine = {
+        0: TrialSteps([[0.9, 0.5]]),
+        1: TrialSteps([[0.8, 0.4], [0.85, 0.6]]),
+        2: TrialSteps([[0.7, 0.3], [0.7, 1]]),
+    }
+    assert references(state, 2, 2, mine) is None  # trial 0 is still at task 1: the decision waits for it
+    assert references(state, 1, 1, mine) == {"0": [[0.9, 0.5]]}  # only earlier trials judge a trial
+    mine[0].row = {"how": "stopped early"}  # trial 0 ended after task 1: nothing to wait for, no point at task 2
+    assert references(state, 2, 2, mine) == {"1": [[0.8, 0.4], [0.85, 0.6]]}
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
