@@ -84,17 +84,20 @@ VARIANTS = [
        "norm = torch.sqrt((w * w).sum(dim=1) + b * b)",
        "norm = torch.sqrt((w * w).sum() + (b * b).sum()).expand(b.shape)",
        f"{STAGES}::test_group_lasso_shrinks_each_unit_by_its_own_norm"),
+    _v("group-lasso-one-norm-per-layer-batched", "the batched group-lasso step: one norm over a layer's groups",
+       TRAIN,
+       "norms = torch._foreach_add([sq.sum(dim=1) for sq in squares], torch._foreach_mul(self.biases, self.biases))",
+       "norms = [(sq.sum() + (b * b).sum()).repeat(b.shape[0]) for sq, b in zip(squares, self.biases)]",
+       f"{STAGES}::test_group_lasso_shrinks_each_unit_by_its_own_norm"),
     Variant("prox-order-swapped", "group lasso before L1 within a step (documented: L1 first; K7)", TRAIN, ((
         "        if settings.l1_strength:\n"
         "            for item in items:\n"
         "                if item.l1:\n"
         "                    _soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)\n"
-        "        if groups and settings.group_lasso:\n"
-        "            for group in groups:\n"
-        "                group_shrink_(group, settings.group_lasso * scale)",
-        "        if groups and settings.group_lasso:\n"
-        "            for group in groups:\n"
-        "                group_shrink_(group, settings.group_lasso * scale)\n"
+        "        if settings.group_lasso:\n"
+        "            shrink(settings.group_lasso * scale)",
+        "        if settings.group_lasso:\n"
+        "            shrink(settings.group_lasso * scale)\n"
         "        if settings.l1_strength:\n"
         "            for item in items:\n"
         "                if item.l1:\n"
@@ -105,7 +108,7 @@ VARIANTS = [
        "scale = 1.0",
        f"{STAGES}::test_proximal_thresholds_follow_the_step_size_when_asked"),
     _v("frozen-gradient-not-masked", "frozen entries keep their gradient (masks not applied)", TRAIN,
-       "grad.mul_(item.mask)  # frozen entries", "pass  # frozen entries",
+       "torch._foreach_mul_([item.tensor.grad for item in masked], [item.mask for item in masked])", "pass",
        f"{CORE}::test_frozen_entries_are_bit_identical_after_a_masked_stage"),
     _v("optimizer-not-rebuilt", "one Adam kept across stages and shape changes", TRAIN,
        "    optimizer = torch.optim.Adam(param_groups, lr=settings.learning_rate, fused=_fused_ok(tensors))",
@@ -301,6 +304,11 @@ VARIANTS = [
     _v("conv-group-lasso-per-kernel-slice", "group lasso per kernel slice (filter x channel), not per filter", TRAIN,
        "w = group.weight.index_select(0, group.rows).flatten(1)",
        "w = group.weight.index_select(0, group.rows).flatten(2)[:, 0]",
+       f"{CONV}::test_group_lasso_shrinks_each_new_filter_by_its_own_kernel_and_bias"),
+    _v("conv-group-lasso-per-kernel-slice-batched", "the batched group-lasso step per kernel slice, not per filter",
+       TRAIN,
+       "self.rows.append(group.weight[start:stop].flatten(1))",
+       "self.rows.append(group.weight[start:stop].flatten(2)[:, 0])",
        f"{CONV}::test_group_lasso_shrinks_each_new_filter_by_its_own_kernel_and_bias"),
     _v("conv-drift-wrong-axis", "a filter's drift measured over its input channel's column, not its own kernel", DEN,
        "change = (now - old).flatten(1)", "change = (now - old).transpose(0, 1).flatten(1)",
