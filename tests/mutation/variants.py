@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 DEN = "den_engine/core/den.py"
 NET = "den_engine/core/network.py"
+GROWTH = "den_engine/core/growth.py"
 TRAIN = "den_engine/core/training.py"
 STAGES = "tests/engine/core/test_stages.py"
 CORE = "tests/engine/core/test_den.py"
@@ -25,12 +26,16 @@ CONV = "tests/engine/core/test_conv.py"
 
 @dataclass(frozen=True)
 class Variant:
-    """One wrong engine: replace ``old`` by ``new`` in ``path``; ``tests`` must then fail."""
+    """One wrong engine: replace ``old`` by ``new`` in ``path``; ``tests`` must then fail.
+
+    An edit is ``(old, new)`` in ``path``, or ``(other_path, old, new)`` for a mistake that
+    spans two files.
+    """
 
     name: str
     description: str
     path: str
-    edits: tuple[tuple[str, str], ...]
+    edits: tuple[tuple[str, ...], ...]
     tests: tuple[str, ...]
 
 
@@ -133,20 +138,21 @@ VARIANTS = [
        "torch.ops.aten.softshrink.out(t, amount, out=t)",
        "torch.ops.aten.hardshrink.out(t, amount, out=t)",
        f"{STAGES}::test_proximal_thresholds_follow_the_step_size_when_asked"),
-    _v("prune-keeps-outgoing", "pruning leaves a dead unit's outgoing weights in the next layer", NET,
-       "self.weights[layer + 1] = self.weights[layer + 1].index_select(1, idx)", "pass",
+    _v("prune-keeps-outgoing", "pruning leaves a dead unit's outgoing weights in the next layer", GROWTH,
+       "net.weights[layer + 1] = net.weights[layer + 1].index_select(1, idx)", "pass",
        f"{STAGES}::test_eq5_prunes_every_unit_whose_group_reached_zero"),
     _v("timestamp-off-by-one", "a task's slice leaves out the units born at that task", NET,
        "return bisect.bisect_right(self._born[layer], task)", "return bisect.bisect_left(self._born[layer], task)",
        f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change"),
     Variant("old-heads-see-new-units", "no timestamps: every task (and its head) sees every unit", NET, (
         ("return bisect.bisect_right(self._born[layer], task)", "return len(self._born[layer])"),
-        ("            head_w, head_b = self.heads[task]\n"
-         "            cols = self._outgoing(columns, head_w.shape[0], k)\n"
-         "            self.heads[task] = (torch.cat([head_w, cols], dim=1), head_b)",
-         "            for other, (head_w, head_b) in list(self.heads.items()):\n"
-         "                cols = self._outgoing(columns if other == task else None, head_w.shape[0], k)\n"
-         "                self.heads[other] = (torch.cat([head_w, cols], dim=1), head_b)"),
+        (GROWTH,
+         "        head_w, head_b = net.heads[task]\n"
+         "        cols = _outgoing(net, columns, head_w.shape[0], k)\n"
+         "        net.heads[task] = (torch.cat([head_w, cols], dim=1), head_b)",
+         "        for other, (head_w, head_b) in list(net.heads.items()):\n"
+         "            cols = _outgoing(net, columns if other == task else None, head_w.shape[0], k)\n"
+         "            net.heads[other] = (torch.cat([head_w, cols], dim=1), head_b)"),
     ), (f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change",
         "tests/engine/core/test_den.py::test_units_born_at_task_2_do_not_change_task_1_outputs")),
     _v("drift-squared", "drift as the squared distance instead of the L2 norm", DEN,
@@ -168,20 +174,20 @@ VARIANTS = [
     _v("K5-least-drifted", "the split cap keeps the least drifted units", DEN,
        "key=lambda item: (-item[0], item[1]),", "key=lambda item: (item[0], item[1]),",
        f"{CORE}::test_split_cap_keeps_the_most_drifted"),
-    _v("K6-random-duplicate-bias", "duplicate biases drawn U[0,1) instead of copied", NET,
-       "self.biases[layer] = torch.cat([b, b[i : i + 1]])",
-       "self.biases[layer] = torch.cat([b, torch.rand(1, dtype=b.dtype, device=b.device)])",
+    _v("K6-random-duplicate-bias", "duplicate biases drawn U[0,1) instead of copied", GROWTH,
+       "net.biases[layer] = torch.cat([b, b[i : i + 1]])",
+       "net.biases[layer] = torch.cat([b, torch.rand(1, dtype=b.dtype, device=b.device)])",
        f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
-    Variant("split-roles-swapped", "the duplicate gets the t-1 weights and the original keeps the drift", NET, (
-        ("self.weights[layer][i] = restored\n        self.biases[layer][i] = old_bias",
-         "self.weights[layer][-1] = restored\n        self.biases[layer][-1] = old_bias"),
+    Variant("split-roles-swapped", "the duplicate gets the t-1 weights and the original keeps the drift", GROWTH, (
+        ("net.weights[layer][i] = restored\n    net.biases[layer][i] = old_bias",
+         "net.weights[layer][-1] = restored\n    net.biases[layer][-1] = old_bias"),
     ), (f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals",)),
-    _v("split-original-not-retired", "the split original stays in the new task's forward pass", NET,
-       'self.units[layer][i] = Unit(**{**original.to_dict(), "retired": task})', "self.units[layer][i] = original",
+    _v("split-original-not-retired", "the split original stays in the new task's forward pass", GROWTH,
+       "net.units[layer][i] = replace(original, retired=task)", "net.units[layer][i] = original",
        f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
-    _v("duplicate-outgoing-zero", "a duplicate's outgoing weights start at zero instead of copied", NET,
-       "column = self.weights[layer + 1][:, i : i + 1].clone()",
-       "column = torch.zeros_like(self.weights[layer + 1][:, i : i + 1])",
+    _v("duplicate-outgoing-zero", "a duplicate's outgoing weights start at zero instead of copied", GROWTH,
+       "column = net.weights[layer + 1][:, i : i + 1].clone()",
+       "column = torch.zeros_like(net.weights[layer + 1][:, i : i + 1])",
        f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
     _v("eq6-skipped-without-split", "Eq. 6 skipped when no unit splits", DEN,
        '    ctx.emit({"type": "split", "stage": "split", "pairs": pairs})\n',
@@ -289,7 +295,7 @@ VARIANTS = [
        "target.weight.copy_(w.transpose(1, 2).flatten(1) if w.dim() == 3 else w)",
        f"{MODULE_TESTS}::test_a_conv_runs_task_modules_give_the_record_before_and_after_a_round_trip_and_export"),
     _v("loggers-after-the-hooks", "the loggers write after the caller's on_task_end (not there yet when it reads)",
-       "den_engine/core/runner.py", "hooks = [*hooks, last] if last is not None else hooks",
+       "den_engine/core/callbacks.py", "hooks = [*hooks, last] if last is not None else hooks",
        "hooks = [last, *hooks] if last is not None else hooks",
        f"{LIVE_TESTS}::test_events_and_rows_are_written_while_the_run_trains"),
     # --- conv layers: a filter is the unit (issue 24)
@@ -326,7 +332,7 @@ VARIANTS = [
        "return len(self._born[layer]) if self.weights[layer].dim() == 4 "
        "else bisect.bisect_right(self._born[layer], task)",
        f"{CONV}::test_a_filter_born_at_task_2_changes_only_tasks_from_2_on"),
-    _v("conv-split-original-kept", "a split filter keeps its drifted kernel for the old tasks", NET,
-       "self.weights[layer][i] = restored\n", "pass\n",
+    _v("conv-split-original-kept", "a split filter keeps its drifted kernel for the old tasks", GROWTH,
+       "net.weights[layer][i] = restored\n", "pass\n",
        f"{CONV}::test_split_filter_gives_old_tasks_the_original_and_keeps_every_output"),
 ]  # fmt: skip
