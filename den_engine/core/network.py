@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from den_engine.core import growth
 from den_engine.core.errors import ConfigError
 from den_engine.core.layers import apply_layer, fan_in, image_shape, map_positions, unit_mask
 
@@ -257,91 +258,16 @@ class ExpandableNet:
         self.heads[task] = (self._zeros(n_outputs, width), self._zeros(n_outputs))
 
     def expand(self, task: int, k: int | list[int], generator: torch.Generator | None) -> list[list[int]]:
-        """Append k units to every hidden layer (or k[l] to layer l; Algorithm 3); returns their ids per layer.
-
-        A new unit's incoming weights are random; its outgoing weights (into the next
-        layer and into task ``task``'s head) start at zero, so expansion alone leaves
-        every output unchanged. Old heads never see new units.
-        """
-        added: list[list[int]] = []
-        ks = k
-        for layer in range(self.n_layers):
-            w, k = self.weights[layer], (ks if isinstance(ks, int) else ks[layer])
-            rows = self._uniform((k, *w.shape[1:]), fan_in(w.shape), generator)
-            self.weights[layer] = torch.cat([w, rows], dim=0)
-            self.biases[layer] = torch.cat([self.biases[layer], self._zeros(k)])
-            new = [self._new_unit(layer, task, "expanded") for _ in range(k)]
-            self.units[layer].extend(new)
-            added.append([u.id for u in new])
-            self._append_outgoing(layer, task, None, k)
-        self._refresh()
-        return added
-
-    def _append_outgoing(self, layer: int, task: int, columns: torch.Tensor | None, k: int) -> None:
-        """Append k input columns for layer+1 (or the head of ``task``); zeros unless given."""
-        if layer + 1 < self.n_layers:
-            nxt = self.weights[layer + 1]
-            cols = self._outgoing(columns, nxt.shape[0], k, nxt.shape[2:])
-            self.weights[layer + 1] = torch.cat([nxt, cols], dim=1)
-        else:
-            head_w, head_b = self.heads[task]
-            cols = self._outgoing(columns, head_w.shape[0], k)
-            self.heads[task] = (torch.cat([head_w, cols], dim=1), head_b)
-
-    def _outgoing(self, columns: torch.Tensor | None, n_rows: int, k: int, extra=()) -> torch.Tensor:
-        if columns is not None and columns.numel() > 0:
-            return columns
-        return self._zeros(n_rows, k, *extra)
+        """Append k units to every hidden layer (or k[l] to layer l; Algorithm 3); returns their ids per layer."""
+        return growth.expand(self, task, k, generator)
 
     def split(self, unit_id: int, task: int, old_row: torch.Tensor, old_bias: torch.Tensor) -> int:
-        """Split a drifted unit (Algorithm 4); returns the duplicate's id.
-
-        The duplicate takes the unit's current (drifted) incoming weights and bias and
-        copies of its outgoing weights for task ``task``; the original gets back its
-        t-1 incoming weights ``old_row`` and bias and is retired from task ``task`` on.
-        Before any retraining, every task's outputs are therefore unchanged.
-        """
-        layer, i = self.locate(unit_id)
-        w, b = self.weights[layer], self.biases[layer]
-        self.weights[layer] = torch.cat([w, w[i : i + 1]], dim=0)
-        self.biases[layer] = torch.cat([b, b[i : i + 1]])
-        if layer + 1 < self.n_layers:
-            column = self.weights[layer + 1][:, i : i + 1].clone()
-        else:
-            column = self.heads[task][0][:, i : i + 1].clone()
-        self._append_outgoing(layer, task, column, 1)
-        restored = self._zeros(*w.shape[1:])
-        restored[: old_row.shape[0]] = old_row
-        self.weights[layer][i] = restored
-        self.biases[layer][i] = old_bias
-        duplicate = self._new_unit(layer, task, "duplicate", parent=unit_id)
-        original = self.units[layer][i]
-        self.units[layer][i] = Unit(**{**original.to_dict(), "retired": task})
-        self.units[layer].append(duplicate)
-        self._refresh()
-        return duplicate.id
+        """Split a drifted unit (Algorithm 4): the original restored and retired, a duplicate; returns its id."""
+        return growth.split(self, unit_id, task, old_row, old_bias)
 
     def prune(self, unit_ids: list[int]) -> None:
         """Remove units everywhere: their rows, biases, outgoing columns and head columns."""
-        by_layer: dict[int, list[int]] = {}
-        for uid in unit_ids:
-            layer, i = self.locate(uid)
-            by_layer.setdefault(layer, []).append(i)
-        for layer, rows in by_layer.items():
-            keep = torch.ones(self.weights[layer].shape[0], dtype=torch.bool)
-            keep[rows] = False
-            idx = keep.nonzero().squeeze(1).to(self.device)
-            self.weights[layer] = self.weights[layer].index_select(0, idx)
-            self.biases[layer] = self.biases[layer].index_select(0, idx)
-            if layer + 1 < self.n_layers:
-                self.weights[layer + 1] = self.weights[layer + 1].index_select(1, idx)
-            else:
-                for task, (hw, hb) in self.heads.items():
-                    width = hw.shape[1]
-                    head_idx = idx[idx < width]
-                    self.heads[task] = (hw.index_select(1, head_idx), hb)
-            self.units[layer] = [u for u, k in zip(self.units[layer], keep.tolist(), strict=True) if k]
-        self._refresh()
+        growth.prune(self, unit_ids)
 
     # --- copies, counts, state ----------------------------------------------------
 

@@ -10,29 +10,33 @@ the run can go on (or be resumed from disk) as if nothing had happened.
 
 from __future__ import annotations
 
-import platform
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from den_engine.core import budget
+from den_engine.core.callbacks import Callbacks
 from den_engine.core.config import bind_preset
-from den_engine.core.counting import USABLE
 from den_engine.core.den import Event, TaskContext
 from den_engine.core.errors import ConfigError, DENError, RunFileError, TrainingDiverged, TrainingStopped
-from den_engine.core.layers import body_parameter_count, image_shape
-from den_engine.core.network import ExpandableNet
+from den_engine.core.layers import image_shape
+from den_engine.core.run_facts import (
+    VERSION,
+    compute_record,
+    count_parameters,
+    evaluate_tasks,
+    final_metrics,
+    resolve_device,
+    run_id,
+    software_versions,
+    utc_now,
+)
 from den_engine.core.threads import choose_threads, torch_threads
-from den_engine.core.training import ProgressFn
 from den_engine.data.benchmarks import Benchmark, TaskData
 from den_engine.data.sources import DataSource, data_key, resolve_sequence, sequence_for_record
 from den_engine.methods import get_method
-from den_engine.records import metrics
 from den_engine.records.claim import claim_run_folder
 from den_engine.records.owner import OwnerLock
 from den_engine.records.store import (
@@ -44,98 +48,19 @@ from den_engine.records.store import (
     write_weights,
 )
 
-VERSION = "0.1.0"
-
-
-@dataclass
-class Callbacks:
-    """Hooks a caller passes in to follow training live; the engine prints nothing."""
-
-    on_event: Callable[[Event], None] | None = None
-    on_progress: ProgressFn | None = None
-    on_task_end: Callable[[dict], None] | None = None
-    should_stop: Callable[[], bool] | None = None
-    loggers: list = field(default_factory=list)
-    """Ready loggers that write while the run trains (den_engine.records.live: TensorBoardLogger, CSVLogger)."""
-
-    def joined(self) -> Callbacks:
-        """The hooks the trainer calls: every logger's first, then the caller's own."""
-        if not self.loggers:
-            return self
-        return Callbacks(
-            on_event=_chain([lg.on_event for lg in self.loggers], self.on_event),
-            on_progress=_chain([lg.on_progress for lg in self.loggers], self.on_progress),
-            on_task_end=_chain([lg.on_task_end for lg in self.loggers], self.on_task_end),
-            should_stop=self.should_stop,
-        )
-
-
-def _chain(hooks: list[Callable], last: Callable | None) -> Callable:
-    hooks = [*hooks, last] if last is not None else hooks
-
-    def call(*args) -> None:
-        for hook in hooks:
-            hook(*args)
-
-    return call
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", "CUDA was requested but this machine has no usable CUDA device")
-    return torch.device(name)
-
-
-def software_versions() -> dict:
-    """Versions that a record was written with."""
-    return {
-        "den_engine": VERSION,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _compute_record(choice: dict) -> dict:
-    """What run.json keeps of the thread choice (not the machine's core count: records stay comparable)."""
-    return {"threads": choice["threads"], "threads_chosen_by": choice["chosen_by"]}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def evaluate_tasks(net: ExpandableNet, benchmark: Benchmark, upto: int, split: str = "test") -> dict:
-    """AUROC and accuracy of tasks 1..upto, each through its own timestamp and head."""
-    aurocs, accs = [], []
-    for task in range(1, upto + 1):
-        data = benchmark.tasks[task - 1]
-        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-        with torch.no_grad():
-            logits = net.forward(x.to(net.device, net.dtype), task).cpu()
-        aurocs.append(metrics.auroc(logits, y))
-        accs.append(metrics.accuracy(logits, y))
-    return {"auroc": aurocs, "accuracy": accs}
-
-
-def count_parameters(method, net: ExpandableNet, config, n_outputs: list[int]) -> dict:
-    """A record's ``params``: total and non-zero entries some task can use, against MTL and STL.
-
-    A method may count its own (STL and progressive leave out the structural zeros
-    between their columns); DEN counts the usable entries (den_engine.core.counting).
-    ``counting`` says which rule made the numbers; records without it counted every stored entry.
-    """
-    counter = getattr(method, "count_parameters", None)
-    total, nonzero = counter(net) if counter is not None else net.parameter_count()
-    body = None
-    if getattr(net, "input_shape", None) is not None and getattr(config, "conv_channels", ()):
-        # MTL and STL are conv networks of the base size (den-spec, "Convolutional layers")
-        body = body_parameter_count(net.input_shape, config.conv_channels, config.kernel_size, config.hidden_sizes)
-    cap = metrics.capacity(total, net.input_dim, config.hidden_sizes, n_outputs, body_params=body)
-    return {"total": total, "nonzero": nonzero, "counting": USABLE, **cap}
+# The runner's public names, where they have always been imported from (the hooks and the
+# record's facts live in den_engine.core.callbacks and den_engine.core.run_facts).
+__all__ = [
+    "VERSION",
+    "Callbacks",
+    "Trainer",
+    "count_parameters",
+    "evaluate_tasks",
+    "final_metrics",
+    "resolve_device",
+    "run_id",
+    "software_versions",
+]
 
 
 class Trainer:
@@ -219,10 +144,10 @@ class Trainer:
             "config": self.config.to_dict(),
             "base_sizes": list(self.config.hidden_sizes),
             "device": str(self.device),
-            "compute": _compute_record(self.compute),
+            "compute": compute_record(self.compute),
             "software": software_versions(),
-            "created": _now(),
-            "updated": _now(),
+            "created": utc_now(),
+            "updated": utc_now(),
             "tasks": [],
             "notes": [],
             "final": None,
@@ -286,7 +211,7 @@ class Trainer:
         return self.record
 
     def _note_interruption(self, task: int, exc: Exception) -> None:
-        note = {"task": task, "time": _now(), "message": str(exc)}
+        note = {"task": task, "time": utc_now(), "message": str(exc)}
         if isinstance(exc, TrainingDiverged):
             note.update(type="diverged", stage=exc.stage, iteration=exc.iteration, loss=exc.loss)
             self.record["status"] = "diverged"
@@ -346,7 +271,7 @@ class Trainer:
         record = self.record
         record["tasks"].append(snapshot)
         record["status"] = "complete" if self.finished else "running"
-        record["updated"] = _now()
+        record["updated"] = utc_now()
         record["final"] = final_metrics(record) if self.finished else None
         if self.out_dir is not None:
             tensors = self.net.state_tensors()
@@ -407,7 +332,7 @@ class Trainer:
             )
             trainer.record["final"] = None
         trainer.compute = choose_threads(benchmark.input_dim, config)
-        trainer.record["compute"] = _compute_record(trainer.compute)  # this process's choice
+        trainer.record["compute"] = compute_record(trainer.compute)  # this process's choice
         trainer.state = {}
         if run.tasks:
             last = len(run.tasks)
@@ -426,34 +351,3 @@ class Trainer:
             )
         trainer.record["status"] = "complete" if trainer.finished else "running"
         return trainer
-
-
-def run_id(method: str, config, benchmark: str, n_tasks: int) -> str:
-    """Short id of a run: its method, benchmark, task count and config (seed included); the device does not count."""
-    import hashlib
-
-    return hashlib.sha256(f"{method}:{benchmark}:{n_tasks}:{config.run_id()}".encode()).hexdigest()[:10]
-
-
-def final_metrics(record: dict) -> dict:
-    """End-of-run metrics from the per-task rows (R[i][j], i = after task i)."""
-    auroc = [t["metrics"]["auroc"] for t in record["tasks"]]
-    acc = [t["metrics"]["accuracy"] for t in record["tasks"]]
-    val_auroc = [t["metrics"].get("val_auroc") for t in record["tasks"]]
-    last = record["tasks"][-1]
-    return {
-        "n_tasks": len(auroc),
-        "average_auroc": metrics.average_final(auroc),
-        # the score to tune on: the test split must not choose a setting
-        "average_val_auroc": metrics.average_final(val_auroc) if val_auroc[-1] is not None else None,
-        "average_accuracy": metrics.average_final(acc),
-        "backward_transfer_auroc": metrics.backward_transfer(auroc),
-        "backward_transfer_accuracy": metrics.backward_transfer(acc),
-        "forgetting_auroc": metrics.forgetting(auroc),
-        "forgetting_accuracy": metrics.forgetting(acc),
-        "auroc_matrix": auroc,
-        "accuracy_matrix": acc,
-        "params": last["params"],
-        "layer_sizes": last["layer_sizes"],
-        "wall_time_s": sum(t["wall_time_s"] for t in record["tasks"]),
-    }

@@ -191,6 +191,59 @@ def group_shrink_(group: Group, amount: float) -> None:
         side.index_copy_(0, group.side_rows, s * scale.view(-1, *[1] * (s.dim() - 1)))
 
 
+class _GroupShrink:
+    """Every group-lasso step of a stage, its groups of consecutive rows done together.
+
+    A group whose rows are consecutive (new units are appended, and a dense stage puts
+    its trainable rows first) and that has no side entries is a view of its weight rows
+    and bias; the step then runs as one list operation per arithmetic step over every
+    such group (``torch._foreach_*``: per tensor, the very arithmetic of ``group_shrink_``,
+    in place), not a dozen tensor calls per group. Expansion shrinks one group per layer
+    every step, and those calls, not the arithmetic, were its cost against a bare net.
+    """
+
+    def __init__(self, groups: list) -> None:
+        self.rows: list[torch.Tensor] = []  # (groups, n_in) views of consecutive weight rows
+        self.biases: list[torch.Tensor] = []  # (groups,) views of their biases
+        self.others: list = []  # groups done one at a time by group_shrink_
+        with torch.no_grad():
+            for group in groups:
+                span = _span(group.rows)
+                if span is None or getattr(group, "side", None) is not None or not group.weight.is_contiguous():
+                    self.others.append(group)
+                    continue
+                start, stop = span
+                self.rows.append(group.weight[start:stop].flatten(1))
+                self.biases.append(group.bias[start:stop])
+
+    def __call__(self, amount: float) -> None:
+        """One proximal step of strength ``amount`` on every group."""
+        for group in self.others:
+            group_shrink_(group, amount)
+        if not self.rows:
+            return
+        squares = torch._foreach_mul(self.rows, self.rows)
+        norms = torch._foreach_add([sq.sum(dim=1) for sq in squares], torch._foreach_mul(self.biases, self.biases))
+        torch._foreach_sqrt_(norms)
+        torch._foreach_clamp_min_(norms, 1e-30)
+        torch._foreach_reciprocal_(norms)  # amount / norm, computed as torch computes a number over a tensor
+        torch._foreach_mul_(norms, amount)
+        torch._foreach_neg_(norms)
+        torch._foreach_add_(norms, 1.0)  # 1 - amount / norm
+        torch._foreach_clamp_min_(norms, 0.0)
+        torch._foreach_mul_(self.rows, [scale.unsqueeze(1) for scale in norms])
+        torch._foreach_mul_(self.biases, norms)
+
+
+def _span(rows: torch.Tensor) -> tuple[int, int] | None:
+    """(start, stop) when ``rows`` are consecutive and increasing, else None."""
+    if rows.numel() == 0:
+        return None
+    start = int(rows[0])
+    expected = torch.arange(start, start + rows.numel(), device=rows.device, dtype=rows.dtype)
+    return (start, start + rows.numel()) if torch.equal(rows, expected) else None
+
+
 def train_stage(
     stage: str,
     net: ExpandableNet,
@@ -242,6 +295,7 @@ def train_stage(
     param_groups = [{"params": in_adam, "weight_decay": settings.weight_decay}] if in_adam else []
     param_groups += [{"params": rest, "weight_decay": 0.0}] if rest else []
     optimizer = torch.optim.Adam(param_groups, lr=settings.learning_rate, fused=_fused_ok(tensors))
+    shrink = _GroupShrink(groups or [])
     decay_every = max(1, math.ceil((settings.decay_samples or jobs[0][1].shape[0]) / settings.batch_size))
     batches = [_batches(xt.shape[0], settings.batch_size, generator, xt.device) for _, xt, _ in jobs]
     seen = 0
@@ -258,7 +312,7 @@ def train_stage(
             loss = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            _step(optimizer, items, groups, settings)
+            _step(optimizer, items, shrink, settings)
             running += loss.detach()
             if it % decay_every == 0 and settings.lr_decay != 1.0:
                 for group in optimizer.param_groups:
@@ -296,23 +350,42 @@ def _fused_ok(tensors: list[torch.Tensor]) -> bool:
     )
 
 
-def _step(optimizer: torch.optim.Optimizer, items: list[_Prepared], groups, settings: StageSettings) -> None:
+def _regularise_(items: list[_Prepared]) -> None:
+    """Add weight decay, the transfer pull and extra gradients to every gradient, then mask it.
+
+    Per tensor the order is fixed (decay or pull, offset, extra gradient, mask); the plain
+    weight decay and the masks run as one list operation over every tensor that has them
+    (per tensor the same arithmetic as ``grad.add_`` and ``grad.mul_``, in fewer calls).
+    """
+    by_coef: dict[float, tuple[list, list]] = {}
+    for item in items:
+        if item.tensor.grad is None:  # a tensor outside the loss's graph (a side tensor): no data gradient
+            item.tensor.grad = torch.zeros_like(item.tensor)
+        if not isinstance(item.coef, torch.Tensor) and item.coef:
+            grads, tensors = by_coef.setdefault(item.coef, ([], []))
+            grads.append(item.tensor.grad)
+            tensors.append(item.tensor)
+    for coef, (grads, tensors) in by_coef.items():
+        torch._foreach_add_(grads, tensors, alpha=coef)
+    for item in items:
+        grad = item.tensor.grad
+        if isinstance(item.coef, torch.Tensor):
+            grad.addcmul_(item.coef, item.tensor)
+        if item.offset is not None:
+            grad.sub_(item.offset)
+        if item.extra_grad is not None:
+            grad.add_(item.extra_grad(item.tensor))
+    masked = [item for item in items if item.mask is not None]
+    if masked:  # frozen entries: zero gradient, so Adam leaves them exactly
+        torch._foreach_mul_([item.tensor.grad for item in masked], [item.mask for item in masked])
+
+
+def _step(
+    optimizer: torch.optim.Optimizer, items: list[_Prepared], shrink: _GroupShrink, settings: StageSettings
+) -> None:
     """Regularise and mask the gradients, step Adam, then apply the proximal steps."""
     with torch.no_grad():
-        for item in items:
-            grad = item.tensor.grad
-            if grad is None:  # a tensor outside the loss's graph (a side tensor): no data gradient
-                grad = item.tensor.grad = torch.zeros_like(item.tensor)
-            if isinstance(item.coef, torch.Tensor):
-                grad.addcmul_(item.coef, item.tensor)
-            elif item.coef:
-                grad.add_(item.tensor, alpha=item.coef)
-            if item.offset is not None:
-                grad.sub_(item.offset)
-            if item.extra_grad is not None:
-                grad.add_(item.extra_grad(item.tensor))
-            if item.mask is not None:
-                grad.mul_(item.mask)  # frozen entries: zero gradient, so Adam leaves them exactly
+        _regularise_(items)
         optimizer.step()
         # Proximal steps follow the step size when asked: threshold = mu * lr_t / lr_0.
         scale = optimizer.param_groups[0]["lr"] / settings.learning_rate if settings.prox_scale_with_lr else 1.0
@@ -320,6 +393,5 @@ def _step(optimizer: torch.optim.Optimizer, items: list[_Prepared], groups, sett
             for item in items:
                 if item.l1:
                     _soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)
-        if groups and settings.group_lasso:
-            for group in groups:
-                group_shrink_(group, settings.group_lasso * scale)
+        if settings.group_lasso:
+            shrink(settings.group_lasso * scale)

@@ -1,12 +1,13 @@
 """A trained network as a ``torch.nn.Module``: one task's network, or the whole network.
 
-``task_module(run, t)`` is the plain MLP task t computes: at every layer exactly the
+``task_module(run, t)`` is the plain network task t computes: at every layer exactly the
 units t uses (born at or before t, and not retired by a split at or before t — an
 older task keeps the restored original, the newer ones its duplicate), and task t's
 head. Its weights are copies gathered from the stored tensors, so the module is an
-ordinary stack of ``nn.Linear`` layers: ``state_dict``, ``.to``, TorchScript and
-``torch.export`` all work on it. ``network_module(run)`` keeps the stored tensors
-(every unit of every task) as parameters and gathers task t's rows in ``forward(x, t)``.
+ordinary stack of ``nn.Conv2d`` (a filter is a unit) and ``nn.Linear`` layers:
+``state_dict``, ``.to``, TorchScript and ``torch.export`` all work on it.
+``network_module(run)`` keeps the stored tensors (every unit of every task) as
+parameters and gathers task t's rows in ``forward(x, t)``.
 Both compute what the record's evaluation computes (``ExpandableNet.forward``).
 """
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from den_engine.core.errors import ConfigError
+from den_engine.core.layers import map_positions
 from den_engine.core.network import ExpandableNet
 from den_engine.records.store import RunRecord, load_run
 
@@ -52,33 +54,51 @@ def _rows(net: ExpandableNet, layer: int, task: int) -> torch.Tensor:
     return net.active(layer, task).nonzero().squeeze(1)
 
 
+Conv = tuple[tuple[int, int, int], int, int]  # (input image (C, H, W), conv layers, kernel size)
+
+
 class TaskModule(nn.Module):
-    """One task's network: hidden ``nn.Linear`` + ReLU layers and the task's head."""
+    """One task's network: ``nn.Conv2d`` + ReLU + 2x2 max-pool layers if any, ``nn.Linear`` + ReLU, the head."""
 
     __jit_unused_properties__ = ["sizes"]  # plain Python: TorchScript compiles ``forward`` only
     __jit_ignored_attributes__ = ["unit_ids"]
 
-    def __init__(self, input_dim: int, hidden_sizes: list[int], n_outputs: int) -> None:
-        """An untrained module of this shape (``load_state_dict`` fills it)."""
+    def __init__(self, input_dim: int, hidden_sizes: list[int], n_outputs: int, conv: Conv | None = None) -> None:
+        """An untrained module of this shape (``load_state_dict`` fills it); the first ``conv[1]`` sizes are filters."""
         super().__init__()
-        sizes = [input_dim, *hidden_sizes]
+        image, n_conv, kernel = conv if conv is not None else ((), 0, 0)
+        self.image = [int(v) for v in image] if conv is not None else [0, 0, 0]  # (C, H, W); zeros: no conv
+        channels = [image[0], *hidden_sizes[:n_conv]] if n_conv else []
+        self.convs = nn.ModuleList(
+            nn.Conv2d(c_in, c_out, kernel, padding="same") for c_in, c_out in zip(channels, channels[1:], strict=False)
+        )
+        width = channels[-1] * map_positions(tuple(image), n_conv) if n_conv else input_dim
+        sizes = [width, *hidden_sizes[n_conv:]]
         self.hidden = nn.ModuleList(nn.Linear(n_in, n_out) for n_in, n_out in zip(sizes, sizes[1:], strict=False))
         self.head = nn.Linear(sizes[-1], n_outputs)
+        self.input_dim = input_dim
+        self.kernel_size = kernel
         self.task = 0  # the task these weights belong to (set by ``task_module``)
         self.unit_ids = [[] for _ in hidden_sizes]  # stable unit id of every hidden row (list per layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of the task's head: (batch, n_outputs)."""
+        """Logits of the task's head: (batch, n_outputs); conv modules take flat rows or (batch, C, H, W)."""
         h = x
+        if self.image[0] > 0:
+            h = h.reshape(h.shape[0], self.image[0], self.image[1], self.image[2])
+            for conv in self.convs:
+                h = F.max_pool2d(F.relu(conv(h)), 2, ceil_mode=True)
+            h = h.flatten(1)
         for layer in self.hidden:
             h = F.relu(layer(h))
         return self.head(h)
 
     @property
-    def sizes(self) -> tuple[int, list[int], int]:
-        """(input_dim, hidden sizes, n_outputs): the arguments that build an empty module of this shape."""
-        first = self.hidden[0] if len(self.hidden) else self.head
-        return first.in_features, [layer.out_features for layer in self.hidden], self.head.out_features
+    def sizes(self) -> tuple[int, list[int], int, Conv | None]:
+        """(input_dim, hidden sizes, n_outputs, conv): the arguments that build an empty module of this shape."""
+        hidden = [conv.out_channels for conv in self.convs] + [layer.out_features for layer in self.hidden]
+        conv = (tuple(self.image), len(self.convs), self.kernel_size) if self.image[0] > 0 else None
+        return self.input_dim, hidden, self.head.out_features, conv
 
 
 def task_module(source: Source, task: int, after: int | None = None) -> TaskModule:
@@ -91,13 +111,16 @@ def task_module(source: Source, task: int, after: int | None = None) -> TaskModu
     _check_task(net, task)
     rows = [_rows(net, layer, task) for layer in range(net.n_layers)]
     head_w, head_b = net.heads[task]
-    module = TaskModule(net.input_dim, [r.numel() for r in rows], head_w.shape[0])
+    n_conv = net.layer_kinds().count("conv")
+    conv = (net.input_shape, n_conv, net.weights[0].shape[-1]) if n_conv else None
+    module = TaskModule(net.input_dim, [r.numel() for r in rows], head_w.shape[0], conv)
     cols = None
     with torch.no_grad():
-        for layer, (linear, r) in enumerate(zip(module.hidden, rows, strict=True)):
+        for layer, (target, r) in enumerate(zip([*module.convs, *module.hidden], rows, strict=True)):
             w = net.weights[layer].cpu().index_select(0, r)
-            linear.weight.copy_(w if cols is None else w.index_select(1, cols))
-            linear.bias.copy_(net.biases[layer].cpu().index_select(0, r))
+            w = w if cols is None else w.index_select(1, cols)
+            target.weight.copy_(w.flatten(1) if w.dim() == 3 else w)  # the first dense layer reads flattened maps
+            target.bias.copy_(net.biases[layer].cpu().index_select(0, r))
             cols = r
         hw = head_w.cpu()
         module.head.weight.copy_(hw if cols is None else hw.index_select(1, cols))
@@ -137,6 +160,7 @@ class NetworkModule(nn.Module):
             raise ConfigError("network", f"heads must be tasks 1 to {len(tasks)}, got {tasks}")
         self.n_tasks = len(tasks)
         self.input_dim = net.input_dim
+        self.image = list(net.input_shape) if net.input_shape is not None else [0, 0, 0]  # (C, H, W); zeros: no conv
         self.hidden = nn.ModuleList(
             _StoredLayer(w.detach().cpu(), b.detach().cpu(), [_rows(net, layer, t) for t in tasks])
             for layer, (w, b) in enumerate(zip(net.weights, net.biases, strict=True))
@@ -157,6 +181,8 @@ class NetworkModule(nn.Module):
             raise ValueError(f"task must be 1 to {self.n_tasks}")
         index = task - 1
         h = x
+        if self.image[0] > 0:
+            h = h.reshape(h.shape[0], self.image[0], self.image[1], self.image[2])
         cols = torch.empty(0, dtype=torch.long, device=x.device)
         first = True
         for layer in self.hidden:
@@ -164,7 +190,13 @@ class NetworkModule(nn.Module):
             w = layer.weight.index_select(0, rows)
             if not first:
                 w = w.index_select(1, cols)
-            h = F.relu(F.linear(h, w, layer.bias.index_select(0, rows)))
+            b = layer.bias.index_select(0, rows)
+            if w.dim() == 4:  # a conv layer: filters over the maps below, ReLU, 2x2 max-pool
+                h = F.max_pool2d(F.relu(F.conv2d(h, w, b, padding="same")), 2, ceil_mode=True)
+            else:
+                if w.dim() == 3:  # the first dense layer reads every position of the maps below
+                    h, w = h.flatten(1), w.flatten(1)
+                h = F.relu(F.linear(h, w, b))
             cols = rows
             first = False
         out = torch.empty(0, device=x.device, dtype=x.dtype)

@@ -51,14 +51,14 @@ def _copy_tree(dest: Path) -> None:
 
 def apply(variant: Variant, root: Path) -> None:
     """Apply the variant's replacements under ``root``; refuse a missing or ambiguous text."""
-    path = root / variant.path
-    text = path.read_text()
-    for old, new in variant.edits:
+    for edit in variant.edits:
+        rel, old, new = edit if len(edit) == 3 else (variant.path, *edit)
+        path = root / rel
+        text = path.read_text()
         count = text.count(old)
         if count != 1:
-            raise ValueError(f"{variant.name}: expected the text once in {variant.path}, found it {count} times")
-        text = text.replace(old, new)
-    path.write_text(text)
+            raise ValueError(f"{variant.name}: expected the text once in {rel}, found it {count} times")
+        path.write_text(text.replace(old, new))
 
 
 def _pytest(root: Path, tests: tuple[str, ...]) -> tuple[int, str]:

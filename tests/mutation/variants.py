@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 DEN = "den_engine/core/den.py"
 NET = "den_engine/core/network.py"
+GROWTH = "den_engine/core/growth.py"
 TRAIN = "den_engine/core/training.py"
 STAGES = "tests/engine/core/test_stages.py"
 CORE = "tests/engine/core/test_den.py"
@@ -25,12 +26,16 @@ CONV = "tests/engine/core/test_conv.py"
 
 @dataclass(frozen=True)
 class Variant:
-    """One wrong engine: replace ``old`` by ``new`` in ``path``; ``tests`` must then fail."""
+    """One wrong engine: replace ``old`` by ``new`` in ``path``; ``tests`` must then fail.
+
+    An edit is ``(old, new)`` in ``path``, or ``(other_path, old, new)`` for a mistake that
+    spans two files.
+    """
 
     name: str
     description: str
     path: str
-    edits: tuple[tuple[str, str], ...]
+    edits: tuple[tuple[str, ...], ...]
     tests: tuple[str, ...]
 
 
@@ -84,17 +89,20 @@ VARIANTS = [
        "norm = torch.sqrt((w * w).sum(dim=1) + b * b)",
        "norm = torch.sqrt((w * w).sum() + (b * b).sum()).expand(b.shape)",
        f"{STAGES}::test_group_lasso_shrinks_each_unit_by_its_own_norm"),
+    _v("group-lasso-one-norm-per-layer-batched", "the batched group-lasso step: one norm over a layer's groups",
+       TRAIN,
+       "norms = torch._foreach_add([sq.sum(dim=1) for sq in squares], torch._foreach_mul(self.biases, self.biases))",
+       "norms = [(sq.sum() + (b * b).sum()).repeat(b.shape[0]) for sq, b in zip(squares, self.biases)]",
+       f"{STAGES}::test_group_lasso_shrinks_each_unit_by_its_own_norm"),
     Variant("prox-order-swapped", "group lasso before L1 within a step (documented: L1 first; K7)", TRAIN, ((
         "        if settings.l1_strength:\n"
         "            for item in items:\n"
         "                if item.l1:\n"
         "                    _soft_threshold_(item.tensor, settings.l1_strength * scale, item.mask)\n"
-        "        if groups and settings.group_lasso:\n"
-        "            for group in groups:\n"
-        "                group_shrink_(group, settings.group_lasso * scale)",
-        "        if groups and settings.group_lasso:\n"
-        "            for group in groups:\n"
-        "                group_shrink_(group, settings.group_lasso * scale)\n"
+        "        if settings.group_lasso:\n"
+        "            shrink(settings.group_lasso * scale)",
+        "        if settings.group_lasso:\n"
+        "            shrink(settings.group_lasso * scale)\n"
         "        if settings.l1_strength:\n"
         "            for item in items:\n"
         "                if item.l1:\n"
@@ -105,7 +113,7 @@ VARIANTS = [
        "scale = 1.0",
        f"{STAGES}::test_proximal_thresholds_follow_the_step_size_when_asked"),
     _v("frozen-gradient-not-masked", "frozen entries keep their gradient (masks not applied)", TRAIN,
-       "grad.mul_(item.mask)  # frozen entries", "pass  # frozen entries",
+       "torch._foreach_mul_([item.tensor.grad for item in masked], [item.mask for item in masked])", "pass",
        f"{CORE}::test_frozen_entries_are_bit_identical_after_a_masked_stage"),
     _v("optimizer-not-rebuilt", "one Adam kept across stages and shape changes", TRAIN,
        "    optimizer = torch.optim.Adam(param_groups, lr=settings.learning_rate, fused=_fused_ok(tensors))",
@@ -130,20 +138,21 @@ VARIANTS = [
        "torch.ops.aten.softshrink.out(t, amount, out=t)",
        "torch.ops.aten.hardshrink.out(t, amount, out=t)",
        f"{STAGES}::test_proximal_thresholds_follow_the_step_size_when_asked"),
-    _v("prune-keeps-outgoing", "pruning leaves a dead unit's outgoing weights in the next layer", NET,
-       "self.weights[layer + 1] = self.weights[layer + 1].index_select(1, idx)", "pass",
+    _v("prune-keeps-outgoing", "pruning leaves a dead unit's outgoing weights in the next layer", GROWTH,
+       "net.weights[layer + 1] = net.weights[layer + 1].index_select(1, idx)", "pass",
        f"{STAGES}::test_eq5_prunes_every_unit_whose_group_reached_zero"),
     _v("timestamp-off-by-one", "a task's slice leaves out the units born at that task", NET,
        "return bisect.bisect_right(self._born[layer], task)", "return bisect.bisect_left(self._born[layer], task)",
        f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change"),
     Variant("old-heads-see-new-units", "no timestamps: every task (and its head) sees every unit", NET, (
         ("return bisect.bisect_right(self._born[layer], task)", "return len(self._born[layer])"),
-        ("            head_w, head_b = self.heads[task]\n"
-         "            cols = self._outgoing(columns, head_w.shape[0], k)\n"
-         "            self.heads[task] = (torch.cat([head_w, cols], dim=1), head_b)",
-         "            for other, (head_w, head_b) in list(self.heads.items()):\n"
-         "                cols = self._outgoing(columns if other == task else None, head_w.shape[0], k)\n"
-         "                self.heads[other] = (torch.cat([head_w, cols], dim=1), head_b)"),
+        (GROWTH,
+         "        head_w, head_b = net.heads[task]\n"
+         "        cols = _outgoing(net, columns, head_w.shape[0], k)\n"
+         "        net.heads[task] = (torch.cat([head_w, cols], dim=1), head_b)",
+         "        for other, (head_w, head_b) in list(net.heads.items()):\n"
+         "            cols = _outgoing(net, columns if other == task else None, head_w.shape[0], k)\n"
+         "            net.heads[other] = (torch.cat([head_w, cols], dim=1), head_b)"),
     ), (f"{STAGES}::test_eq5_trains_only_new_weights_and_old_heads_never_change",
         "tests/engine/core/test_den.py::test_units_born_at_task_2_do_not_change_task_1_outputs")),
     _v("drift-squared", "drift as the squared distance instead of the L2 norm", DEN,
@@ -165,20 +174,20 @@ VARIANTS = [
     _v("K5-least-drifted", "the split cap keeps the least drifted units", DEN,
        "key=lambda item: (-item[0], item[1]),", "key=lambda item: (item[0], item[1]),",
        f"{CORE}::test_split_cap_keeps_the_most_drifted"),
-    _v("K6-random-duplicate-bias", "duplicate biases drawn U[0,1) instead of copied", NET,
-       "self.biases[layer] = torch.cat([b, b[i : i + 1]])",
-       "self.biases[layer] = torch.cat([b, torch.rand(1, dtype=b.dtype, device=b.device)])",
+    _v("K6-random-duplicate-bias", "duplicate biases drawn U[0,1) instead of copied", GROWTH,
+       "net.biases[layer] = torch.cat([b, b[i : i + 1]])",
+       "net.biases[layer] = torch.cat([b, torch.rand(1, dtype=b.dtype, device=b.device)])",
        f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
-    Variant("split-roles-swapped", "the duplicate gets the t-1 weights and the original keeps the drift", NET, (
-        ("self.weights[layer][i] = restored\n        self.biases[layer][i] = old_bias",
-         "self.weights[layer][-1] = restored\n        self.biases[layer][-1] = old_bias"),
+    Variant("split-roles-swapped", "the duplicate gets the t-1 weights and the original keeps the drift", GROWTH, (
+        ("net.weights[layer][i] = restored\n    net.biases[layer][i] = old_bias",
+         "net.weights[layer][-1] = restored\n    net.biases[layer][-1] = old_bias"),
     ), (f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals",)),
-    _v("split-original-not-retired", "the split original stays in the new task's forward pass", NET,
-       'self.units[layer][i] = Unit(**{**original.to_dict(), "retired": task})', "self.units[layer][i] = original",
+    _v("split-original-not-retired", "the split original stays in the new task's forward pass", GROWTH,
+       "net.units[layer][i] = replace(original, retired=task)", "net.units[layer][i] = original",
        f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
-    _v("duplicate-outgoing-zero", "a duplicate's outgoing weights start at zero instead of copied", NET,
-       "column = self.weights[layer + 1][:, i : i + 1].clone()",
-       "column = torch.zeros_like(self.weights[layer + 1][:, i : i + 1])",
+    _v("duplicate-outgoing-zero", "a duplicate's outgoing weights start at zero instead of copied", GROWTH,
+       "column = net.weights[layer + 1][:, i : i + 1].clone()",
+       "column = torch.zeros_like(net.weights[layer + 1][:, i : i + 1])",
        f"{STAGES}::test_split_keeps_every_output_until_eq6_and_gives_old_tasks_the_originals"),
     _v("eq6-skipped-without-split", "Eq. 6 skipped when no unit splits", DEN,
        '    ctx.emit({"type": "split", "stage": "split", "pairs": pairs})\n',
@@ -280,8 +289,13 @@ VARIANTS = [
     _v("module-last-head", "every task's module uses the last task's head", MODULES,
        "head_w, head_b = net.heads[task]", "head_w, head_b = net.heads[max(net.heads)]",
        f"{MODULE_TESTS}::test_every_row_of_the_r_matrix_from_the_network_after_that_task"),
+    _v("conv-module-maps-position-major", "a conv task module flattens the maps position-major, not channel-major",
+       MODULES,
+       "target.weight.copy_(w.flatten(1) if w.dim() == 3 else w)",
+       "target.weight.copy_(w.transpose(1, 2).flatten(1) if w.dim() == 3 else w)",
+       f"{MODULE_TESTS}::test_a_conv_runs_task_modules_give_the_record_before_and_after_a_round_trip_and_export"),
     _v("loggers-after-the-hooks", "the loggers write after the caller's on_task_end (not there yet when it reads)",
-       "den_engine/core/runner.py", "hooks = [*hooks, last] if last is not None else hooks",
+       "den_engine/core/callbacks.py", "hooks = [*hooks, last] if last is not None else hooks",
        "hooks = [last, *hooks] if last is not None else hooks",
        f"{LIVE_TESTS}::test_events_and_rows_are_written_while_the_run_trains"),
     # --- conv layers: a filter is the unit (issue 24)
@@ -302,6 +316,11 @@ VARIANTS = [
        "w = group.weight.index_select(0, group.rows).flatten(1)",
        "w = group.weight.index_select(0, group.rows).flatten(2)[:, 0]",
        f"{CONV}::test_group_lasso_shrinks_each_new_filter_by_its_own_kernel_and_bias"),
+    _v("conv-group-lasso-per-kernel-slice-batched", "the batched group-lasso step per kernel slice, not per filter",
+       TRAIN,
+       "self.rows.append(group.weight[start:stop].flatten(1))",
+       "self.rows.append(group.weight[start:stop].flatten(2)[:, 0])",
+       f"{CONV}::test_group_lasso_shrinks_each_new_filter_by_its_own_kernel_and_bias"),
     _v("conv-drift-wrong-axis", "a filter's drift measured over its input channel's column, not its own kernel", DEN,
        "change = (now - old).flatten(1)", "change = (now - old).transpose(0, 1).flatten(1)",
        f"{CONV}::test_drift_of_a_filter_is_the_norm_of_its_kernel_and_bias_change"),
@@ -313,7 +332,7 @@ VARIANTS = [
        "return len(self._born[layer]) if self.weights[layer].dim() == 4 "
        "else bisect.bisect_right(self._born[layer], task)",
        f"{CONV}::test_a_filter_born_at_task_2_changes_only_tasks_from_2_on"),
-    _v("conv-split-original-kept", "a split filter keeps its drifted kernel for the old tasks", NET,
-       "self.weights[layer][i] = restored\n", "pass\n",
+    _v("conv-split-original-kept", "a split filter keeps its drifted kernel for the old tasks", GROWTH,
+       "net.weights[layer][i] = restored\n", "pass\n",
        f"{CONV}::test_split_filter_gives_old_tasks_the_original_and_keeps_every_output"),
 ]  # fmt: skip

@@ -134,13 +134,21 @@ def test_eq4_trains_selected_kernels_over_selected_channels_only(monkeypatch):
     assert torch.equal(net.heads[1][0], net1.heads[1][0])
 
 
-def test_group_lasso_shrinks_each_new_filter_by_its_own_kernel_and_bias():
+def batched_shrink(group: Group, amount: float) -> None:
+    """The stage's path: groups of consecutive rows shrunk together, in place through views."""
+    shrink = training._GroupShrink([group])
+    assert not shrink.others  # consecutive filters: the batched path, not group_shrink_
+    shrink(amount)
+
+
+@pytest.mark.parametrize("shrink", [group_shrink_, batched_shrink])
+def test_group_lasso_shrinks_each_new_filter_by_its_own_kernel_and_bias(shrink):
     w = torch.zeros(3, 2, 2, 2)
     w[0, 0, 0, 0], w[0, 1, 1, 1] = 3.0, 4.0  # kernel norm 5
     w[1, 1, 0, 1] = 0.03
     w[2] = 1.0
     b = torch.tensor([0.0, 0.04, 0.0])  # filter 1: kernel and bias together have norm 0.05
-    group_shrink_(Group(w, b, torch.tensor([0, 1])), 0.1)
+    shrink(Group(w, b, torch.tensor([0, 1])), 0.1)
     assert float(w[0, 0, 0, 0]) == pytest.approx(3.0 * 0.98) and float(w[0, 1, 1, 1]) == pytest.approx(4.0 * 0.98)
     assert float(w[1].abs().sum()) == 0.0 and float(b[1]) == 0.0  # the whole filter reached zero: pruned later
     assert torch.equal(w[2], torch.ones(2, 2, 2))  # an old filter is no group

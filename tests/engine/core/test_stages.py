@@ -225,10 +225,18 @@ def test_eq5_prunes_every_unit_whose_group_reached_zero():
 # --- the proximal steps -------------------------------------------------------------
 
 
-def test_group_lasso_shrinks_each_unit_by_its_own_norm():
+def batched_shrink(group: Group, amount: float) -> None:
+    """The stage's path: groups of consecutive rows shrunk together, in place through views."""
+    shrink = training._GroupShrink([group])
+    assert not shrink.others  # consecutive rows: the batched path, not group_shrink_
+    shrink(amount)
+
+
+@pytest.mark.parametrize("shrink", [group_shrink_, batched_shrink])
+def test_group_lasso_shrinks_each_unit_by_its_own_norm(shrink):
     w = torch.tensor([[3.0, 4.0], [0.03, 0.04], [1.0, 0.0]])
     b = torch.zeros(3)
-    group_shrink_(Group(w, b, torch.tensor([0, 1])), 0.1)
+    shrink(Group(w, b, torch.tensor([0, 1])), 0.1)
     assert w[0].tolist() == pytest.approx([3.0 * 0.98, 4.0 * 0.98])  # norm 5: scaled by 1 - 0.1 / 5
     assert w[1].tolist() == [0.0, 0.0]  # norm 0.05 < 0.1: the whole unit is zero
     assert w[2].tolist() == [1.0, 0.0]  # not a group: untouched
@@ -241,7 +249,8 @@ def one_prox_step(weight, bias, lr_now, **settings):
     values = dict(learning_rate=0.1, lr_decay=1.0, batch_size=1, weight_decay=0.0, l2_transfer=0.0)
     values.update(settings)
     items = training._prepare([Trainable(weight, l1=True)], 0.0, 0.0)
-    training._step(optimizer, items, [Group(weight, bias, torch.tensor([0]))], StageSettings(**values))
+    shrink = training._GroupShrink([Group(weight, bias, torch.tensor([0]))])
+    training._step(optimizer, items, shrink, StageSettings(**values))
 
 
 def test_l1_runs_before_group_lasso_within_a_step():

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from den_engine.cli import main
 from den_engine.core.config import preset
 from den_engine.core.errors import ConfigError
 from den_engine.core.layers import body_parameter_count
@@ -17,7 +18,7 @@ def conv_config(method):
     return preset("fast", get_method(method).config_class, **CONV)
 
 
-@pytest.mark.parametrize("method", ["finetune", "mtl", "stl", "progressive"])
+@pytest.mark.parametrize("method", ["finetune", "l2", "mtl", "stl", "progressive"])
 def test_a_baseline_trains_on_conv_layers_and_evaluates_as_recorded(method, tmp_path):
     with Trainer(conv_config(method), "digits-one-vs-rest", 2, tmp_path / "run", method=method) as trainer:
         trainer.run()
@@ -46,3 +47,27 @@ def test_stl_columns_of_filters_never_read_each_other():
 def test_ewc_on_conv_layers_is_refused_with_the_field_named():
     with pytest.raises(ConfigError, match="conv_channels"):
         conv_config("ewc")
+
+
+def test_l2_pulls_conv_kernels_toward_the_previous_task_as_it_pulls_dense_weights():
+    drift = {}
+    for method, extra in (("finetune", {}), ("l2", {"l2_transfer": 50.0})):
+        config = preset("fast", get_method(method).config_class, **{**CONV, "iterations": 30, **extra})
+        trainer = Trainer(config, "digits-one-vs-rest", 2, method=method)
+        trainer.train_next()
+        before = [w.clone() for w in trainer.net.weights]
+        trainer.train_next()
+        drift[method] = [float((w - b).norm()) for w, b in zip(trainer.net.weights, before, strict=True)]
+    for layer, (free, pulled) in enumerate(zip(drift["finetune"], drift["l2"], strict=True)):
+        assert pulled < 0.5 * free, (layer, drift)  # every layer, the conv kernels included
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_ewc_on_conv_layers_from_the_command_line_is_one_error_line_and_writes_nothing(command, tmp_path, capsys):
+    out = tmp_path / "out"
+    methods = ["--method", "ewc"] if command == "run" else ["--methods", "stl,ewc", "--quiet"]
+    argv = [command, "--benchmark", "digits-one-vs-rest", "--tasks", "1", *methods, "--set", "conv_channels=2,3"]
+    status = main([*argv, "--out", str(out)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: conv_channels: EWC "), lines
+    assert not out.exists()

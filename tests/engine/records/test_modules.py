@@ -158,3 +158,41 @@ def test_bad_requests_name_what_is_wrong(toy, tmp_path):
         task_module(run, 4, after=3)  # task 4's head did not exist after task 3
     with pytest.raises(RunFileError, match="no such run directory"):
         task_module(tmp_path / "missing", 1)
+
+
+@pytest.fixture(scope="module")
+def conv_run(tmp_path_factory):
+    """A two-task conv run on 8x8 digits that expands and splits filters (a few seconds)."""
+    config = preset(
+        "fast", benchmark="digits-one-vs-rest", conv_channels=(3, 4), hidden_sizes=(8,),
+        iterations=8, head_iterations=4, loss_threshold=0.0, split_threshold=0.0,
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("conv") / "run"
+    with Trainer(config, "digits-one-vs-rest", 2, folder) as trainer:
+        trainer.run()
+    run = load_run(folder)
+    return run, _benchmark(run)
+
+
+def test_a_conv_runs_task_modules_give_the_record_before_and_after_a_round_trip_and_export(conv_run):
+    run, benchmark = conv_run
+    units = run.tasks[-1]["units"]
+    filters = [u for u in units if u["layer"] == 1]  # the first conv layer
+    assert any(u["retired"] == 2 for u in filters) and any(u["born"] == 2 for u in filters)  # splits, growth
+    modules = {t: task_module(run, t).eval() for t in (1, 2)}
+    assert [len(ids) for ids in modules[1].unit_ids] != [len(ids) for ids in modules[2].unit_ids]
+    _check_against_record(modules.__getitem__, run, benchmark, 2)
+    _check_against_record(lambda t: _round_trip(modules[t]), run, benchmark, 2)
+    whole = network_module(run)
+    _check_against_record(lambda t: lambda x: whole(x, t), run, benchmark, 2)
+    scripted_whole = torch.jit.script(whole)
+    net = run.network(2)
+    for t, module in modules.items():
+        x = benchmark.tasks[t - 1].x_test
+        expected = net.forward(x, t)
+        scripted = torch.jit.script(module)
+        exported = torch.export.export(module, (x,)).module()
+        with torch.no_grad():
+            images = module(x.reshape(-1, *net.input_shape))  # (batch, C, H, W) inputs work too
+            for out in (scripted(x), exported(x), scripted_whole(x, t), images):
+                assert torch.allclose(out, expected, rtol=0, atol=1e-6)
