@@ -270,7 +270,7 @@ def empty_ui(state: url_state.LearnState, presenter: bool, view: tuple[int, int]
 
 def _play() -> None:
     """Button callback: Play every remaining task; with asking on, one task at a time (a key goes on)."""
-    asking = bool(st.session_state.get("learn_ask"))
+    asking = parts.asking()
     st.session_state["learn_playing"] = asking
     _train(1 if asking else None)
 
@@ -323,7 +323,8 @@ def main() -> None:
     st.session_state["learn_seen"] = status.version
     with st.container(border=False, key="learn_status"):  # a least height (CSS), never a scroll box
         if problems or problem:
-            st.error(f"Fix the settings before training: {problem or 'see the highlighted fields in the sidebar'}.")
+            where = "turn presenter mode off to see" if presenter else "see"
+            st.error(f"Fix the settings before training: {problem or where + ' the highlighted fields (sidebar)'}.")
         st.fragment(_progress_body, run_every=poll_seconds(status))()
     pair = session.trainer
     if pair is None or not pair.tasks_done:
