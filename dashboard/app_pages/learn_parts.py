@@ -252,6 +252,7 @@ def neuron_card_ui(pair, task: int) -> None:
                        format_func=lambda i: "—" if i is None else classroom.unit_label(units[i]))  # fmt: skip
     if uid is None:
         return
+    st.subheader(f"Neuron {uid} after task {task}", anchor="neuron-card")  # the network's cue links here
     left, right = st.columns([2, 3])
     field = (pair.frames[task - 1].get("fields") or pair.frames[task - 1]["pictures"])[uid]
     left.plotly_chart(tf.field_figure(field, TOY_2D_EXTENT, f"Neuron {uid} after task {task}"), key="learn_card")
