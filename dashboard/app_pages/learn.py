@@ -33,7 +33,7 @@ from dashboard.state.session import STAGE_WORDS, poll_seconds, queue_words
 
 # (comments, not docstrings: a bare string in a page script is drawn on the page)
 # Pixels of the window above the network: navigation, buttons, status line (and the heading in normal mode).
-ABOVE_NETWORK = {True: 220, False: 290}
+ABOVE_NETWORK = {True: 220, False: 300}
 MIN_NETWORK, MAX_NETWORK = 420, 900
 # Content at least this wide holds the region and the story beside the network (a quarter of the width).
 WIDE_PX = 1100
@@ -182,16 +182,19 @@ def story_ui(pair, task: int) -> None:
 
 
 def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
-    """The network after ``task``, sized for the window."""
+    """The network after ``task``, sized for the window, the neuron picked for its card ringed."""
     sizes = stage_sizes(presenter, view)
+    parts.remember_click(st.session_state.get("learn_network"))  # a click of this rerun, before the figure
     fig = tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
                                    height=sizes["network_h"], font_size=17 if presenter else 15,
-                                   width_px=sizes["network_w"])  # fmt: skip
+                                   width_px=sizes["network_w"],
+                                   picked=st.session_state.get("learn_neuron"))  # fmt: skip
     return fig.update_layout(meta={**fig.layout.meta, "view": list(view)})  # the size it was drawn for
 
 
-def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig) -> None:
-    """The first screen: the network ``fig`` after ``task`` beside (or above) its decision region and its story."""
+def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig, timeline=None) -> None:
+    """The first screen: the network ``fig`` after ``task`` beside (or above) its decision region and its story;
+    ``timeline()`` draws the timeline (in its own place) right after the network is sent."""
     sizes = stage_sizes(presenter, view)
     font = 17 if presenter else 15
     if sizes["wide"]:
@@ -201,6 +204,8 @@ def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig) -> No
     with left:
         event = st.plotly_chart(fig, key="learn_network", config={"displaylogo": False, "displayModeBar": False},
                                 on_select="rerun", selection_mode="points")  # fmt: skip
+    if timeline is not None:  # nothing slow between the two: the page never shows them on different tasks
+        timeline()
     parts.remember_click(event)
     if not sizes["wide"]:
         right, story = st.columns([1, 2], gap="small")
@@ -279,7 +284,7 @@ def empty_ui(state: url_state.LearnState, presenter: bool, view: tuple[int, int]
 
 def _play() -> None:
     """Button callback: Play every remaining task; with asking on, one task at a time (a key goes on)."""
-    asking = bool(st.session_state.get("learn_ask"))
+    asking = parts.asking()
     st.session_state["learn_playing"] = asking
     _train(1 if asking else None)
 
@@ -349,7 +354,8 @@ def main() -> None:
         pair = session.trainer
         buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem), view[0] < NARROW_PX)
     if problems or problem:
-        note.error(f"Fix the settings before training: {problem or 'see the highlighted fields in the sidebar'}.")
+        where = "turn presenter mode off to see" if presenter else "see"
+        note.error(f"Fix the settings before training: {problem or where + ' the highlighted fields (sidebar)'}.")
     if key is not None:
         with status_box:
             _status_ui(session)
@@ -362,14 +368,17 @@ def main() -> None:
     if pair.finished:
         st.session_state["learn_playing"] = False
     task = st.session_state.get(f"learn_view_{n}", n) if n > 1 else 1
-    # The timeline and the network are sent one right after the other (the figure is built first, the
-    # timeline drawn into its place below the stage first), so the page never shows them on different tasks.
+    # The network and the timeline are sent one right after the other (the figure is built and the chart sent
+    # first, then the timeline into its place under the stage), so the page never shows them on different tasks.
     stage, timeline = st.container(), st.container()
     fig = network_figure(pair, task, presenter, view)
-    if n > 1:
-        timeline.slider("Show the network after task", 1, n, value=n, key=f"learn_view_{n}")
+
+    def draw_timeline() -> None:
+        if n > 1:
+            timeline.slider("Show the network after task", 1, n, value=n, key=f"learn_view_{n}")
+
     with stage:
-        stage_ui(pair, task, presenter, view, fig)
+        stage_ui(pair, task, presenter, view, fig, draw_timeline)
     if status.spec is not None and spec is not None and spec != status.spec:
         st.info("The settings differ from this run: Next continues it with its own settings; Reset starts anew.")
     parts.neuron_card_ui(pair, task)

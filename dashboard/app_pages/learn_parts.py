@@ -55,12 +55,10 @@ def controls_ui() -> tuple[url_state.LearnState, list[str]]:
     if "learn_state" not in st.session_state:
         st.session_state["learn_state"], st.session_state["learn_warnings"] = url_state.decode(st.query_params)
     stored: url_state.LearnState = st.session_state["learn_state"]
-    for field, value in _widget_values(stored).items():  # widgets hidden in presenter mode lose their state
+    for field, value in _widget_values(stored).items():
         st.session_state.setdefault(f"learn_{field}", value)
-    if st.session_state.get("learn_presenter"):  # only the network, the buttons and the story on screen
-        state = dataclasses.replace(stored, presenter=True)
-        st.session_state["learn_state"], st.session_state["learn_problems"] = state, []
-        return state, []
+    # Presenter mode hides the sidebar with CSS but still draws it: a widget left out of a run loses its value
+    # (after a few quick reruns, a resize or a key, the settings came back empty).
     side, problems = st.sidebar, []
     side.multiselect("Task sequence, in the order picked", (*TOY_2D_TASKS, custom_task.NAME), key="learn_tasks")
     problems.append(_check("tasks", side))
@@ -200,24 +198,37 @@ def _use_points() -> None:
         st.session_state["learn_tasks"] = [*st.session_state["learn_tasks"], custom_task.NAME]
 
 
+def asking() -> bool:
+    """Whether “Ask the class” is on."""
+    return bool(st.session_state.get("learn_ask"))
+
+
+def guesses(task: int) -> dict[str, str]:
+    """The class's answers before ``task`` (kept apart from the radios: a radio not drawn in a run loses its value)."""
+    kept = st.session_state.get("learn_guesses", {})
+    return {k: kept[f"{task}_{k}"] for k in classroom.QUESTIONS if kept.get(f"{task}_{k}")}
+
+
 def predict_ui(task: int, name: str) -> None:
     """Before ``task``: the class's guesses (kept per task), when asking is on."""
-    if not st.session_state.get("learn_ask"):
+    if not asking():
         return
     st.markdown(f"**Before task {task} ({name}), ask the class:**")
     if st.session_state.get("learn_playing") and task > 1:
         st.markdown(f"*Play waits for the class: press → or Space (or Play) to learn task {task}.*")
+    kept = st.session_state.setdefault("learn_guesses", {})
     for key, question in classroom.QUESTIONS.items():
+        if kept.get(f"{task}_{key}"):
+            st.session_state.setdefault(f"learn_guess_{task}_{key}", kept[f"{task}_{key}"])
         st.radio(question, ("yes", "no"), index=None, horizontal=True, key=f"learn_guess_{task}_{key}")
+        kept[f"{task}_{key}"] = st.session_state.get(f"learn_guess_{task}_{key}")
 
 
 def predict_reveal_ui(pair, task: int) -> None:
     """Did it grow, did a neuron split (and was the class right), then the question about the next task."""
-    asking = bool(st.session_state.get("learn_ask"))
-    guesses = {k: st.session_state.get(f"learn_guess_{task}_{k}") for k in classroom.QUESTIONS}
-    lines = classroom.reveal(pair.den.record["tasks"][task - 1], {k: v for k, v in guesses.items() if v})
+    lines = classroom.reveal(pair.den.record["tasks"][task - 1], guesses(task))
     st.markdown("\n".join(f"- {line}" for line in lines))
-    if asking and task == pair.tasks_done and not pair.finished:
+    if asking() and task == pair.tasks_done and not pair.finished:
         predict_ui(task + 1, pair.spec.order[task])
 
 
@@ -241,6 +252,7 @@ def neuron_card_ui(pair, task: int) -> None:
                        format_func=lambda i: "—" if i is None else classroom.unit_label(units[i]))  # fmt: skip
     if uid is None:
         return
+    st.subheader(f"Neuron {uid} after task {task}", anchor="neuron-card")  # the network's cue links here
     left, right = st.columns([2, 3])
     field = (pair.frames[task - 1].get("fields") or pair.frames[task - 1]["pictures"])[uid]
     left.plotly_chart(tf.field_figure(field, TOY_2D_EXTENT, f"Neuron {uid} after task {task}"), key="learn_card")

@@ -165,7 +165,7 @@ def _edges(layers, positions, task, pictures, weights, input_xy, out_xy):
     return edges
 
 
-TITLE_PX = 40
+TITLE_PX = 34
 """Pixels above the plot for the figure's title."""
 BADGE = 0.26
 """A badge's size in slots (its marker is sized in pixels from the slot's size on screen)."""
@@ -188,9 +188,11 @@ def neuron_network_figure(
     height: int = 430,
     font_size: int = FONT_SIZE,
     width_px: float = 1000.0,
+    picked: int | None = None,
 ) -> go.Figure:
     """The network after ``task``: every hidden unit as its picture (a wide layer wrapped onto rows, sized for a
-    figure ``width_px`` wide and ``height`` high), the output as the task's decision region."""
+    figure ``width_px`` wide and ``height`` high), the output as the task's decision region; the ``picked`` neuron
+    ringed, with a cue on the title line that its card opens below."""
     snapshot = record["tasks"][task - 1]
     columns, slot_px = network_columns(record, width_px, height)
     where = plan(record, columns)
@@ -254,6 +256,8 @@ def neuron_network_figure(
     images.append(_image(png_data_uri(diverging(region)), *out_xy[0], OUT_SIDE))
     shapes.append(_box(*out_xy[0], OUT_SIDE, task_color(task), 4.5))
     fig = go.Figure(traces)
+    if picked is not None and picked in positions and picked in fields:
+        _pick_cue(fig, shapes, positions[picked], picked, font_size)
     fig.update_layout(
         template=TEMPLATE, images=images, shapes=shapes, showlegend=False, hovermode="closest",
         font={"size": font_size, "family": FONT_FAMILY}, margin={"l": 2, "r": 2, "t": TITLE_PX, "b": 2},
@@ -268,6 +272,21 @@ def neuron_network_figure(
         meta={"pictures": len(images), "task": task, "columns": columns, "rows": list(where.rows)},
     )  # fmt: skip
     return fig
+
+
+PICK_COLOR = "#d62e8a"
+"""The ring and the cue of the neuron picked for its card (magenta: no task's border colour, no field colour)."""
+
+
+def _pick_cue(fig: go.Figure, shapes: list, xy: tuple[float, float], uid: int, font_size: int) -> None:
+    """Ring the picked neuron and say, on the title line, that its card is open below the network (a click there
+    scrolls to it): on a projector the card starts under the first screen."""
+    shapes.append(_box(*xy, SIDE + 0.1, PICK_COLOR, 5.0))
+    words = f"<span style='color:#ffffff'><b>▼ Neuron {uid}: its story is below</b></span>"  # a link is blue
+    fig.add_annotation(text=f"<a href='#neuron-card' target='_self'>{words}</a>",
+                       xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom", yshift=4,
+                       showarrow=False, bgcolor=PICK_COLOR, borderpad=5, captureevents=True,
+                       font={"size": font_size + 1, "color": "#ffffff"}, name="pick-cue")  # fmt: skip
 
 
 def field_figure(field: np.ndarray, extent: tuple[float, float], title: str, *, height: int = 320) -> go.Figure:

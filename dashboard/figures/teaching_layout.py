@@ -25,12 +25,12 @@ SIDE = 0.88
 """A picture's side, in slots (one slot per neuron): the rest of the slot is the gap to its neighbour."""
 BADGE_ROOM = 0.36
 """Room above each picture for its badges (R, ◇), in slots: a badge never covers a picture."""
-PITCH = SIDE + BADGE_ROOM + 0.08
+PITCH = SIDE + BADGE_ROOM + 0.05
 """Distance between two rows of one layer's band."""
-LAYER_GAP = 0.5
+LAYER_GAP = 0.42
 """Extra room between two layers' bands, where their edges run."""
 INPUT_SIDE = 0.8
-OUT_SIDE = 1.3
+OUT_SIDE = 1.1
 """The output picture (the task's decision region) is a little bigger than a neuron."""
 MIN_WIDTH = 2.6
 """The inputs (two pictures) and the output need this many slots across."""

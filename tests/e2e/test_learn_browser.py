@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.state import url_state
+from tests.e2e.learn_views import CLIPPED, VIEWS, show
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -23,6 +24,20 @@ def _pictures(page):
     return page.locator(".st-key-learn_network svg image")
 
 
+def _never_cut(page, network: bool, *shown) -> None:
+    """At every window and mode the issue names, ``shown`` texts are on the page and no text box cuts its text
+    (then back to normal mode at 1440x1300)."""
+    from playwright.sync_api import expect
+
+    for width, height, presenter in VIEWS:
+        show(page, width, height, presenter, network)
+        for text in shown:
+            expect(page.get_by_text(text).first).to_be_visible()
+        clipped = page.evaluate(CLIPPED)
+        assert not clipped, ((width, height, presenter), clipped)
+    show(page, 1440, 1300, False, network)
+
+
 def test_classroom_link_trains_two_tasks_and_draws_every_neuron(app_url, page):
     from playwright.sync_api import expect
 
@@ -35,11 +50,20 @@ def test_classroom_link_trains_two_tasks_and_draws_every_neuron(app_url, page):
     # with "Ask the class" on, Play learns one task and waits for the guess; Space goes on
     page.get_by_text("Ask the class before each task").click()
     expect(page.get_by_text("Before task 1 (moons), ask the class:")).to_be_visible()
+    page.get_by_role("radiogroup", name="Will the network need new neurons?").get_by_text("yes").click()
+    _never_cut(page, False, "Before task 1 (moons), ask the class:")  # asking, in presenter mode too
     page.get_by_role("button", name="Play", exact=True).click()
     expect(page.get_by_text("Learned task 1 of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
-    expect(page.get_by_text("Play waits for the class: press → or Space (or Play) to learn task 2.")).to_be_visible()
+    waits = "Play waits for the class: press → or Space (or Play) to learn task 2."
+    expect(page.get_by_text(waits)).to_be_visible()
     expect(page.get_by_role("button", name="Next task")).to_be_enabled()  # it stopped: nothing trains
+    verdict = re.compile("the class (was right|said yes)")  # the class's guess for task 1, kept through reruns
+    _never_cut(page, True, verdict, waits)  # revealed, and asking about task 2
+    show(page, 1024, 768, True)
     page.keyboard.press("Space")
+    expect(page.get_by_text("Now learning task 2")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    assert not page.evaluate(CLIPPED), page.evaluate(CLIPPED)  # training, on a projector
+    _never_cut(page, True)  # and every other window, training while it lasts, then revealed
     expect(page.get_by_text("Learned task 2 of 3")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     expect(page.get_by_text("Play waits for the class: press → or Space (or Play) to learn task 3.")).to_be_visible()
     expect(page.get_by_text("After task 2: circles").first).to_be_visible()

@@ -1,4 +1,5 @@
-"""AppTest of the Learn page: a classroom link seeds the controls, Next and Play train, presenter mode hides them."""
+"""AppTest of the Learn page: a classroom link seeds the controls, Next and Play train, presenter mode hides them
+(and they keep their values)."""
 
 from __future__ import annotations
 
@@ -96,11 +97,16 @@ def test_presenter_mode_hides_the_controls_and_keeps_their_values():
     at = _learn(url_state.LearnState(**{**LINK.__dict__, "presenter": True}))
     _ok(at)
     assert at.toggle(key="learn_presenter").value
-    assert not at.multiselect and not at.text_input and not at.code  # no settings, no link
+    hides = 'section[data-testid="stSidebar"]'  # the presenter CSS hides the sidebar: no settings, no link
+    assert hides in at.get("html")[0].proto.body
+    assert not at.main.multiselect and not at.main.text_input and not at.main.code  # none outside it
     assert at.button(key="learn_next") and not at.header
+    at.run()  # a rerun in presenter mode (a key, a resize): the hidden settings keep their values
     at.toggle(key="learn_presenter").set_value(False).run()
     _ok(at)
+    assert hides not in at.get("html")[0].proto.body
     assert at.multiselect(key="learn_tasks").value == ["moons", "blobs"]
+    assert at.text_input(key="learn_hidden_sizes").value == "4,4" and at.slider(key="learn_expand_units").value == 2
     assert at.query_params["presenter"] == ["0"] or at.query_params["presenter"] == "0"
 
 
@@ -145,6 +151,22 @@ def test_ask_the_class_then_reveal_with_the_numbers_and_explain_a_neuron():
     _ok(at)
     assert "Born at task 1 (moons): one of the first network's neurons." in _text(at)
     assert _chart(at, "learn_card")["data"][0]["type"] == "heatmap"
+
+
+def test_asking_and_the_class_guesses_outlive_presenter_mode_and_stepping_back():
+    at = _learn()
+    at.toggle(key="learn_ask").set_value(True).run()
+    at.radio(key="learn_guess_1_grow").set_value("yes").run()
+    at.toggle(key="learn_presenter").set_value(True).run()  # the switch of "Ask the class" is hidden now
+    at.run()  # a rerun in presenter mode (a key, a resize) forgets what a hidden widget held
+    assert at.radio(key="learn_guess_1_grow").value == "yes"  # still asked, the guess still there
+    at.button(key="learn_next").click().run()
+    at.button(key="learn_next").click().run()  # a rerun that draws task 2's question, not task 1's
+    _ok(at)
+    at.slider(key="learn_view_2").set_value(1).run()
+    assert "✗ the class said yes" in _text(at)  # the guess about task 1, revealed after two more reruns
+    at.toggle(key="learn_presenter").set_value(False).run()
+    assert at.toggle(key="learn_ask").value  # the switch comes back on
 
 
 def test_drawn_points_become_a_task_and_ride_in_the_link():
