@@ -181,15 +181,33 @@ def story_ui(pair, task: int) -> None:
         st.markdown("\n".join(f"- {line}" for line in narrate.narrate_task(pair.den.record, task)[1:]))
 
 
+def _memo(name: str, pair, key: tuple, build):
+    """This tab's figure ``name`` for ``pair`` and ``key``, built again only when one of them changes.
+
+    Every poll that sees the job move, every click and every key reruns the whole page, and most of those
+    runs change nothing a figure shows; with a class on one server, rebuilding them was most of the server's
+    work (plotly's layout updates above all).
+    """
+    store = st.session_state.setdefault("learn_figures", {})
+    hit = store.get(name)
+    if hit is None or hit[0] is not pair or hit[1] != key:
+        hit = store[name] = (pair, key, build())
+    return hit[2]
+
+
 def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
     """The network after ``task``, sized for the window, the neuron picked for its card ringed."""
     sizes = stage_sizes(presenter, view)
     parts.remember_click(st.session_state.get("learn_network"))  # a click of this rerun, before the figure
-    fig = tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
-                                   height=sizes["network_h"], font_size=17 if presenter else 15,
-                                   width_px=sizes["network_w"],
-                                   picked=st.session_state.get("learn_neuron"))  # fmt: skip
-    return fig.update_layout(meta={**fig.layout.meta, "view": list(view)})  # the size it was drawn for
+    picked = st.session_state.get("learn_neuron")
+
+    def build():
+        fig = tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
+                                       height=sizes["network_h"], font_size=17 if presenter else 15,
+                                       width_px=sizes["network_w"], picked=picked)  # fmt: skip
+        return fig.update_layout(meta={**fig.layout.meta, "view": list(view)})  # the size it was drawn for
+
+    return _memo("network", pair, (pair.tasks_done, task, presenter, tuple(view), picked), build)
 
 
 def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig, timeline=None) -> None:
@@ -209,13 +227,16 @@ def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig, timel
     parts.remember_click(event)
     if not sizes["wide"]:
         right, story = st.columns([1, 2], gap="small")
-    panels = [_task_panel(pair, task)]
-    if task == pair.tasks_done and not pair.finished:  # the next task's data, before it trains
-        panels.append(_coming_panel(pair.benchmark, task + 1))
+    coming = task == pair.tasks_done and not pair.finished  # the next task's data, before it trains
+
+    def build():
+        panels = [_task_panel(pair, task)] + ([_coming_panel(pair.benchmark, task + 1)] if coming else [])
+        return [rf.regions_figure([panel], height=sizes["region_h"], font_size=font) for panel in panels]
+
+    figs = _memo("regions", pair, (pair.tasks_done, task, coming, sizes["region_h"], font), build)
     with right:
-        for i, panel in enumerate(panels):
-            st.plotly_chart(rf.regions_figure([panel], height=sizes["region_h"], font_size=font),
-                            key="learn_region" if i == 0 else "learn_coming",
+        for i, region in enumerate(figs):
+            st.plotly_chart(region, key="learn_region" if i == 0 else "learn_coming",
                             config={"displaylogo": False, "displayModeBar": False})  # fmt: skip
     with right if sizes["wide"] else story:
         story_ui(pair, task)
@@ -230,21 +251,29 @@ def more_ui(pair, task: int) -> None:
                "with a dotted border = a retired original; × = pruned. The big square on top is the task's answer "
                "(amber = class 0, teal = class 1). Click a neuron to explain it.")  # fmt: skip
     regions = pair.frames[task - 1]["regions"]
-    panels = [{"title": f"{t}: {record['tasks'][t - 1]['name']}", "region": regions[t - 1],
-               "note": f"acc {_accuracy(record, task, t)}", **_points(pair, t)}
-              for t in range(1, task + 1)]  # fmt: skip
+
+    def every_task():
+        panels = [{"title": f"{t}: {record['tasks'][t - 1]['name']}", "region": regions[t - 1],
+                   "note": f"acc {_accuracy(record, task, t)}", **_points(pair, t)}
+                  for t in range(1, task + 1)]  # fmt: skip
+        return rf.regions_figure(panels, height=230)
+
     st.markdown(f"**Every task so far, through its own head, after task {task}**")
-    st.plotly_chart(rf.regions_figure(panels, height=230), key="learn_regions", config={"displayModeBar": False})
+    st.plotly_chart(_memo("every_task", pair, (n, task), every_task), key="learn_regions",
+                    config={"displayModeBar": False})  # fmt: skip
     if pair.other is not None:
         label = parts.LABELS.get(pair.spec.compare, pair.spec.compare)
         st.subheader(f"Task 1 after every task: DEN and {label}", anchor=False)
-        rows = []
-        for name, rec, regions in (("DEN", record, [f["regions"][0] for f in pair.frames]),
-                                   (label, pair.other.record, [r[0] for r in pair.other_regions[:n]])):  # fmt: skip
-            rows.append((name, [{"region": regions[t - 1], "note": f"acc {_accuracy(rec, t, 1)}",
-                                 **_points(pair, 1)} for t in range(1, n + 1)]))  # fmt: skip
-        titles = [f"after task {t}" for t in range(1, n + 1)]
-        st.plotly_chart(rf.comparison_figure(rows, titles), key="learn_compare_chart",
+
+        def side_by_side():
+            rows = []
+            for name, rec, regions in (("DEN", record, [f["regions"][0] for f in pair.frames]),
+                                       (label, pair.other.record, [r[0] for r in pair.other_regions[:n]])):  # fmt: skip
+                rows.append((name, [{"region": regions[t - 1], "note": f"acc {_accuracy(rec, t, 1)}",
+                                     **_points(pair, 1)} for t in range(1, n + 1)]))  # fmt: skip
+            return rf.comparison_figure(rows, [f"after task {t}" for t in range(1, n + 1)])
+
+        st.plotly_chart(_memo("side_by_side", pair, (n, label), side_by_side), key="learn_compare_chart",
                         config={"displayModeBar": False})  # fmt: skip
         st.markdown(narrate.compare_first_task(record, pair.other.record, label))
 

@@ -122,7 +122,10 @@ def _own_points(state: url_state.LearnState) -> custom_task.CustomPoints | None:
         return None
 
 
-def _drawing_figure(drawn: list[tuple[float, float, int]]) -> go.Figure:
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _drawing_figure(drawn: tuple[tuple[float, float, int], ...]) -> go.Figure:
+    """The plane to draw a task on, with the points drawn so far: built once per set of points and shared by
+    every tab (read only), as the sidebar is drawn on every run of the page, in presenter mode too."""
     low, high = TOY_2D_EXTENT
     axis = np.linspace(low, high, GRID)
     gx, gy = np.meshgrid(axis, axis)
@@ -146,8 +149,8 @@ def own_task_ui() -> None:
     drawn = st.session_state.setdefault("learn_drawn", [])
     label = st.radio("Class of the next click", (0, 1), horizontal=True, key="learn_draw_label",
                      format_func=lambda c: f"{c} ({'amber' if c == 0 else 'teal'})")  # fmt: skip
-    event = st.plotly_chart(_drawing_figure(drawn), key="learn_draw", on_select="rerun", selection_mode="points",
-                            config={"displayModeBar": False})  # fmt: skip
+    event = st.plotly_chart(_drawing_figure(tuple(map(tuple, drawn))), key="learn_draw", on_select="rerun",
+                            selection_mode="points", config={"displayModeBar": False})  # fmt: skip
     picked = [(round(p["x"], 2), round(p["y"], 2)) for p in (event.selection.points if event else []) if p.get(
         "curve_number", 0) == 0]  # fmt: skip
     if picked and picked != st.session_state.get("learn_draw_last"):

@@ -13,7 +13,8 @@ from tests.e2e.learn_views import CLIPPED, VIEWS, show
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-LINK = url_state.LearnState(tasks=("moons", "circles", "xor"), seed=1, iterations=60)
+# 400 steps a stage: task 2 trains for seconds even on a quiet machine, so its live narration is seen
+LINK = url_state.LearnState(tasks=("moons", "circles", "xor"), seed=1, iterations=400)
 TRAIN_TIMEOUT_MS = 120_000
 
 pytestmark = pytest.mark.browser
