@@ -10,14 +10,15 @@ lookup tables are rebuilt after each.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from den_engine.core.layers import fan_in
 
-if TYPE_CHECKING:
-    from den_engine.core.network import ExpandableNet
+# ``net`` below is always an ``ExpandableNet``; it is typed as the module it is, since network.py imports this
+# file (a type-only import back would be a circle in the import graph, which tests/test_import_graph.py refuses)
+ExpandableNet = nn.Module
 
 
 def expand(net: ExpandableNet, task: int, k: int | list[int], generator: torch.Generator | None) -> list[list[int]]:

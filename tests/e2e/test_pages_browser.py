@@ -332,8 +332,10 @@ def test_presenter_link_hides_the_controls(app_url, page):
     toggle = page.get_by_role("switch", name="Presenter mode")
     expect(toggle).to_be_checked()
     _wait_idle(page)
-    expect(page.get_by_text("Task sequence, in the order picked")).to_have_count(0)
-    expect(page.get_by_text("τ: loss threshold for growing")).to_have_count(0)
+    # the settings are still drawn (so they keep their values) but hidden: nothing of them on screen
+    expect(page.get_by_text("Task sequence, in the order picked")).to_be_hidden()
+    expect(page.get_by_text("τ: loss threshold for growing")).to_be_hidden()
+    expect(page.get_by_role("button", name="Next task")).to_be_in_viewport()
     expect(page.get_by_role("heading", name=re.compile("^Learn: watch a network"))).to_have_count(0)
     expect(page.get_by_text(re.compile(r"learn moons, the first of 2 tasks"))).to_be_visible()
     _no_traceback(page)
