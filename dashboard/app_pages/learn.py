@@ -11,7 +11,7 @@ instead of most of them (σ = 0.05 splits ~9 of 12 at this learning rate).
 Layout: the first screen is drawn for the window it is in (learn_keys reports the content's
 width and the window's height): the network takes the height left under the buttons and
 the status line, and its wide layers wrap onto rows so every neuron picture stays large.
-With room beside it (content at least ``WIDE_PX`` wide) the current region and the story
+With room beside it (content at least ``learn_figures.WIDE_PX`` wide) the current region and the story
 stand right of the network; otherwise under it. The network's box depends on the window
 only, so nothing moves while Play runs; the story grows with its text (never a scroll box).
 Presenter mode hides the sidebar and enlarges the text.
@@ -19,25 +19,18 @@ Presenter mode hides the sidebar and enlarges the text.
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import narrate, ui
+from dashboard.app_pages import learn_figures as lf
 from dashboard.app_pages import learn_keys
 from dashboard.app_pages import learn_parts as parts
 from dashboard.figures import regions as rf
-from dashboard.figures import teaching as tf
 from dashboard.state import liveness, url_state
-from dashboard.state.learn_session import PAUSES, LearnSession, learn_benchmark, spec_from_state
+from dashboard.state.learn_session import PAUSES, LearnSession, spec_from_state
 from dashboard.state.session import STAGE_WORDS, poll_seconds, queue_words
 
 # (comments, not docstrings: a bare string in a page script is drawn on the page)
-# Pixels of the window above the network: navigation, buttons, status line (and the heading in normal mode).
-ABOVE_NETWORK = {True: 220, False: 300}
-MIN_NETWORK, MAX_NETWORK = 420, 900
-# Content at least this wide holds the region and the story beside the network (a quarter of the width).
-WIDE_PX = 1100
-SIDE_SHARE = 0.25
 NARROW_PX = 800  # narrower content: the presenter switch goes under the buttons
 PRESENTER_CSS = """<style>
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"]
@@ -140,39 +133,6 @@ def buttons_ui(busy: bool, finished: bool, blocked: bool, narrow: bool = False) 
                    "enlarge the text; the network and the current task fit one screen.")  # fmt: skip
 
 
-def _points(pair, task: int) -> dict:
-    data = pair.benchmark.tasks[task - 1]
-    return {"points": data.x_test.numpy(), "labels": data.y_test.numpy()}
-
-
-def _accuracy(record: dict, after: int, task: int) -> str:
-    return narrate.fmt(record["tasks"][after - 1]["metrics"]["accuracy"][task - 1], 2)
-
-
-def stage_sizes(presenter: bool, view: tuple[int, int]) -> dict:
-    """The first screen's boxes (px) for content ``view[0]`` wide in a window ``view[1]`` high."""
-    width, height = view
-    wide = width >= WIDE_PX
-    network_h = int(min(MAX_NETWORK, max(MIN_NETWORK, height - ABOVE_NETWORK[presenter])))
-    side_w = width * SIDE_SHARE if wide else width / 3
-    return {"wide": wide, "network_h": network_h, "network_w": width * (1 - SIDE_SHARE) - 12 if wide else width,
-            "region_h": int(min(340, side_w + 30))}  # fmt: skip
-
-
-def _task_panel(pair, task: int) -> dict:
-    record = pair.den.record
-    return {"title": f"Task {task}: {record['tasks'][task - 1]['name']}",
-            "region": pair.frames[task - 1]["regions"][task - 1],
-            "note": f"accuracy {_accuracy(record, task, task)}", **_points(pair, task)}  # fmt: skip
-
-
-def _coming_panel(benchmark, task: int) -> dict:
-    """The data of a task not learned yet, over a blank plane: what the class is about to see learned."""
-    data = benchmark.tasks[task - 1]
-    return {"title": f"Next: task {task}, {data.name}", "region": np.full((2, 2), 0.5), "note": "not learned yet",
-            "points": data.x_test.numpy(), "labels": data.y_test.numpy()}  # fmt: skip
-
-
 def story_ui(pair, task: int) -> None:
     """The reveal and the narration: a box that grows with its text (never scrolls, never cuts a line)."""
     with st.container(border=True, key="learn_story"):
@@ -181,42 +141,13 @@ def story_ui(pair, task: int) -> None:
         st.markdown("\n".join(f"- {line}" for line in narrate.narrate_task(pair.den.record, task)[1:]))
 
 
-def _memo(name: str, pair, key: tuple, build):
-    """This tab's figure ``name`` for ``pair`` and ``key``, built again only when one of them changes.
-
-    Every poll that sees the job move, every click and every key reruns the whole page, and most of those
-    runs change nothing a figure shows; with a class on one server, rebuilding them was most of the server's
-    work (plotly's layout updates above all).
-    """
-    store = st.session_state.setdefault("learn_figures", {})
-    hit = store.get(name)
-    if hit is None or hit[0] is not pair or hit[1] != key:
-        hit = store[name] = (pair, key, build())
-    return hit[2]
-
-
-def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
-    """The network after ``task``, sized for the window, the neuron picked for its card ringed."""
-    sizes = stage_sizes(presenter, view)
-    parts.remember_click(st.session_state.get("learn_network"))  # a click of this rerun, before the figure
-    picked = st.session_state.get("learn_neuron")
-
-    def build():
-        fig = tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
-                                       height=sizes["network_h"], font_size=17 if presenter else 15,
-                                       width_px=sizes["network_w"], picked=picked)  # fmt: skip
-        return fig.update_layout(meta={**fig.layout.meta, "view": list(view)})  # the size it was drawn for
-
-    return _memo("network", pair, (pair.tasks_done, task, presenter, tuple(view), picked), build)
-
-
 def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig, timeline=None) -> None:
     """The first screen: the network ``fig`` after ``task`` beside (or above) its decision region and its story;
     ``timeline()`` draws the timeline (in its own place) right after the network is sent."""
-    sizes = stage_sizes(presenter, view)
+    sizes = lf.stage_sizes(presenter, view)
     font = 17 if presenter else 15
     if sizes["wide"]:
-        left, right = st.columns([1 - SIDE_SHARE, SIDE_SHARE], gap="small")
+        left, right = st.columns([1 - lf.SIDE_SHARE, lf.SIDE_SHARE], gap="small")
     else:
         left = st.container()
     with left:
@@ -230,10 +161,10 @@ def stage_ui(pair, task: int, presenter: bool, view: tuple[int, int], fig, timel
     coming = task == pair.tasks_done and not pair.finished  # the next task's data, before it trains
 
     def build():
-        panels = [_task_panel(pair, task)] + ([_coming_panel(pair.benchmark, task + 1)] if coming else [])
+        panels = [lf.task_panel(pair, task)] + ([lf.coming_panel(pair.benchmark, task + 1)] if coming else [])
         return [rf.regions_figure([panel], height=sizes["region_h"], font_size=font) for panel in panels]
 
-    figs = _memo("regions", pair, (pair.tasks_done, task, coming, sizes["region_h"], font), build)
+    figs = lf.memo("regions", pair, (pair.tasks_done, task, coming, sizes["region_h"], font), build)
     with right:
         for i, region in enumerate(figs):
             st.plotly_chart(region, key="learn_region" if i == 0 else "learn_coming",
@@ -254,12 +185,12 @@ def more_ui(pair, task: int) -> None:
 
     def every_task():
         panels = [{"title": f"{t}: {record['tasks'][t - 1]['name']}", "region": regions[t - 1],
-                   "note": f"acc {_accuracy(record, task, t)}", **_points(pair, t)}
+                   "note": f"acc {lf.accuracy(record, task, t)}", **lf.points(pair, t)}
                   for t in range(1, task + 1)]  # fmt: skip
         return rf.regions_figure(panels, height=230)
 
     st.markdown(f"**Every task so far, through its own head, after task {task}**")
-    st.plotly_chart(_memo("every_task", pair, (n, task), every_task), key="learn_regions",
+    st.plotly_chart(lf.memo("every_task", pair, (n, task), every_task), key="learn_regions",
                     config={"displayModeBar": False})  # fmt: skip
     if pair.other is not None:
         label = parts.LABELS.get(pair.spec.compare, pair.spec.compare)
@@ -269,42 +200,26 @@ def more_ui(pair, task: int) -> None:
             rows = []
             for name, rec, regions in (("DEN", record, [f["regions"][0] for f in pair.frames]),
                                        (label, pair.other.record, [r[0] for r in pair.other_regions[:n]])):  # fmt: skip
-                rows.append((name, [{"region": regions[t - 1], "note": f"acc {_accuracy(rec, t, 1)}",
-                                     **_points(pair, 1)} for t in range(1, n + 1)]))  # fmt: skip
+                rows.append((name, [{"region": regions[t - 1], "note": f"acc {lf.accuracy(rec, t, 1)}",
+                                     **lf.points(pair, 1)} for t in range(1, n + 1)]))  # fmt: skip
             return rf.comparison_figure(rows, [f"after task {t}" for t in range(1, n + 1)])
 
-        st.plotly_chart(_memo("side_by_side", pair, (n, label), side_by_side), key="learn_compare_chart",
+        st.plotly_chart(lf.memo("side_by_side", pair, (n, label), side_by_side), key="learn_compare_chart",
                         config={"displayModeBar": False})  # fmt: skip
         st.markdown(narrate.compare_first_task(record, pair.other.record, label))
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _benchmark(seed: int, order: tuple[str, ...], custom: str):
-    return learn_benchmark(seed, order, custom)
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _coming_figure(seed: int, order: tuple[str, ...], custom: str, height: int, font: int):
-    """The first task's points over the plane: built once per lesson and size, shared by every tab (read only).
-
-    It is the costliest part of the page before task 1 (about 70 ms of the server's one interpreter);
-    a class of thirty opening the same lesson draws it once.
-    """
-    bench = _benchmark(seed, order, custom)
-    return rf.regions_figure([_coming_panel(bench, 1)], height=height, font_size=font)
-
-
 def empty_ui(state: url_state.LearnState, presenter: bool, view: tuple[int, int]) -> None:
     """Before task 1: what Next and Play do, the class's question, and the first task's data over the plane."""
-    sizes = stage_sizes(presenter, view)
-    left, right = st.columns([1 - SIDE_SHARE, SIDE_SHARE] if sizes["wide"] else [2, 1], gap="small")
+    sizes = lf.stage_sizes(presenter, view)
+    left, right = st.columns([1 - lf.SIDE_SHARE, lf.SIDE_SHARE] if sizes["wide"] else [2, 1], gap="small")
     with left.container(key="learn_empty"):
         st.info(f"Press **Next task** to learn {state.tasks[0]}, the first of {len(state.tasks)} tasks "
                 f"({', '.join(state.tasks)}), or **Play** to learn them all.")  # fmt: skip
         parts.predict_ui(1, state.tasks[0])
         live_ui()
     try:
-        fig = _coming_figure(state.seed, tuple(state.tasks), state.custom, sizes["region_h"], 17 if presenter else 15)
+        fig = lf.coming_figure(state.seed, tuple(state.tasks), state.custom, sizes["region_h"], 17 if presenter else 15)
     except (ValueError, KeyError):
         return  # a task without its points: the status line already says what to fix
     with right:
@@ -340,31 +255,18 @@ def _on_key(action: str, blocked: bool) -> None:
         _play()
 
 
-def _status_ui(session: LearnSession) -> None:
-    """The job's line (its place in the queue, then its progress), polled."""
-    status = session.status()
-    st.session_state["learn_seen"] = status.version
-    st.fragment(_progress_body, run_every=poll_seconds(status))()
-
-
 def main() -> None:
-    """Draw the Learn page.
-
-    The job's status line is drawn first (into its place under the buttons) when no key was pressed: a
-    pressed button's callback has already queued the job, so the press is answered on screen before the
-    page's slower parts are drawn. With thirty tabs pressing at once, each page run shares one
-    interpreter, and what a run sends first is what arrives in time.
-    """
+    """Draw the Learn page."""
     session = get_session()
-    key, view = learn_keys.keys_ui()  # a pressed key acts before the status line is drawn
-    top = st.container()
-    status_box = st.container(border=False, key="learn_status")  # a least height (CSS), never a scroll box
-    note = status_box.empty()
-    if key is None:
-        with status_box:
-            _status_ui(session)
-    state, problems = parts.controls_ui()
+    state, problems = parts.controls_ui()  # first: every run draws the settings (a run cut short keeps them)
     presenter = state.presenter
+    st.html(PAGE_CSS + (PRESENTER_CSS if presenter else ""))
+    key, view = learn_keys.keys_ui()
+    _sync_url(state)
+    for warning in st.session_state.get("learn_warnings", []):
+        st.warning("Classroom link: " + warning.replace("~", "\\~"))  # a bare ~ would strike the text through
+    if not presenter:
+        st.header("Learn: watch a network learn task after task", anchor=False)
     spec, problem = None, None
     try:
         spec = spec_from_state(state)
@@ -372,23 +274,16 @@ def main() -> None:
         problem = str(exc)
     if key:
         _on_key(key, bool(problems or problem))
-    with top:
-        st.html(PAGE_CSS + (PRESENTER_CSS if presenter else ""))
-        _sync_url(state)
-        for warning in st.session_state.get("learn_warnings", []):
-            st.warning("Classroom link: " + warning.replace("~", "\\~"))  # a bare ~ would strike the text through
-        if not presenter:
-            st.header("Learn: watch a network learn task after task", anchor=False)
-        status = session.status()
-        pair = session.trainer
-        buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem), view[0] < NARROW_PX)
-    if problems or problem:
-        where = "turn presenter mode off to see" if presenter else "see"
-        note.error(f"Fix the settings before training: {problem or where + ' the highlighted fields (sidebar)'}.")
-    if key is not None:
-        with status_box:
-            _status_ui(session)
     status = session.status()
+    pair = session.trainer
+    buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem), view[0] < NARROW_PX)
+    status = session.status()
+    st.session_state["learn_seen"] = status.version
+    with st.container(border=False, key="learn_status"):  # a least height (CSS), never a scroll box
+        if problems or problem:
+            where = "turn presenter mode off to see" if presenter else "see"
+            st.error(f"Fix the settings before training: {problem or where + ' the highlighted fields (sidebar)'}.")
+        st.fragment(_progress_body, run_every=poll_seconds(status))()
     pair = session.trainer
     if pair is None or not pair.tasks_done:
         empty_ui(state, presenter, view)
@@ -400,7 +295,7 @@ def main() -> None:
     # The network and the timeline are sent one right after the other (the figure is built and the chart sent
     # first, then the timeline into its place under the stage), so the page never shows them on different tasks.
     stage, timeline = st.container(), st.container()
-    fig = network_figure(pair, task, presenter, view)
+    fig = lf.network_figure(pair, task, presenter, view)
 
     def draw_timeline() -> None:
         if n > 1:

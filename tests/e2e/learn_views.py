@@ -52,7 +52,7 @@ def show(page, width: int, height: int, presenter: bool, network: bool = True) -
     page.set_viewport_size({"width": width, "height": height})
     sidebar = page.locator('section[data-testid="stSidebar"]')
     if sidebar.is_visible() == presenter:  # the switch is on the page in both modes
-        page.get_by_text("Presenter mode").click()
+        page.get_by_text("Presenter mode", exact=True).click()  # the switch's label, not a message naming it
     if presenter:
         expect(sidebar).to_be_hidden()
     else:

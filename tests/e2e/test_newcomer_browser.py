@@ -46,6 +46,11 @@ def _wait_idle(page, timeout: int = 120_000) -> None:
     wait_idle(page, timeout)
 
 
+def _host(url: str) -> str:
+    """The host a request goes to; a ``blob:`` URL is the page's own memory, named after the page's origin."""
+    return urlparse(url.removeprefix("blob:")).netloc
+
+
 def _is_probe(url: str, path: str) -> bool:
     return bool(path) and any(urlparse(url).path == f"/{path}{probe}" for probe in DEEP_LINK_PROBES)
 
@@ -57,7 +62,7 @@ def test_every_page_asks_only_its_own_host_and_logs_no_console_error(app_url, ne
     for path in PAGES:
         page = new_page()
         foreign, failed, errors = [], [], []
-        page.on("request", lambda r, f=foreign: f.append(r.url) if urlparse(r.url).netloc != host else None)
+        page.on("request", lambda r, f=foreign: f.append(r.url) if _host(r.url) != host else None)
         page.on("response", lambda r, f=failed: f.append(r.url) if r.status >= 400 else None)
         page.on(
             "console", lambda m, e=errors: e.append((m.text, m.location.get("url", ""))) if m.type == "error" else None

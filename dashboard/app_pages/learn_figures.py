@@ -1,0 +1,103 @@
+"""The Learn page's figures and the boxes they are drawn in: built once where they can be shared, once per tab
+and change otherwise (a class on one server reruns its pages far more often than their pictures change).
+
+``stage_sizes`` sizes the first screen for the window; ``network_figure`` and the region panels are what it
+shows; ``memo`` keeps a tab's figure until what it shows changes; ``coming_figure`` (the first task's points
+before task 1) is shared by every tab.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dashboard import narrate
+from dashboard.app_pages import learn_parts as parts
+from dashboard.figures import regions as rf
+from dashboard.figures import teaching as tf
+from dashboard.state.learn_session import learn_benchmark
+
+# Pixels of the window above the network: navigation, buttons, status line (and the heading in normal mode).
+ABOVE_NETWORK = {True: 220, False: 300}
+MIN_NETWORK, MAX_NETWORK = 420, 900
+# Content at least this wide holds the region and the story beside the network (a quarter of the width).
+WIDE_PX = 1100
+SIDE_SHARE = 0.25
+
+
+def points(pair, task: int) -> dict:
+    data = pair.benchmark.tasks[task - 1]
+    return {"points": data.x_test.numpy(), "labels": data.y_test.numpy()}
+
+
+def accuracy(record: dict, after: int, task: int) -> str:
+    return narrate.fmt(record["tasks"][after - 1]["metrics"]["accuracy"][task - 1], 2)
+
+
+def stage_sizes(presenter: bool, view: tuple[int, int]) -> dict:
+    """The first screen's boxes (px) for content ``view[0]`` wide in a window ``view[1]`` high."""
+    width, height = view
+    wide = width >= WIDE_PX
+    network_h = int(min(MAX_NETWORK, max(MIN_NETWORK, height - ABOVE_NETWORK[presenter])))
+    side_w = width * SIDE_SHARE if wide else width / 3
+    return {"wide": wide, "network_h": network_h, "network_w": width * (1 - SIDE_SHARE) - 12 if wide else width,
+            "region_h": int(min(340, side_w + 30))}  # fmt: skip
+
+
+def task_panel(pair, task: int) -> dict:
+    record = pair.den.record
+    return {"title": f"Task {task}: {record['tasks'][task - 1]['name']}",
+            "region": pair.frames[task - 1]["regions"][task - 1],
+            "note": f"accuracy {accuracy(record, task, task)}", **points(pair, task)}  # fmt: skip
+
+
+def coming_panel(benchmark, task: int) -> dict:
+    """The data of a task not learned yet, over a blank plane: what the class is about to see learned."""
+    data = benchmark.tasks[task - 1]
+    return {"title": f"Next: task {task}, {data.name}", "region": np.full((2, 2), 0.5), "note": "not learned yet",
+            "points": data.x_test.numpy(), "labels": data.y_test.numpy()}  # fmt: skip
+
+
+def memo(name: str, pair, key: tuple, build):
+    """This tab's figure ``name`` for ``pair`` and ``key``, built again only when one of them changes.
+
+    Every poll that sees the job move, every click and every key reruns the whole page, and most of those
+    runs change nothing a figure shows; with a class on one server, rebuilding them was most of the server's
+    work (plotly's layout updates above all).
+    """
+    store = st.session_state.setdefault("learn_figures", {})
+    hit = store.get(name)
+    if hit is None or hit[0] is not pair or hit[1] != key:
+        hit = store[name] = (pair, key, build())
+    return hit[2]
+
+
+def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
+    """The network after ``task``, sized for the window, the neuron picked for its card ringed."""
+    sizes = stage_sizes(presenter, view)
+    parts.remember_click(st.session_state.get("learn_network"))  # a click of this rerun, before the figure
+    picked = st.session_state.get("learn_neuron")
+
+    def build():
+        fig = tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
+                                       height=sizes["network_h"], font_size=17 if presenter else 15,
+                                       width_px=sizes["network_w"], picked=picked)  # fmt: skip
+        return fig.update_layout(meta={**fig.layout.meta, "view": list(view)})  # the size it was drawn for
+
+    return memo("network", pair, (pair.tasks_done, task, presenter, tuple(view), picked), build)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _benchmark(seed: int, order: tuple[str, ...], custom: str):
+    return learn_benchmark(seed, order, custom)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def coming_figure(seed: int, order: tuple[str, ...], custom: str, height: int, font: int):
+    """The first task's points over the plane: built once per lesson and size, shared by every tab (read only).
+
+    It is the costliest part of the page before task 1 (about 70 ms of the server's one interpreter);
+    a class of thirty opening the same lesson draws it once.
+    """
+    bench = _benchmark(seed, order, custom)
+    return rf.regions_figure([coming_panel(bench, 1)], height=height, font_size=font)
