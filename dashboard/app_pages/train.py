@@ -56,8 +56,14 @@ def progress_panel() -> None:
     st.fragment(_progress_body, run_every=poll_seconds(ui.get_session().status()))()
 
 
-def _toggle_play(n_tasks: int) -> None:
-    playing = not st.session_state.get("playing", False)
+def _set_play(n_tasks: int, playing: bool) -> None:
+    """Play (``playing``) or Pause, as the button read when it was pressed.
+
+    Not a toggle: a press that reaches the server twice (a busy browser, a replayed trigger) would turn a Pause
+    back into Play, and the play would go on after the user stopped it.
+    """
+    if bool(st.session_state.get("playing", False)) == playing:
+        return  # the same press again: already done
     st.session_state["playing"] = playing
     st.session_state["play_hold"] = playing  # show the first frame for a whole tick
     st.session_state["play_toggled"] = True  # the play timer belongs to the whole page: rerun it
@@ -74,10 +80,10 @@ def _play_button(n_tasks: int) -> None:
     label, icon = ("Pause", ":material/pause:") if playing else ("Play", ":material/play_arrow:")
     st.button(
         label,
-        key="play",
+        key="pause" if playing else "play",  # two buttons: a press names what it asks for
         icon=icon,
-        on_click=_toggle_play,
-        args=(n_tasks,),
+        on_click=_set_play,
+        args=(n_tasks, not playing),
         help="Play the growth: step through the tasks, each task's new units coming in",
         width="stretch",
     )

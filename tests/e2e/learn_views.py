@@ -44,6 +44,27 @@ DRAWN_FOR = """() => {
 SETTLED = """() => !document.querySelector('[data-stale="true"]')"""
 
 
+def click_presenter_switch(page) -> None:
+    """Click the presenter switch once.
+
+    A resize moves the switch (a narrow window gives it a row of its own): until the run that moves it ends, the
+    old row's copy is on the page too, and a click then matches two switches. Wait for one, then click it; a click
+    refused for matching two clicked nothing, so it is tried again once the page has settled.
+    """
+    from playwright.sync_api import Error, expect
+
+    switch = page.get_by_text("Presenter mode", exact=True)  # the switch's label, not a message naming it
+    for attempt in range(5):
+        page.wait_for_function(SETTLED)
+        expect(switch).to_have_count(1)
+        try:
+            switch.click()
+            return
+        except Error as error:
+            if "strict mode violation" not in str(error) or attempt == 4:
+                raise
+
+
 def show(page, width: int, height: int, presenter: bool, network: bool = True) -> None:
     """Put ``page`` in a ``width`` x ``height`` window in presenter mode or not; with a ``network`` on the page,
     wait until it is drawn for that window."""
@@ -52,7 +73,7 @@ def show(page, width: int, height: int, presenter: bool, network: bool = True) -
     page.set_viewport_size({"width": width, "height": height})
     sidebar = page.locator('section[data-testid="stSidebar"]')
     if sidebar.is_visible() == presenter:  # the switch is on the page in both modes
-        page.get_by_text("Presenter mode", exact=True).click()  # the switch's label, not a message naming it
+        click_presenter_switch(page)
     if presenter:
         expect(sidebar).to_be_hidden()
     else:

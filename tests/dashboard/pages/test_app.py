@@ -98,9 +98,26 @@ def test_first_screen_shows_the_shipped_run(env, example):
     assert _metric(at, "Hidden units") == str(sum(record["tasks"][0]["layer_sizes"][1:]))
     at.run()  # ... and each tick of the play timer shows the next task
     assert _timeline(at).value == 2 and _title(at).startswith("After task 2:")
-    at.button(key="play").click().run()  # pause
+    assert [b.label for b in at.button if b.key in ("play", "pause")] == ["Pause"]
+    at.button(key="pause").click().run()
     assert not at.session_state["playing"] and at.slider(key="timeline").value == 2
     assert _title(at).startswith("After task 2:")
+    at.run()  # the next tick of the (dropped) play timer moves nothing
+    assert at.slider(key="timeline").value == 2 and not at.session_state["playing"]
+
+
+def test_a_pause_pressed_twice_stays_paused(monkeypatch):
+    """A press can reach the server twice (a busy browser): Pause again must not turn the play back on."""
+    from dashboard.app_pages import train
+
+    state = {"playing": True, "play_at": 4, "timeline": 10}
+    monkeypatch.setattr(train.st, "session_state", state)
+    for _ in range(2):
+        train._set_play(10, False)
+        assert state["playing"] is False and state["timeline"] == 4
+    for _ in range(2):  # and Play twice plays once, from where it stopped
+        train._set_play(10, True)
+        assert state["playing"] is True and state["play_at"] == 4
 
 
 def test_dragging_the_timeline_during_play_pauses_at_that_task(env, example):
