@@ -32,6 +32,7 @@ COPIED = (
     "pyproject.toml",
     "tests/engine/records/test_modules.py",
     "tests/engine/records/test_live.py",
+    "tests/engine/methods/test_baselines_conv.py",
     "assets/runs/toy2d-den-fast",
     "assets/runs/digits-den-fast",
 )

@@ -22,6 +22,8 @@ MODULES = "den_engine/records/modules.py"
 MODULE_TESTS = "tests/engine/records/test_modules.py"
 LIVE_TESTS = "tests/engine/records/test_live.py"
 CONV = "tests/engine/core/test_conv.py"
+EWC = "den_engine/methods/baselines/ewc.py"
+CONV_BASELINES = "tests/engine/methods/test_baselines_conv.py"
 
 
 @dataclass(frozen=True)
@@ -335,4 +337,9 @@ VARIANTS = [
     _v("conv-split-original-kept", "a split filter keeps its drifted kernel for the old tasks", GROWTH,
        "net.weights[layer][i] = restored\n", "pass\n",
        f"{CONV}::test_split_filter_gives_old_tasks_the_original_and_keeps_every_output"),
+    _v("ewc-conv-fisher-squares-each-position", "EWC's Fisher of a kernel sums each map position's squared gradient "
+       "(a shared weight's gradient is the sum over positions, squared)", EWC,
+       'grad = torch.einsum("nop,nqp->noq", delta.flatten(2), a)',
+       'grad = torch.einsum("nop,nqp->noq", delta.flatten(2).square(), a.square()).sqrt()',
+       f"{CONV_BASELINES}::test_fisher_of_conv_kernels_matches_a_direct_per_sample_computation"),
 ]  # fmt: skip

@@ -78,8 +78,6 @@ class EWCConfig(BaselineConfig):
     """lambda: weight of sum_i 1/2 F_i (W - W*_i)^2 over past tasks i."""
 
     def check(self) -> None:
-        if self.conv_channels:  # the per-sample Fisher below is written for dense layers
-            raise ConfigError("conv_channels", "EWC runs on fully connected networks only (conv is not supported yet)")
         value = self.ewc_lambda
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ConfigError("ewc_lambda", f"must be a finite number >= 0, got {value!r}")

@@ -30,20 +30,43 @@ def parameter_names(net: ExpandableNet) -> list[tuple[str, torch.Tensor]]:
     return out
 
 
+def _patches(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The input patches a 'same'-padded conv of kernel ``w`` reads: (batch, channels*k*k, positions)."""
+    k = w.shape[-1]
+    before = (k - 1) // 2  # PyTorch's 'same' padding: the odd pixel goes after
+    return F.unfold(F.pad(h, (before, k - 1 - before, before, k - 1 - before)), k)
+
+
 def fisher_diagonal(net: ExpandableNet, task: int, x: torch.Tensor, chunk: int = 1024) -> dict[str, torch.Tensor]:
-    """Diagonal of the true Fisher of task ``task``'s outputs, per hidden tensor, mean over ``x``."""
+    """Diagonal of the true Fisher of task ``task``'s outputs, per hidden tensor, mean over ``x``.
+
+    Dense layers (the first one above conv layers reads its input flattened): a sample's gradient of a
+    weight is delta (outer) a, so its square is delta^2 (outer) a^2. Conv layers: a filter's weight is
+    shared by every map position, so a sample's gradient is the sum over positions of delta x patch,
+    and it is that sum that is squared (not the positions' squares summed).
+    """
     plan = net.plan(task)
     fisher = {name: torch.zeros_like(t) for name, t in parameter_names(net)}
     for start in range(0, x.shape[0], chunk):
-        xb = x[start : start + chunk]
+        xb = net.images(x[start : start + chunk])
         with torch.enable_grad():
             inputs, pre, h = [], [], xb
             for layer, p in enumerate(plan):
-                inputs.append(h)
-                z = F.linear(h, net.weights[layer][: p.n_out, : p.n_in], net.biases[layer][: p.n_out])
+                w, b = net.weights[layer][: p.n_out, : p.n_in], net.biases[layer][: p.n_out]
+                if w.dim() == 4:
+                    inputs.append(_patches(h, w))
+                    z = F.conv2d(h, w, b, padding="same")
+                else:
+                    h = h.flatten(1)  # the first dense layer above conv layers reads every map position
+                    inputs.append(h)
+                    z = F.linear(h, w.flatten(1), b)
                 z.requires_grad_(True)  # per-sample deltas are the gradients at the pre-activations
                 pre.append(z)
-                h = F.relu(z) if p.mask is None else F.relu(z) * p.mask
+                h = F.relu(z)
+                if w.dim() == 4:
+                    h = F.max_pool2d(h, 2, ceil_mode=True)
+                if p.mask is not None:
+                    h = h * p.mask.view(-1, *([1] * (h.dim() - 2)))
             head_w, head_b = net.heads[task]
             logits = F.linear(h, head_w, head_b)  # (batch, n_outputs)
             p_out = torch.sigmoid(logits.detach())
@@ -51,10 +74,19 @@ def fisher_diagonal(net: ExpandableNet, task: int, x: torch.Tensor, chunk: int =
             for k in range(logits.shape[1]):
                 deltas = torch.autograd.grad(logits[:, k].sum(), pre, retain_graph=k + 1 < logits.shape[1])
                 for layer, (delta, a) in enumerate(zip(deltas, inputs, strict=True)):
-                    d2 = delta.square() * weight[:, k : k + 1]  # (batch, n_out)
-                    n_out, n_in = d2.shape[1], a.shape[1]
-                    fisher[f"hidden.{layer + 1}.weight"][:n_out, :n_in] += d2.T @ a.detach().square()
-                    fisher[f"hidden.{layer + 1}.bias"][:n_out] += d2.sum(dim=0)
+                    name, vk = f"hidden.{layer + 1}", weight[:, k]
+                    n_out, n_in = delta.shape[1], plan[layer].n_in
+                    a = a.detach()
+                    if delta.dim() == 4:  # conv: each sample's gradient, summed over positions, then squared
+                        grad = torch.einsum("nop,nqp->noq", delta.flatten(2), a)  # (batch, filters, c*k*k)
+                        target = fisher[f"{name}.weight"][:n_out, :n_in]
+                        target += torch.einsum("noq,n->oq", grad.square(), vk).view_as(target)
+                        fisher[f"{name}.bias"][:n_out] += delta.sum(dim=(2, 3)).square().T @ vk
+                        continue
+                    d2 = delta.square() * vk[:, None]  # (batch, n_out)
+                    target = fisher[f"{name}.weight"][:n_out, :n_in]
+                    target += (d2.T @ a.square()).view_as(target)
+                    fisher[f"{name}.bias"][:n_out] += d2.sum(dim=0)
     return {name: f / max(x.shape[0], 1) for name, f in fisher.items()}
 
 

@@ -1,14 +1,18 @@
-"""Baselines on DEN's conv backbone: the same records, STL's columns of filters kept apart."""
+"""Baselines on DEN's conv backbone: the same records, STL's columns of filters kept apart, EWC's Fisher of
+shared kernels."""
+
+import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from den_engine.cli import main
 from den_engine.core.config import preset
-from den_engine.core.errors import ConfigError
 from den_engine.core.layers import body_parameter_count
+from den_engine.core.network import ExpandableNet
 from den_engine.core.runner import Trainer
 from den_engine.methods import get_method
+from den_engine.methods.baselines import ewc as ewc_lib
 from den_engine.records.evaluate import evaluate_run
 
 CONV = dict(conv_channels=(2, 3), kernel_size=3, hidden_sizes=(6,), iterations=10, batch_size=64, device="cpu")
@@ -18,7 +22,7 @@ def conv_config(method):
     return preset("fast", get_method(method).config_class, **CONV)
 
 
-@pytest.mark.parametrize("method", ["finetune", "l2", "mtl", "stl", "progressive"])
+@pytest.mark.parametrize("method", ["finetune", "l2", "ewc", "mtl", "stl", "progressive"])
 def test_a_baseline_trains_on_conv_layers_and_evaluates_as_recorded(method, tmp_path):
     with Trainer(conv_config(method), "digits-one-vs-rest", 2, tmp_path / "run", method=method) as trainer:
         trainer.run()
@@ -44,9 +48,39 @@ def test_stl_columns_of_filters_never_read_each_other():
     assert torch.equal(net.forward(x, 2), before)
 
 
-def test_ewc_on_conv_layers_is_refused_with_the_field_named():
-    with pytest.raises(ConfigError, match="conv_channels"):
-        conv_config("ewc")
+def _tiny_conv_net(kernel: int):
+    """Two conv layers (2 and 3 filters) and a dense layer over 5x5 images, a head of 2 outputs, a retired filter."""
+    gen = torch.Generator().manual_seed(5)
+    net = ExpandableNet(25, (3,), gen, conv_channels=(2, 3), kernel_size=kernel, input_shape=(1, 5, 5))
+    for w, b in zip(net.weights, net.biases, strict=True):  # biases too: every tensor's Fisher is non-trivial
+        b.copy_(torch.randn(b.shape, generator=gen) * 0.1)
+        w.mul_(2.0)
+    net.add_head(1, 2)
+    net.heads[1] = (torch.randn(2, 3, generator=gen), torch.randn(2, generator=gen))
+    return net, torch.randn(4, 25, generator=gen)
+
+
+@pytest.mark.parametrize("kernel", [3, 2])  # odd and even kernels: PyTorch's 'same' padding is uneven for 2
+def test_fisher_of_conv_kernels_matches_a_direct_per_sample_computation(kernel):
+    net, x = _tiny_conv_net(kernel)
+    fisher = ewc_lib.fisher_diagonal(net, 1, x, chunk=3)
+    names = ewc_lib.parameter_names(net)
+    direct = {name: torch.zeros_like(t) for name, t in names}
+    for n in range(x.shape[0]):  # E_{y ~ model} of the squared score, enumerating every label vector
+        for y in itertools.product((0.0, 1.0), repeat=2):
+            tensors = [t.clone().requires_grad_(True) for _, t in names]
+            probe = net.clone()
+            probe.weights, probe.biases = tensors[0::2], tensors[1::2]
+            log_p = -F.binary_cross_entropy_with_logits(
+                probe.forward(x[n : n + 1], 1), torch.tensor([y]), reduction="sum"
+            )
+            grads = torch.autograd.grad(log_p, tensors)
+            for (name, _), g in zip(names, grads, strict=True):
+                direct[name] += float(log_p.detach().exp()) * g.square() / x.shape[0]
+    assert [w.dim() for w in net.weights] == [4, 4, 3]
+    for name, _ in names:
+        torch.testing.assert_close(fisher[name], direct[name], rtol=1e-4, atol=1e-8)
+    assert all(float(f.sum()) > 0 for f in fisher.values())
 
 
 def test_l2_pulls_conv_kernels_toward_the_previous_task_as_it_pulls_dense_weights():
@@ -62,12 +96,14 @@ def test_l2_pulls_conv_kernels_toward_the_previous_task_as_it_pulls_dense_weight
         assert pulled < 0.5 * free, (layer, drift)  # every layer, the conv kernels included
 
 
-@pytest.mark.parametrize("command", ["run", "compare"])
-def test_ewc_on_conv_layers_from_the_command_line_is_one_error_line_and_writes_nothing(command, tmp_path, capsys):
-    out = tmp_path / "out"
-    methods = ["--method", "ewc"] if command == "run" else ["--methods", "stl,ewc", "--quiet"]
-    argv = [command, "--benchmark", "digits-one-vs-rest", "--tasks", "1", *methods, "--set", "conv_channels=2,3"]
-    status = main([*argv, "--out", str(out)])
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: conv_channels: EWC "), lines
-    assert not out.exists()
+def test_ewc_holds_conv_kernels_closer_than_finetune():
+    drift = {}
+    for method, extra in (("finetune", {}), ("ewc", {"ewc_lambda": 1e6})):
+        config = preset("fast", get_method(method).config_class, **{**CONV, "iterations": 30, **extra})
+        trainer = Trainer(config, "digits-one-vs-rest", 2, method=method)
+        trainer.train_next()
+        before = [w.clone() for w in trainer.net.weights]
+        trainer.train_next()
+        drift[method] = [float((w - b).norm()) for w, b in zip(trainer.net.weights, before, strict=True)]
+    for layer, (free, held) in enumerate(zip(drift["finetune"], drift["ewc"], strict=True)):
+        assert held < 0.5 * free, (layer, drift)  # the conv kernels too
