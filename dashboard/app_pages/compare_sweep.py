@@ -50,9 +50,10 @@ def launch_ui(runs_dir: Path) -> None:
             return
         st.info(f"This sweep would take {estimate.words()}.", icon=":material/schedule:")
     if start:
-        current = st.session_state.get("cmp_sweep")
-        if current is not None and current.running:
-            st.warning("A sweep is already running; stop it first.")
+        from dashboard.app_pages.compare_search import busy  # one search or sweep at a time per session
+
+        if busy(st.session_state):
+            st.warning("A search or sweep of yours is already running; stop it first.")
             return
         request = SweepRequest(benchmark, int(n_tasks), grid, seeds, preset_name, fixed, int(workers))
         try:
