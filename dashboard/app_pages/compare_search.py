@@ -95,13 +95,18 @@ def _counts(progress: dict) -> str:
             f"running" + (f", {progress['failed']} failed" if progress["failed"] else ""))  # fmt: skip
 
 
+def _state(launcher: SearchLauncher) -> tuple:
+    progress = launcher.progress()
+    return progress["complete"], progress["stopped early"], progress["failed"], launcher.running
+
+
 @ui.guarded
 def _search_status_body() -> None:
     launcher: SearchLauncher | None = st.session_state.get(KEY)
     if launcher is None:
         return
     progress = launcher.progress()
-    state = (progress["complete"], progress["stopped early"], progress["failed"], launcher.running)
+    state = _state(launcher)
     if state != st.session_state.get(f"{KEY}_state"):
         st.session_state[f"{KEY}_state"] = state
         st.rerun(scope="app")  # a trial ended (or the search did): show it in every view
@@ -134,6 +139,8 @@ def search_status_ui() -> None:
     """Progress of the launched search; polls while it runs, idles otherwise."""
     launcher = st.session_state.get(KEY)
     running = launcher is not None and launcher.running
+    if launcher is not None:  # this whole-page run shows the search as it is: only a poll that sees a change reruns
+        st.session_state[f"{KEY}_state"] = _state(launcher)  # (a rerun now would wipe this run's messages)
     st.fragment(_search_status_body, run_every=POLL_SECONDS if running else None)()
 
 

@@ -140,4 +140,6 @@ def sweep_status_ui() -> None:
     """Progress of the launched sweep; polls while it runs, idles otherwise."""
     launcher = st.session_state.get("cmp_sweep")
     running = launcher is not None and launcher.running
+    if launcher is not None:  # this whole-page run shows the sweep as it is: only a poll that sees a change reruns
+        st.session_state["cmp_sweep_state"] = (launcher.done(), launcher.running)  # (a rerun would wipe messages)
     st.fragment(_sweep_status_body, run_every=POLL_SECONDS if running else None)()

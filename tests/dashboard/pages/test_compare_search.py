@@ -116,21 +116,29 @@ def test_a_search_started_on_the_page_lands_its_trials_as_runs_the_page_shows_an
     assert {t: t.stat().st_mtime_ns for t in trials} == stamps
     assert len(list(out.glob(f"trial-*/{RUN_FILE}"))) == 4 and again.progress()["complete"] == 4
 
+    # the folder named by hand, with other settings: refused, the search in it untouched
+    at = _start(at, early=False, trials=4, seed=1, folder=out.name)
+    assert [e.value for e in at.error] == [f"Cannot start the search: folder: {out.name} holds a search with other "
+                                           "settings (seed differ); give another name, or leave it empty to name it "
+                                           "by the settings"]  # fmt: skip
+    assert at.session_state["cmp_search"] is again and len(list(out.glob(f"trial-*/{RUN_FILE}"))) == 4
+
 
 def test_stop_ends_the_search_keeps_its_tasks_and_the_same_search_resumes_the_trial(env):
-    slow = "hidden_sizes=8x8 iterations=4000 head_iterations=5"  # long enough to press Stop within task 2
+    slow = "hidden_sizes=8x8 iterations=15000 head_iterations=5"  # task 2 (three long stages) is still training
     at = _start(_compare_page(), trials=2, jobs=1, tasks=3, fixed=slow)
     _ok(at)
     launcher = at.session_state["cmp_search"]
-    first = launcher.out / "trial-000"
     _wait_for(lambda: "trial 0: task 1 of 3 learned" in launcher.log_tail(), "trial 0's first task")
-    at.run()
     at.button(key="cmp_search_stop").click().run()
     assert launcher.wait(60), launcher.log_tail()
     assert launcher.stopped and launcher.returncode == 1
     (run,) = [p.parent for p in launcher.out.glob(f"trial-*/{RUN_FILE}")]
-    assert run.name.startswith(first.name) and len(load_run(run).data["tasks"]) in (1, 2)  # task 1 kept
-    assert launcher.progress()["complete"] == 0
+    record = load_run(run).data
+    assert run.name.startswith("trial-000-") and len(record["tasks"]) == 1, launcher.log_tail()  # task 1 kept
+    assert "task 2 of 3 learned" not in launcher.log_tail()  # task 2 was cut short, not trained to its end
+    # both trials stay open in the study (trial 1 was asked, waiting for the one worker): neither is lost
+    assert launcher.progress() == {"complete": 0, "stopped early": 0, "failed": 0, "running": 2, "trials": 2}
     at.run()
     assert any(f"Search {launcher.out.name} stopped" in w.value for w in at.warning), [w.value for w in at.warning]
 
@@ -139,7 +147,7 @@ def test_stop_ends_the_search_keeps_its_tasks_and_the_same_search_resumes_the_tr
     _ok(at)
     again = at.session_state["cmp_search"]
     assert again.out == launcher.out
-    _wait_for(lambda: f"trial 0: resumed from {run.name}" in again.log_tail(), "the trial's resume")
+    _wait_for(lambda: f"trial 0: resumed from {run.name}" in again.log_tail(), "the trial's resume", 60)
     again.stop()
     assert again.wait(60) and again.stopped, again.log_tail()
     assert len(list(launcher.out.glob(f"trial-*/{RUN_FILE}"))) == 1
