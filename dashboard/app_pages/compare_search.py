@@ -87,6 +87,7 @@ def search_ui(runs_dir: Path) -> None:
         ui.user_error_ui(exc, "Cannot start the search")
         return
     st.session_state[KEY] = launcher
+    st.session_state["cmp_score"] = score  # the chart scores the trials as the search does (drawn below: allowed)
     sweep_picks.start_following(st.session_state, str(launcher.out))
 
 
@@ -169,11 +170,9 @@ def optuna_plots_ui(folder: str | None, chart) -> None:
         info = (Path(folder) / JOURNAL).stat()
         try:
             found = _optuna_figures(str(folder), (info.st_mtime_ns, info.st_size))
-        except ui.USER_ERRORS as exc:
-            ui.user_error_ui(exc, "Optuna's plots")
+        except Exception as exc:  # noqa: BLE001 - a journal of another Optuna version, or cut short: our chart stays
+            ui.log.warning("Optuna's plots of %s: %s: %s", folder, type(exc).__name__, exc)
+            st.warning(f"Optuna could not draw this search ({type(exc).__name__}: {exc}); the chart above is ours.")
             return
-        names = {"pareto": "Pareto front", "importance-score": "Importance for the score",
-                 "importance-size": "Importance for the size"}  # fmt: skip
-        for name, figure in found.items():
-            st.markdown(f"**{names.get(name, name)}**")
+        for name, figure in found.items():  # each titled by Optuna, its target named on its axis
             chart(figure, f"search_{name}")

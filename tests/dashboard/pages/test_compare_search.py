@@ -98,7 +98,7 @@ def test_a_search_started_on_the_page_lands_its_trials_as_runs_the_page_shows_an
     at.run()
     _ok(at)
     # the search is the pick of every tab: its three trials, on the trade-off chart with Optuna's plots beside it
-    assert sweep_box(at).value == str(out)
+    assert sweep_box(at).value == str(out) and at.session_state["cmp_score"] == "auroc"  # scored as searched
     assert sorted(runs_box(at).value) == sorted(str(t.parent) for t in trials)
     keys = {c.key for c in at.get("plotly_chart")}
     assert {"compare_tradeoff", "search_pareto", "search_importance-score", "search_importance-size"} <= keys
@@ -165,3 +165,20 @@ def test_one_search_or_sweep_at_a_time_per_session(env):
     finally:
         launcher.stop()
         assert launcher.wait(60)
+
+
+def test_a_search_folder_is_picked_as_its_finished_trials_and_a_broken_journal_is_a_message(env):
+    import shutil
+
+    folder = env / "sweeps" / "search-made-elsewhere"
+    shutil.copytree(SHIPPED / "sweeps" / "digits-tau-sigma", folder)
+    runs = sorted(p.parent for p in folder.glob(f"*/{RUN_FILE}"))
+    stopped = runs[0] / RUN_FILE  # as den search leaves a trial it stopped early: no final point to draw
+    stopped.write_text(stopped.read_text().replace('"status": "complete"', '"status": "stopped"', 1))
+    (folder / JOURNAL).write_text('{"op_code": 0, "worker_id": "cut short')
+    at = _compare_page()
+    sweep_box(at).set_value(str(folder)).run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert sorted(runs_box(at).value) == [str(r) for r in runs[1:]]
+    assert any("Optuna could not draw this search" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "compare_tradeoff" in {c.key for c in at.get("plotly_chart")}
