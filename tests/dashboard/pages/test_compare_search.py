@@ -129,7 +129,7 @@ def test_stop_ends_the_search_keeps_its_tasks_and_the_same_search_resumes_the_tr
     at = _start(_compare_page(), trials=2, jobs=1, tasks=3, fixed=slow)
     _ok(at)
     launcher = at.session_state["cmp_search"]
-    _wait_for(lambda: "trial 0: task 1 of 3 learned" in launcher.log_tail(), "trial 0's first task")
+    _wait_for(lambda: "trial 0: task 1 of 3 learned" in launcher.log_tail(), "trial 0's first task", 300)
     at.button(key="cmp_search_stop").click().run()
     assert launcher.wait(60), launcher.log_tail()
     assert launcher.stopped and launcher.returncode == 1
@@ -165,6 +165,18 @@ def test_one_search_or_sweep_at_a_time_per_session(env):
     finally:
         launcher.stop()
         assert launcher.wait(60)
+    # and the other way round: a sweep of this session runs, a search waits
+    at.number_input(key="cmp_tasks").set_value(3)
+    at.text_input(key="cmp_fixed").input("hidden_sizes=8x8 iterations=4000")
+    next(b for b in at.button if b.label == "Start sweep").click().run()
+    sweep = at.session_state["cmp_sweep"]
+    try:
+        at = _start(at, trials=3)
+        assert any("already running" in w.value for w in at.warning)
+        assert at.session_state["cmp_search"] is launcher
+    finally:
+        sweep.stop()
+        assert sweep.wait(60)
 
 
 def test_a_search_folder_is_picked_as_its_finished_trials_and_a_broken_journal_is_a_message(env):
