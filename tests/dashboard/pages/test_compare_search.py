@@ -57,6 +57,7 @@ def _wait_for(check, what: str, timeout: float = TIMEOUT) -> None:
      ({"space": "tau=1:0.1:log"}, "space: 'tau=1:0.1:log': needs finite bounds with low < high"),
      ({"space": "tua=1e-3:1:log"}, "space: unknown knob 'tua'"),
      ({"space": "tau=1e-3:1:cubic"}, "space: 'tau=1e-3:1:cubic': the scale is one of"),
+     ({"space": "k=0:20"}, "space: expand_units from 0 to 20: expand_units: must be an integer >= 1"),
      ({"fixed": "hidden_sizes"}, "fixed values: 'hidden_sizes' is not name=value"),
      ({"fixed": "loss_threshold=0.1"}, "fixed values: loss_threshold is searched"),
      ({"fixed": "hiden_sizes=8x8"}, "hiden_sizes"),
