@@ -2,8 +2,9 @@
 
 Runs come from the shipped examples, the runs folder and its sweeps; a sweep is picked as
 a unit (its runs on every tab), and one launched here (compare_sweep) is followed as its
-runs arrive. Every chart has plotly's "download as PNG" button in its toolbar; every
-table and the data behind every chart download as CSV.
+runs arrive; so is a search started here (compare_search), whose finished trials are picked.
+Every chart has plotly's "download as PNG" button in its toolbar; every table and the data
+behind every chart download as CSV.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import ui
+from dashboard.app_pages.compare_search import busy, is_search, optuna_plots_ui, search_status_ui, search_ui
 from dashboard.app_pages.compare_sweep import launch_ui, sweep_status_ui
 from dashboard.figures import compare as cf
 from dashboard.figures import tradeoff as tf
@@ -67,7 +69,9 @@ def candidates(runs_dir: Path) -> tuple[list[dict], dict[str, list[str]]]:
     for folder, source in [*shipped, *((f, "sweep") for f in sweep_dirs(runs_dir))]:
         mine = [{**r, "sweep": str(folder)} for r in _rows(folder, f"{source} {folder.name}")]
         mine.sort(key=lambda r: r["name"])  # a stable order, whichever run finished last
-        sweeps[str(folder)] = [r["path"] for r in mine]
+        # a search's pick is its finished trials: one stopped early or still training has no final point
+        search = is_search(folder)
+        sweeps[str(folder)] = [r["path"] for r in mine if not search or r["status"] == "complete"]
         rows += mine
     return rows, sweeps
 
@@ -131,8 +135,7 @@ def picker_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
     """The multiselect of runs: a sweep's runs named by the settings that differ in it, other runs by name."""
     paths = [r["path"] for r in rows]
     labels = sweep_picks.picker_labels(rows)
-    launched = st.session_state.get("cmp_sweep")
-    running = str(launched.out) if launched is not None and launched.running else None
+    running = busy(st.session_state)
     state = st.session_state
     state[sweep_picks.RUNS_KEY] = [p for p in state.get(sweep_picks.RUNS_KEY, []) if p in paths]
     # As the Sweep box: the pick lives in RUNS_KEY and the picker's key names its options and
@@ -204,6 +207,7 @@ def tradeoff_ui(runs: list[tuple[str, dict]], score: str) -> None:
         "a marker, with their count inside and every run listed on hover. Stars: no other setting is both leaner and "
         "better. A setting run on several seeds is drawn at its mean, with ± 1 sd bars."
     )
+    optuna_plots_ui(st.session_state.get(sweep_picks.SWEEP_KEY), _chart)
 
 
 def knobs_ui(runs: list[tuple[str, dict]], score: str) -> None:
@@ -282,11 +286,13 @@ def main() -> None:
         runs_dir = None
     if runs_dir is not None:
         launch_ui(runs_dir)
+        search_ui(runs_dir)
     runs_dir = runs_dir or runs_root()
     sweep_status_ui()
+    search_status_ui()
     rows, sweeps = candidates(runs_dir)
     if not rows:
-        st.info("No runs yet: train one on the Train page or launch a sweep above.")
+        st.info("No runs yet: train one on the Train page, or launch a sweep or a search above.")
         return
     open_on(rows, sweeps)
     sweep_picks.follow_sweep(st.session_state, sweeps, MAX_RUNS)

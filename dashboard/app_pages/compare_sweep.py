@@ -50,9 +50,10 @@ def launch_ui(runs_dir: Path) -> None:
             return
         st.info(f"This sweep would take {estimate.words()}.", icon=":material/schedule:")
     if start:
-        current = st.session_state.get("cmp_sweep")
-        if current is not None and current.running:
-            st.warning("A sweep is already running; stop it first.")
+        from dashboard.app_pages.compare_search import busy  # one search or sweep at a time per session
+
+        if busy(st.session_state):
+            st.warning("A search or sweep of yours is already running; stop it first.")
             return
         request = SweepRequest(benchmark, int(n_tasks), grid, seeds, preset_name, fixed, int(workers))
         try:
@@ -139,4 +140,6 @@ def sweep_status_ui() -> None:
     """Progress of the launched sweep; polls while it runs, idles otherwise."""
     launcher = st.session_state.get("cmp_sweep")
     running = launcher is not None and launcher.running
+    if launcher is not None:  # this whole-page run shows the sweep as it is: only a poll that sees a change reruns
+        st.session_state["cmp_sweep_state"] = (launcher.done(), launcher.running)  # (a rerun would wipe messages)
     st.fragment(_sweep_status_body, run_every=POLL_SECONDS if running else None)()

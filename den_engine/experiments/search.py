@@ -249,6 +249,27 @@ class Search:
             self.study.tell(number, state=state.FAIL)
 
 
+def check_search(benchmark, n_tasks, space, preset_name, score, size, margins, fixed) -> tuple[int, dict, dict]:
+    """The settings of a search checked before anything is written: (task count, parsed space, fixed values).
+
+    A ConfigError (or BenchmarkError) names the first bad one; ``search`` and the dashboard's form both call it.
+    """
+    if score not in SCORES:
+        raise ConfigError("score", f"is one of {list(SCORES)}, not {score!r}")
+    if size not in SIZES:
+        raise ConfigError("size", f"is one of {list(SIZES)}, not {size!r}")
+    if not (margins[0] >= 0 and 0 <= margins[1] < 1):
+        raise ConfigError("margin", f"needs a score margin >= 0 and a size margin in [0, 1), got {margins}")
+    n_tasks = resolve_tasks(benchmark, n_tasks)
+    space = parse_space(DEFAULT_SPACE if space is None else space) if not isinstance(space, dict) else space
+    fixed = dict(fixed or {})
+    clash = sorted(set(fixed) & set(space)) or sorted({"seed"} & set(fixed))
+    if clash:
+        raise ConfigError(clash[0], "is searched (or the search's --seed): it cannot also be a fixed --set value")
+    preset("fast" if preset_name is None else preset_name, DENConfig, benchmark, **fixed)  # bad values fail first
+    return n_tasks, space, fixed
+
+
 def search(
     benchmark: str,
     n_tasks: int | None,
@@ -274,23 +295,10 @@ def search(
     ``jobs`` trials run at once on ``backend``; trial n is asked once trial n - ``lag`` (default
     2 x jobs) is told. A finished trial is never run again; a killed one resumes from its last task.
     """
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-        raise ConfigError("trials", f"must be a whole number >= 1, got {n_trials!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ConfigError("jobs", f"must be a whole number >= 1, got {jobs!r}")
-    if score not in SCORES:
-        raise ConfigError("score", f"is one of {list(SCORES)}, not {score!r}")
-    if size not in SIZES:
-        raise ConfigError("size", f"is one of {list(SIZES)}, not {size!r}")
-    if not (margins[0] >= 0 and 0 <= margins[1] < 1):
-        raise ConfigError("margin", f"needs a score margin >= 0 and a size margin in [0, 1), got {margins}")
-    n_tasks = resolve_tasks(benchmark, n_tasks)
-    space = parse_space(DEFAULT_SPACE if space is None else space) if not isinstance(space, dict) else space
-    fixed = dict(fixed or {})
-    clash = sorted(set(fixed) & set(space)) or sorted({"seed"} & set(fixed))
-    if clash:
-        raise ConfigError(clash[0], "is searched (or the search's --seed): it cannot also be a fixed --set value")
-    preset("fast" if preset_name is None else preset_name, DENConfig, benchmark, **fixed)  # bad values fail first
+    for name, value in (("trials", n_trials), ("jobs", jobs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(name, f"must be a whole number >= 1, got {value!r}")
+    n_tasks, space, fixed = check_search(benchmark, n_tasks, space, preset_name, score, size, margins, fixed)
     lag = lag or 2 * jobs
     state = Search(out, benchmark, n_tasks, space, preset_name, seed, score, size, margins, fixed, early_stop)
     pool = Pool(backend, jobs, address, progress)

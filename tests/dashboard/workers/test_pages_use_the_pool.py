@@ -1,4 +1,4 @@
-"""The Train page's MNIST tasks, the classroom link's Learn tasks and Compare-page sweeps all train in the pool.
+"""The Train page's MNIST tasks, the classroom link's Learn tasks, Compare-page sweeps and searches train in the pool.
 
 Each test runs the real page (AppTest, no DEN_SYNC_TRAINING) against a pool of one real
 worker process that records what it was sent, and makes training in the test's own process
@@ -100,3 +100,16 @@ def test_a_compare_page_sweep_trains_in_a_worker(recording_pool):
     assert launcher.wait(WAIT_S) and launcher.returncode == 0, launcher.log_tail()
     assert [kind for kind, _ in RecordingSlot.sent].count("sweep") >= 2
     assert launcher.done() == 2
+
+
+def test_a_compare_page_search_trains_in_a_worker(recording_pool):
+    from tests.dashboard.pages.test_compare_search import _start
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("app_pages/compare.py").run()
+    _start(at, trials=2, jobs=1)  # toy-2d, 2 tasks, tiny runs; a step is one task of one trial
+    _ok(at)
+    launcher = at.session_state["cmp_search"]
+    assert launcher.wait(WAIT_S) and launcher.returncode == 0, launcher.log_tail()
+    steps = sum(row["tasks_done"] for row in launcher.rows)
+    assert [kind for kind, _ in RecordingSlot.sent].count("sweep") >= steps >= 3  # a trial stopped early: 1 task

@@ -201,6 +201,10 @@ def one_error(capsys, argv: list[str]) -> str:
         (["--trials", "2", "--space", "k=2.5:9"], "expand_units takes whole numbers"),
         (["--trials", "2", "--space", "tau=1e-3:1,loss_threshold=0.1:1"], "knob 'loss_threshold' is given twice"),
         (["--trials", "2", "--set", "loss_threshold=0.1"], "loss_threshold: is searched"),
+        (
+            ["--trials", "2", "--space", "tau=-1:1"],
+            "space: loss_threshold from -1 to 1: loss_threshold: must be a number >= 0",
+        ),  # a range whose trials would all fail
         (["--trials", "2", "--address", "127.0.0.1:1"], "--address: is a Ray cluster's address: add --backend ray"),
     ],
 )
