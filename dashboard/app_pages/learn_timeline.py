@@ -4,7 +4,8 @@ by the timeline slider.
 The shown task is kept in session state of its own, not in the slider's: a rerun that a key starts can be cut short
 by the next key before the slider is drawn again, and the next run then brings the slider's old value back from
 the browser, undoing the step. A key's step gives the slider a new key (a new widget, drawn at the shown task),
-so an old slider value never comes back. Imported by app_pages/learn.py (not a page itself).
+so an old slider value never comes back (the browser may send a replaced slider's value once more: ignored).
+Imported by app_pages/learn.py (not a page itself).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def _slider_key(n: int) -> str:
 
 def _moved(n: int, key: str) -> None:
     """Callback: the timeline was moved by hand."""
+    if key != _slider_key(n):  # a slider a key has replaced, its value sent once more by the browser: stale
+        return
     st.session_state[f"learn_shown_{n}"] = (int(st.session_state[key]), _state(n)[1])
 
 
