@@ -35,7 +35,7 @@ export default function (component) {
   const queue = window.__denLearnQueue ||
     (window.__denLearnQueue = { page: Math.random().toString(36).slice(2), next: 1, keys: [] });
   if (data && data.page === queue.page) queue.keys = queue.keys.filter((k) => k[0] > data.done);
-  queue.acted = data && data.page === queue.page ? data.done : 0;
+  queue.acted = data && data.page === queue.page ? data.done : 0;  // the last number acted on (tests read it)
   const send = () => setStateValue('pressed', { page: queue.page, keys: queue.keys });
   const report = () => {
     const main = document.querySelector('[data-testid="stMainBlockContainer"]');
