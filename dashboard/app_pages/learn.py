@@ -25,6 +25,7 @@ from dashboard import narrate, ui
 from dashboard.app_pages import learn_figures as lf
 from dashboard.app_pages import learn_keys
 from dashboard.app_pages import learn_parts as parts
+from dashboard.app_pages import learn_timeline as timeline_state
 from dashboard.figures import regions as rf
 from dashboard.state import liveness, url_state
 from dashboard.state.learn_session import PAUSES, LearnSession, spec_from_state
@@ -238,12 +239,12 @@ def _on_key(action: str, blocked: bool) -> None:
     session = get_session()
     pair, busy = session.trainer, session.status().busy
     n = pair.tasks_done if pair is not None else 0
-    view = st.session_state.get(f"learn_view_{n}", n) if n > 1 else n
+    view = timeline_state.shown_task(n)
     finished = pair is not None and pair.finished
     if action == "back" and n > 1:
-        st.session_state[f"learn_view_{n}"] = max(1, view - 1)
+        timeline_state.show_task(n, view - 1)
     elif action == "next" and view < n:
-        st.session_state[f"learn_view_{n}"] = view + 1
+        timeline_state.show_task(n, view + 1)
     elif action == "next" and not (busy or blocked or finished):
         _train(1)
     elif action == "play" and busy:
@@ -251,7 +252,7 @@ def _on_key(action: str, blocked: bool) -> None:
         session.stop()
     elif action == "play" and not (blocked or finished):
         if st.session_state.get("learn_playing") and n > 1:  # going on after the class's guess
-            st.session_state[f"learn_view_{n}"] = n
+            timeline_state.show_task(n, n)
         _play()
 
 
@@ -261,7 +262,7 @@ def main() -> None:
     state, problems = parts.controls_ui()  # first: every run draws the settings (a run cut short keeps them)
     presenter = state.presenter
     st.html(PAGE_CSS + (PRESENTER_CSS if presenter else ""))
-    key, view = learn_keys.keys_ui()
+    view = learn_keys.keys_ui()
     _sync_url(state)
     for warning in st.session_state.get("learn_warnings", []):
         st.warning("Classroom link: " + warning.replace("~", "\\~"))  # a bare ~ would strike the text through
@@ -272,7 +273,7 @@ def main() -> None:
         spec = spec_from_state(state)
     except ui.USER_ERRORS as exc:
         problem = str(exc)
-    if key:
+    for key in learn_keys.take_keys():  # every key pressed, once each, in order
         _on_key(key, bool(problems or problem))
     status = session.status()
     pair = session.trainer
@@ -291,15 +292,14 @@ def main() -> None:
     n = pair.tasks_done
     if pair.finished:
         st.session_state["learn_playing"] = False
-    task = st.session_state.get(f"learn_view_{n}", n) if n > 1 else 1
+    task = timeline_state.shown_task(n) if n > 1 else 1
     # The network and the timeline are sent one right after the other (the figure is built and the chart sent
     # first, then the timeline into its place under the stage), so the page never shows them on different tasks.
     stage, timeline = st.container(), st.container()
     fig = lf.network_figure(pair, task, presenter, view)
 
     def draw_timeline() -> None:
-        if n > 1:
-            timeline.slider("Show the network after task", 1, n, value=n, key=f"learn_view_{n}")
+        timeline_state.timeline_ui(timeline, n)
 
     with stage:
         stage_ui(pair, task, presenter, view, fig, draw_timeline)
