@@ -3,7 +3,7 @@ and change otherwise (a class on one server reruns its pages far more often than
 
 ``stage_sizes`` sizes the first screen for the window; ``network_figure`` and the region panels are what it
 shows; ``memo`` keeps a tab's figure until what it shows changes; ``coming_figure`` (the first task's points
-before task 1) is shared by every tab.
+before task 1) is shared by every tab. Every kept figure is ``sent``: cheap to draw again.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dashboard import narrate
 from dashboard.app_pages import learn_parts as parts
 from dashboard.figures import regions as rf
 from dashboard.figures import teaching as tf
+from dashboard.figures.sent import sent
 from dashboard.state.learn_session import learn_benchmark
 
 # Pixels of the window above the network: navigation, buttons, status line (and the heading in normal mode).
@@ -68,7 +69,8 @@ def memo(name: str, pair, key: tuple, build):
     store = st.session_state.setdefault("learn_figures", {})
     hit = store.get(name)
     if hit is None or hit[0] is not pair or hit[1] != key:
-        hit = store[name] = (pair, key, build())
+        built = build()
+        hit = store[name] = (pair, key, [sent(f) for f in built] if isinstance(built, list) else sent(built))
     return hit[2]
 
 
@@ -100,4 +102,4 @@ def coming_figure(seed: int, order: tuple[str, ...], custom: str, height: int, f
     a class of thirty opening the same lesson draws it once.
     """
     bench = _benchmark(seed, order, custom)
-    return rf.regions_figure([coming_panel(bench, 1)], height=height, font_size=font)
+    return sent(rf.regions_figure([coming_panel(bench, 1)], height=height, font_size=font))
