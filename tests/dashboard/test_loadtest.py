@@ -316,3 +316,18 @@ def test_a_later_click_is_timed_to_its_runs_first_element_not_to_a_polls():
     assert len(tab.timings.clicks) == 1 and tab._clicked is None
     result = Result("u", [tab.timings], 0.0)
     assert result.clicks() == tab.timings.clicks and "later clicks" in table(result)
+
+
+def test_page_cpu_times_the_script_thread_of_a_learn_page_run(monkeypatch, capsys):
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from dashboard.loadtest import page_cpu
+
+    monkeypatch.setenv("DEN_SYNC_TRAINING", "1")  # restored after the test (the command sets it)
+    monkeypatch.setenv("DEN_RUNS_DIR", "unused")
+    original = script_runner.ScriptRunner._run_script
+    assert page_cpu.main(["--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    ms = float(out.split(": ")[1].split(" ms")[0])
+    assert ms > 1 and "(2 runs)" in out  # a run costs its thread milliseconds; the test's own thread only waits
+    assert script_runner.ScriptRunner._run_script is original  # Streamlit is left as it was
