@@ -3,10 +3,13 @@ and change otherwise (a class on one server reruns its pages far more often than
 
 ``stage_sizes`` sizes the first screen for the window; ``network_figure`` and the region panels are what it
 shows; ``memo`` keeps a tab's figure until what it shows changes; ``coming_figure`` (the first task's points
-before task 1) is shared by every tab.
+before task 1) is shared by every tab. Every kept figure is ``sent``: cheap to draw again.
 """
 
 from __future__ import annotations
+
+import hashlib
+import pickle
 
 import numpy as np
 import streamlit as st
@@ -15,6 +18,7 @@ from dashboard import narrate
 from dashboard.app_pages import learn_parts as parts
 from dashboard.figures import regions as rf
 from dashboard.figures import teaching as tf
+from dashboard.figures.sent import sent
 from dashboard.state.learn_session import learn_benchmark
 
 # Pixels of the window above the network: navigation, buttons, status line (and the heading in normal mode).
@@ -23,6 +27,9 @@ MIN_NETWORK, MAX_NETWORK = 420, 900
 # Content at least this wide holds the region and the story beside the network (a quarter of the width).
 WIDE_PX = 1100
 SIDE_SHARE = 0.25
+# What of a run's record its figures can show (``_digest``), less the clock's readings in it.
+RECORD_KEYS = ("run_id", "method", "seed", "benchmark", "config", "base_sizes")
+CLOCK_KEYS = frozenset({"wall_time_s", "samples_per_s", "seconds", "created", "updated"})
 
 
 def points(pair, task: int) -> dict:
@@ -68,8 +75,40 @@ def memo(name: str, pair, key: tuple, build):
     store = st.session_state.setdefault("learn_figures", {})
     hit = store.get(name)
     if hit is None or hit[0] is not pair or hit[1] != key:
-        hit = store[name] = (pair, key, build())
+        hit = store[name] = (pair, key, _shared(name, _digest(pair, store), key, build))
     return hit[2]
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def _shared(name: str, digest: str, key: tuple, _build):
+    """Figure ``name`` of every pair whose content has ``digest``, built once and shared by their tabs (read only).
+
+    A class opens one lesson and presses Next together: the same link and seed train the same network in
+    every tab, and each tab building its own copy of the same figures was most of the server's work after a
+    task (30 tabs, 30 builds of each)."""
+    built = _build()
+    return [sent(f) for f in built] if isinstance(built, list) else sent(built)
+
+
+def _digest(pair, store: dict) -> str:
+    """A digest of what ``pair``'s figures show (kept per pair and task count): equal pairs share their figures."""
+    kept = store.get("digest")
+    if kept is not None and kept[0] is pair and kept[1] == pair.tasks_done:
+        return kept[2]
+
+    def shown(value):  # a record less its clock readings: they differ from tab to tab and are in no figure
+        if isinstance(value, dict):
+            return {k: shown(v) for k, v in value.items() if k not in CLOCK_KEYS}
+        return [shown(v) for v in value] if isinstance(value, list) else value
+
+    def head(record: dict | None):
+        return None if record is None else {k: record.get(k) for k in (*RECORD_KEYS, "tasks")}
+
+    other = pair.other.record if pair.other is not None else None
+    content = (pair.spec, shown(head(pair.den.record)), pair.frames, shown(head(other)), pair.other_regions)
+    digest = hashlib.blake2b(pickle.dumps(content, protocol=5), digest_size=16).hexdigest()
+    store["digest"] = (pair, pair.tasks_done, digest)
+    return digest
 
 
 def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
@@ -100,4 +139,4 @@ def coming_figure(seed: int, order: tuple[str, ...], custom: str, height: int, f
     a class of thirty opening the same lesson draws it once.
     """
     bench = _benchmark(seed, order, custom)
-    return rf.regions_figure([coming_panel(bench, 1)], height=height, font_size=font)
+    return sent(rf.regions_figure([coming_panel(bench, 1)], height=height, font_size=font))

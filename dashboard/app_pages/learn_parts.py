@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import classroom
 from dashboard.export import lesson
 from dashboard.figures import teaching as tf
+from dashboard.figures.sent import sent
 from dashboard.state import custom_task, url_state
 from dashboard.state.learn_session import available_compare
 from den_engine.data.toy2d import TOY_2D_EXTENT, TOY_2D_TASKS
@@ -141,7 +142,7 @@ def _drawing_figure(drawn: tuple[tuple[float, float, int], ...]) -> go.Figure:
                       yaxis={"range": [low, high], "visible": False, "fixedrange": True, "scaleanchor": "x",
                              "constrain": "domain"},
                       plot_bgcolor="#f7f7f7", clickmode="event+select")  # fmt: skip
-    return fig
+    return sent(fig)
 
 
 def own_task_ui() -> None:

@@ -124,6 +124,8 @@ async def _drive(url: str, pid: int | None, args: argparse.Namespace) -> Result:
         training = meter.start()
         result.pressed = time.monotonic()
         await asyncio.gather(*(t.press() for t in ready))
+        await asyncio.gather(*(_until([t.acknowledged, t.closed], deadline) for t in ready))
+        meter.stop("press to all acknowledged", training)  # what answering the presses cost the server
         clicking = asyncio.create_task(_click_around(ready))
         await asyncio.gather(*(_until([t.learned, t.closed], deadline) for t in ready))
         clicking.cancel()

@@ -42,6 +42,8 @@ class Timings:
     """Full runs of the page that finished."""
     fragment_reruns: int = 0
     """Fragment reruns this tab asked for (the page's progress poll)."""
+    acknowledged_by: str = ""
+    """The run that first showed the job: "page" (a full run) or "fragment" (the buttons' own rerun)."""
     clicks: list[float] = field(default_factory=list)
     """Seconds from each later click (a full rerun, as any widget change asks for) to its first element."""
 
@@ -153,6 +155,7 @@ class Tab:
             return
         if self.timings.acknowledged is None and protocol.shows_job(element, self.task, self._texts_before_press):
             self.timings.acknowledged = now
+            self.timings.acknowledged_by = "fragment" if self.page.run_fragments else "page"
             self.acknowledged.set()
         if self.timings.learned is None and protocol.shows_learned([protocol.element_text(element)], self.task):
             self.timings.learned = now
@@ -190,7 +193,8 @@ class Tab:
 
     # -- pressing ---------------------------------------------------------------------------------
     async def press(self) -> None:
-        """Press the button: a full rerun carrying the button's widget id with a trigger value."""
+        """Press the button: a rerun carrying the button's widget id with a trigger value (of the button's fragment
+        alone when a fragment drew it, as the frontend asks)."""
         button = protocol.find_button(self.page.shown(), self.button)
         if button is None:
             self._error(f"no button labelled {self.button!r} on the page")
@@ -198,7 +202,8 @@ class Tab:
         self._texts_before_press = {t for e in self.page.shown() if (t := protocol.element_text(e))}
         self.timings.pressed = time.monotonic()
         await self._send(protocol.rerun_message(self.page, widgets=protocol.trigger(button.button.id),
-                                                url=self._page_url(), query=self.query))  # fmt: skip
+                                                fragment_id=self.page.fragment_of(button), url=self._page_url(),
+                                                query=self.query))  # fmt: skip
 
     async def click(self) -> bool:
         """A later click: a full rerun of the page (what any widget change asks for); False if one is still open."""

@@ -10,7 +10,9 @@ recorded messages. It follows the frontend of the installed Streamlit (1.67):
   ``metadata.run``; after a successful run the elements that run did not write are stale and
   dropped (for a fragment run, only those inside the fragments it reran);
 - ``auto_rerun`` asks for a fragment rerun every ``interval`` seconds until a full run
-  starts (``new_session`` with no fragment ids) or ``stop_auto_rerun`` names the fragment.
+  starts (``new_session`` with no fragment ids) or ``stop_auto_rerun`` names the fragment;
+  one timer per fragment (asked again with the same interval, it keeps its timer);
+- a widget inside a fragment reruns that fragment alone: its press names the fragment.
 """
 
 from __future__ import annotations
@@ -134,8 +136,11 @@ class Page:
             return self._apply_delta(msg)
         elif kind == "script_finished" and msg.script_finished in FINISHED_OK:
             self._drop_stale()
-        elif kind == "auto_rerun":
-            self.timers.append(Timer(msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
+        elif kind == "auto_rerun":  # one timer per fragment: the same interval keeps it, another replaces it
+            fragment, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
+            if not any(t.fragment_id == fragment and t.interval == interval for t in self.timers):
+                self.timers = [t for t in self.timers if t.fragment_id != fragment]
+                self.timers.append(Timer(fragment, interval))
         elif kind == "stop_auto_rerun":
             stopped = set(msg.stop_auto_rerun.fragment_ids)
             self.timers = [t for t in self.timers if t.fragment_id not in stopped]
@@ -177,6 +182,10 @@ class Page:
             self.full_runs += 1
             self.cache = {h: (m, age) for h, (m, age) in self.cache.items()
                           if self.full_runs - age <= self.max_cached_age}  # fmt: skip
+
+    def fragment_of(self, element: Element) -> str:
+        """The fragment that drew ``element`` ('' outside any): a press of a widget in it reruns that fragment."""
+        return next((p.fragment_id for p in self.elements.values() if p.element is element), "")
 
     def shown(self) -> list[Element]:
         """Every element on the page, in delta-path order."""

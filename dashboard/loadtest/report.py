@@ -75,6 +75,7 @@ class Result:
                 {
                     "ready": r,
                     "acknowledged": a,
+                    "acknowledged_by": t.acknowledged_by,
                     "learned": learned,
                     "messages": t.messages,
                     "full_runs": t.full_runs,

@@ -197,3 +197,32 @@ def test_a_link_warning_keeps_its_tildes():
     at = _learn(url_state.LearnState(tasks=("moons",), custom="0.5~0.5~7"))
     warnings = [w.value for w in at.warning if w.value.startswith("Classroom link")]
     assert warnings and all("~" not in w.replace("\\~", "") for w in warnings), warnings
+
+
+def test_two_tabs_that_learned_the_same_lesson_share_its_figures(monkeypatch):
+    from dashboard.figures import regions, teaching
+
+    built = {"network": 0, "regions": 0}
+
+    def counted(name, func):
+        def wrapper(*args, **kwargs):
+            built[name] += 1
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(teaching, "neuron_network_figure", counted("network", teaching.neuron_network_figure))
+    monkeypatch.setattr(regions, "regions_figure", counted("regions", regions.regions_figure))
+    lesson = url_state.LearnState(tasks=("circles", "moons"), hidden_sizes=(3,), iterations=20, seed=41)
+    first = _learn(lesson)
+    first.button(key="learn_next").click().run()
+    _ok(first)
+    once = dict(built)
+    assert once["network"] == 1 and once["regions"] >= 2  # the network; the task's region and every task's
+    second = _learn(lesson)  # another tab, the same link: the same network, learned again in its own session
+    second.button(key="learn_next").click().run()
+    _ok(second)
+    assert _chart(second, "learn_network") == _chart(first, "learn_network")
+    assert built == once  # drawn from the figures the first tab built, none built again
+    second.run()
+    assert built == once  # a rerun of the page builds nothing either
