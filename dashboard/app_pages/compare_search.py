@@ -45,7 +45,7 @@ def search_ui(runs_dir: Path) -> None:
             "their size; a trial clearly behind an earlier one at the same task stops early. Started again with "
             "the same settings, a search resumes (and a larger number of trials extends it)."
         )
-        cols = st.columns(5)
+        cols = st.columns([1.6, 1, 1, 1, 1])  # the benchmark's name reads whole at 1024 px
         names = list(BENCHMARKS)
         benchmark = cols[0].selectbox("Benchmark", names, index=names.index("digits-one-vs-rest"), key=f"{KEY}_bench")
         n_tasks = cols[1].number_input("Tasks", value=3, step=1, key=f"{KEY}_tasks")  # checked on Start
