@@ -266,7 +266,14 @@ def check_search(benchmark, n_tasks, space, preset_name, score, size, margins, f
     clash = sorted(set(fixed) & set(space)) or sorted({"seed"} & set(fixed))
     if clash:
         raise ConfigError(clash[0], "is searched (or the search's --seed): it cannot also be a fixed --set value")
-    preset("fast" if preset_name is None else preset_name, DENConfig, benchmark, **fixed)  # bad values fail first
+    name = "fast" if preset_name is None else preset_name
+    preset(name, DENConfig, benchmark, **fixed)  # bad values fail first
+    for field, (low, high, *_) in space.items():  # a range whose ends a config refuses: every trial would fail
+        for end in (low, high):
+            try:
+                preset(name, DENConfig, benchmark, **{**fixed, field: end})
+            except ConfigError as exc:
+                raise ConfigError("space", f"{field} from {low:g} to {high:g}: {exc}") from None
     return n_tasks, space, fixed
 
 
