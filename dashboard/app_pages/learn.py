@@ -69,8 +69,7 @@ def _sync_url(state: url_state.LearnState) -> None:
 def _progress_body() -> None:
     session = get_session()
     status = session.status()
-    line_first = st.session_state.pop("learn_line_first", False)  # drawn by a press: the page follows at a poll
-    if status.version != st.session_state.get("learn_seen") and not line_first:
+    if status.version != st.session_state.get("learn_seen"):
         st.session_state["learn_seen"] = status.version
         st.rerun()
     if not status.busy:
@@ -133,26 +132,6 @@ def buttons_ui(busy: bool, finished: bool, blocked: bool, narrow: bool = False) 
     cols[3].button("Reset", key="learn_reset", disabled=busy, width="stretch", on_click=session.reset)
     cols[4].toggle("Presenter mode", key="learn_presenter", help="For a projector: hide the settings, "
                    "enlarge the text; the network and the current task fit one screen.")  # fmt: skip
-
-
-@ui.guarded
-def _controls_body(presenter: bool, fix: str | None, narrow: bool) -> None:
-    """The buttons and the status line, a fragment: a press reruns them alone, so the job's line is on screen at
-    once instead of after a run of the whole page (with a class on one server, thirty of those queue up). The
-    job's start and end draw the page again (``_progress_body``); so does a press that changed more than this."""
-    session = get_session()
-    status, pair = session.status(), session.trainer
-    buttons_ui(status.busy, pair is not None and pair.finished, fix is not None, narrow)
-    status = session.status()
-    moved = status.version != st.session_state.get("learn_seen")
-    if (moved and not status.busy) or bool(st.session_state.get("learn_presenter")) != presenter:
-        st.rerun()  # Reset, presenter mode, a job already over: the whole page changes
-    # A job waiting or taken: its line now, the rest of the page at the line's next poll (not in this run).
-    st.session_state["learn_line_first"] = moved
-    with st.container(border=False, key="learn_status"):  # a least height (CSS), never a scroll box
-        if fix:
-            st.error(fix)
-        st.fragment(_progress_body, run_every=poll_seconds(status))()
 
 
 def story_ui(pair, task: int) -> None:
@@ -296,13 +275,17 @@ def main() -> None:
         problem = str(exc)
     for key in learn_keys.take_keys():  # every key pressed, once each, in order
         _on_key(key, bool(problems or problem))
-    fix = None
-    if problems or problem:
-        where = "turn presenter mode off to see" if presenter else "see"
-        fix = f"Fix the settings before training: {problem or where + ' the highlighted fields (sidebar)'}."
-    st.session_state["learn_seen"] = session.status().version
-    st.fragment(_controls_body)(presenter, fix, view[0] < NARROW_PX)
-    status, pair = session.status(), session.trainer
+    status = session.status()
+    pair = session.trainer
+    buttons_ui(status.busy, pair is not None and pair.finished, bool(problems or problem), view[0] < NARROW_PX)
+    status = session.status()
+    st.session_state["learn_seen"] = status.version
+    with st.container(border=False, key="learn_status"):  # a least height (CSS), never a scroll box
+        if problems or problem:
+            where = "turn presenter mode off to see" if presenter else "see"
+            st.error(f"Fix the settings before training: {problem or where + ' the highlighted fields (sidebar)'}.")
+        st.fragment(_progress_body, run_every=poll_seconds(status))()
+    pair = session.trainer
     if pair is None or not pair.tasks_done:
         empty_ui(state, presenter, view)
         return
