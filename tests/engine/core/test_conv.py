@@ -220,6 +220,10 @@ def test_conv_stages_run_on_the_gathered_path_and_match_the_masked_one():
     (dense, dense_events), (masked, masked_events) = runs[False], runs[True]
     assert dense.registry() == masked.registry()
     pairs = next(e for e in dense_events if e["type"] == "split")["pairs"]
-    assert pairs and pairs == next(e for e in masked_events if e["type"] == "split")["pairs"]
+    other = next(e for e in masked_events if e["type"] == "split")["pairs"]
+    # the same filters split into the same duplicates; the drifts agree to float rounding (with two threads the
+    # two paths' convolution gradients sum in another order)
+    assert pairs and [{**p, "drift": None} for p in pairs] == [{**p, "drift": None} for p in other]
+    assert [p["drift"] for p in pairs] == pytest.approx([p["drift"] for p in other], rel=1e-4)
     for a, b in zip(dense.weights, masked.weights, strict=True):
         assert torch.allclose(a, b, atol=1e-5)
