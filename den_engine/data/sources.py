@@ -92,6 +92,39 @@ def sequence_for_record(bench: dict, seed: int, n_tasks: int, data: DataSource |
     return load_npz(path).first(n_tasks).with_validation(seed)
 
 
+def check_recorded_file(bench: dict, data: str | Path | None = None) -> None:
+    """The file a run was trained on is still the same (``den export``, ``den report``): the SHA-256 only.
+
+    ``data`` (a path) or, when not given, the file at the recorded path must hash as recorded; a file found
+    nowhere or differing is a DataError naming it. A built-in benchmark passes (``data`` then must name it);
+    a run on in-memory data passes, having no file to compare (from Python, ``evaluate_run`` takes the data).
+    """
+    source = bench.get("data")
+    if not source:
+        if data is not None and data_key(data) != bench["name"]:
+            raise DataError(f"this run was trained on the built-in benchmark {bench['name']!r}, not on {data}")
+        return
+    if source.get("kind") != "npz":
+        if data is not None:
+            raise DataError(
+                f"this run was trained on in-memory data (fingerprint {source['sha256'][:12]}), not on a file: "
+                "leave out --data"
+            )
+        return
+    path = Path(data if data is not None else source["path"]).expanduser()
+    if not path.is_file():
+        where = f"which is no longer at {path}" if data is None else f"and {path} is not a file"
+        raise DataError(
+            f"this run was trained on {source['file']} (SHA-256 {source['sha256'][:12]}), {where}; "
+            "pass it with --data FILE"
+        )
+    if file_sha256(path) != source["sha256"]:
+        raise DataError(
+            f"{path}: this file differs from the one the run was trained on ({source['file']}, SHA-256 "
+            f"{source['sha256'][:12]}, now {file_sha256(path)[:12]}); pass the same file with --data"
+        )
+
+
 def _same(data: TaskSequence, source: dict) -> TaskSequence:
     if data.source is None or data.source["sha256"] != source["sha256"]:
         have = "a built-in benchmark" if data.source is None else f"hash {data.source['sha256'][:12]}"

@@ -13,6 +13,7 @@ import importlib
 from pathlib import Path
 
 from den_engine.core.errors import DENError
+from den_engine.data.sources import check_recorded_file
 from den_engine.records.export import FORMATS, export_run
 from den_engine.records.outputs import output_dir, output_file
 from den_engine.records.store import load_run
@@ -40,6 +41,7 @@ def load_report_writer(module_name: str = REPORT_WRITER):
 def cmd_export(args: argparse.Namespace) -> int:
     """``den export RUN --format F [-o DIR]``: print every file written."""
     run = load_run(args.run_dir)
+    check_recorded_file(run.data["benchmark"], args.data)  # a run on a file: the same file, before any writing
     out = output_dir(args.out if args.out is not None else f"{run.path.name}-{args.format}", "--out")
     try:
         written = export_run(run, args.format, out)
@@ -57,6 +59,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     write_report = load_report_writer()
     run_dir = Path(args.run_dir).resolve()
     run_dir = run_dir.parent if run_dir.name == "run.json" else run_dir
+    check_recorded_file(load_run(run_dir).data["benchmark"], args.data)  # as in cmd_export
     out = output_file(args.out if args.out is not None else f"{run_dir.name}.html", "--out")
     try:
         written = write_report(args.run_dir, out, max_edges=args.max_edges)
@@ -78,6 +81,8 @@ def add_parsers(sub) -> None:
     export.add_argument("run_dir", metavar="RUN", help="a run directory (or its run.json)")
     export.add_argument("--format", choices=FORMATS, default="csv", help="csv (default), parquet or tensorboard")
     export.add_argument("-o", "--out", metavar="DIR", help="output directory (default: ./<run name>-<format>)")
+    export.add_argument("--data", metavar="FILE.npz", help="a run trained on a file: the same file, when it is no "
+                        "longer at the recorded path (a file whose SHA-256 differs is refused)")  # fmt: skip
     export.set_defaults(func=cmd_export)
     report = sub.add_parser(
         "report",
@@ -88,4 +93,6 @@ def add_parsers(sub) -> None:
     report.add_argument("run_dir", metavar="RUN", help="a run directory (or its run.json)")
     report.add_argument("-o", "--out", metavar="FILE", help="the HTML file (default: ./<run name>.html)")
     report.add_argument("--max-edges", type=int, default=300, help="strongest edges drawn per network (0: none)")
+    report.add_argument("--data", metavar="FILE.npz", help="a run trained on a file: the same file, when it is no "
+                        "longer at the recorded path (a file whose SHA-256 differs is refused)")  # fmt: skip
     report.set_defaults(func=cmd_report)

@@ -89,15 +89,31 @@ def test_cli_run_on_a_file_then_evaluate_resume_export_report_and_refuse_a_chang
     assert main(["evaluate", str(run), "--data", str(moved)]) == 0
     assert main(["run", "--resume", str(run), "--quiet"]) == 2  # the file is not where the record says
     assert main(["run", "--resume", str(run), "--quiet", "--data", str(moved)]) == 0  # given again: found
+    exports = (
+        ["export", str(run), "-o", str(tmp_path / "csv2")],
+        ["report", str(run), "-o", str(tmp_path / "r2.html")],
+    )
+    for argv in exports:
+        capsys.readouterr()
+        assert main(argv) == 2  # export and report need the same file too
+        err = capsys.readouterr().err
+        assert "pairs.npz" in err and "no longer at" in err and err.count("\n") == 1, err
+        assert main([*argv, "--data", str(moved)]) == 0
+    assert (tmp_path / "csv2" / "matrix.csv").is_file() and (tmp_path / "r2.html").is_file()
     capsys.readouterr()
 
     write_digit_pairs(data, scale=0.5)  # same name, other content
     before = (run / "run.json").read_text()
-    for argv in (["evaluate", str(run)], ["run", "--resume", str(run), "--tasks", "3", "--quiet"]):
+    exports = (
+        ["export", str(run), "-o", str(tmp_path / "csv3")],
+        ["report", str(run), "-o", str(tmp_path / "r3.html")],
+    )
+    for argv in (["evaluate", str(run)], ["run", "--resume", str(run), "--tasks", "3", "--quiet"], *exports):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {data.resolve()}: this file differs") and err.count("\n") == 1, err
     assert (run / "run.json").read_text() == before
+    assert not (tmp_path / "csv3").exists() and not (tmp_path / "r3.html").exists()  # nothing written
 
 
 def test_other_data_gets_another_run_id_and_compare_and_sweep_take_data(tmp_path, capsys):
