@@ -29,7 +29,7 @@ WIDE_PX = 1100
 SIDE_SHARE = 0.25
 # What of a run's record its figures can show (``_digest``), less the clock's readings in it.
 RECORD_KEYS = ("run_id", "method", "seed", "benchmark", "config", "base_sizes")
-CLOCK_KEYS = frozenset({"wall_time_s", "samples_per_s", "seconds", "created", "updated"})
+CLOCK_KEYS = frozenset({"wall_time_s", "samples_per_s", "step_samples_per_s", "seconds", "created", "updated"})
 
 
 def points(pair, task: int) -> dict:

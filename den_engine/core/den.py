@@ -81,6 +81,7 @@ class TaskContext:
                 "loss": result.loss,
                 "wall_time_s": result.wall_time_s,
                 "samples_per_s": result.samples_per_s,
+                "step_samples_per_s": result.step_samples_per_s,
                 "shape": [net.input_dim, *(net.visible(layer, self.task) for layer in range(net.n_layers))],
                 "active_shape": [net.input_dim, *(int(net.active(i, self.task).sum()) for i in range(net.n_layers))],
             }

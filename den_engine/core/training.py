@@ -86,7 +86,11 @@ class StageSettings:
 
 @dataclass
 class StageResult:
-    """What a stage did: its budget, final loss and speed."""
+    """What a stage did: its budget, final loss and speed.
+
+    ``samples_per_s`` counts the whole stage (set-up, steps and the closing whole-split loss);
+    ``step_samples_per_s`` the set-up and steps only, what a bare training loop of the same shape does.
+    """
 
     stage: str
     iterations: int
@@ -94,6 +98,7 @@ class StageResult:
     wall_time_s: float
     samples_per_s: float
     extra: dict = field(default_factory=dict)
+    step_samples_per_s: float = 0.0
 
 
 def data_loss(net: ExpandableNet, task: int, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> float:
@@ -331,11 +336,13 @@ def train_stage(
             t.grad = None
         if dense is not None:
             dense.write_back()
+    steps = time.perf_counter() - start
     final = _joint_data_loss(net, jobs)
     if not math.isfinite(final):
         raise TrainingDiverged(stage, iterations, final)
     wall = time.perf_counter() - start
-    return StageResult(stage, iterations, final, wall, seen / max(wall, 1e-9))
+    speed, step_speed = seen / max(wall, 1e-9), seen / max(steps, 1e-9)
+    return StageResult(stage, iterations, final, wall, speed, step_samples_per_s=step_speed)
 
 
 def _joint_data_loss(net: ExpandableNet, jobs: list[tuple[int, torch.Tensor, torch.Tensor]]) -> float:

@@ -32,7 +32,7 @@ FORMAT = "den-run"
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 MAX_RUN_FILE_BYTES = 256 * 1024 * 1024
-TIMING_KEYS = frozenset({"wall_time_s", "samples_per_s", "created", "updated", "device"})
+TIMING_KEYS = frozenset({"wall_time_s", "samples_per_s", "step_samples_per_s", "created", "updated", "device"})
 
 
 def weights_name(task: int) -> str:

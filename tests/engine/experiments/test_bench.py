@@ -14,6 +14,9 @@ def test_throughput_compares_every_stage_with_a_bare_mlp_of_its_active_shape_ove
     for row in result["stages"]:
         assert row["samples_per_s"] > 0 and row["bare_mlp_samples_per_s"] > 0
         assert abs(row["ratio_to_bare_mlp"] - row["samples_per_s"] / row["bare_mlp_samples_per_s"]) < 1e-12
+        # the steps alone are faster than the whole stage, which adds the closing whole-split loss
+        assert row["samples_per_s"] > row["stage_samples_per_s"] > 0
+        assert abs(row["stage_ratio_to_bare_mlp"] - row["stage_samples_per_s"] / row["bare_mlp_samples_per_s"]) < 1e-12
         assert row["shape"][0] == 2  # the active shape starts at the input
     split = result["stages"][-1]
     assert split["stored_shape"] != split["shape"]  # split retraining computes fewer units than are stored
