@@ -17,6 +17,7 @@ errs high (every later task expands and retrains) and is meant to tell minutes f
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -56,16 +57,84 @@ def largest_sizes(config, n_tasks: int) -> list[int]:
     return [int(h) + k * max(n_tasks - 1, 0) for h in config.hidden_sizes]
 
 
-def estimate(config, input_dim: int, n_tasks: int, n_outputs: int = 1) -> Estimate:
+def largest_channels(config, n_tasks: int) -> list[int]:
+    """Filters of every conv layer after every task has expanded (``expand_filters``, else k, per task)."""
+    k = getattr(config, "expand_filters", None)
+    k = int(getattr(config, "expand_units", 0) or 0) if k is None else int(k)
+    return [int(c) + k * max(n_tasks - 1, 0) for c in getattr(config, "conv_channels", ()) or ()]
+
+
+InputSize = int | tuple[int, ...] | list[int]
+"""A network's input: its width, or the shape of one sample ((C, H, W) or (H, W) images)."""
+
+
+def _width(input_size: InputSize) -> int:
+    return int(input_size) if isinstance(input_size, int) else math.prod(int(v) for v in input_size)
+
+
+def _image(input_size: InputSize) -> tuple[int, int, int]:
+    """The (C, H, W) a conv network reads: the shape when given, else square images of 1, 3, 4 or 2 channels."""
+    if not isinstance(input_size, int):
+        shape = tuple(int(v) for v in input_size)
+        return shape if len(shape) == 3 else (1, *shape) if len(shape) == 2 else (1, 1, _width(shape))
+    for channels in (1, 3, 4, 2):
+        side = math.isqrt(input_size // channels)
+        if channels * side * side == input_size:
+            return channels, side, side
+    return 1, 1, input_size
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One sample through the largest network: weights, multiply-adds of the dense part and of the convolutions,
+    and the values kept for the backward pass."""
+
+    parameters: int
+    dense_macs: int
+    conv_macs: int
+    values: int
+
+
+def network_cost(config, input_size: InputSize, n_tasks: int, n_outputs: int = 1) -> Cost:
+    """What the largest network this config reaches on ``n_tasks`` tasks costs per sample.
+
+    A conv layer of c filters over a c_in x H x W map ('same' padding) makes c * c_in * kernel^2 * H * W
+    multiply-adds and keeps c * H * W values, then pools to ceil(H/2) x ceil(W/2); a dense layer's
+    multiply-adds are its weights.
+    """
+    channels = largest_channels(config, n_tasks)
+    parameters = conv_macs = values = 0
+    if channels:
+        below, height, width = _image(input_size)
+        kernel = int(getattr(config, "kernel_size", 5))
+        for c in channels:
+            parameters += c * below * kernel * kernel + c
+            conv_macs += c * below * kernel * kernel * height * width
+            values += c * height * width
+            below, height, width = c, (height + 1) // 2, (width + 1) // 2
+        first = below * height * width
+    else:
+        first = _width(input_size)
+    sizes = [first, *largest_sizes(config, n_tasks)]
+    dense = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+    dense += n_tasks * (sizes[-1] + 1) * n_outputs  # one output head per task
+    values += sum(sizes) + (_width(input_size) if channels else 0)  # the images too
+    return Cost(parameters + dense, dense, conv_macs, values)
+
+
+def estimate(config, input_dim: InputSize, n_tasks: int, n_outputs: int = 1) -> Estimate:
     """Parameters and bytes of the largest network this config can reach on ``n_tasks`` tasks."""
-    sizes = [input_dim, *largest_sizes(config, n_tasks)]
-    parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
-    parameters += n_tasks * (sizes[-1] + 1) * n_outputs  # one output head per task
+    cost = network_cost(config, input_dim, n_tasks, n_outputs)
+    parameters = cost.parameters
     batch = int(getattr(config, "batch_size", 1))
-    activations = batch * sum(sizes) * ACTIVATION_COPIES
+    activations = batch * cost.values * ACTIVATION_COPIES
     total = (parameters * COPIES + activations) * BYTES_PER_VALUE
     k_growth = int(getattr(config, "expand_units", 0) or 0) * max(n_tasks - 1, 0)
     field = "expand_units" if k_growth > max(config.hidden_sizes) else "hidden_sizes"
+    channels = largest_channels(config, n_tasks)
+    if channels and cost.parameters - cost.dense_macs > cost.dense_macs:  # the kernels make it large
+        grown = sum(channels) - sum(getattr(config, "conv_channels", ()))
+        field = "expand_filters" if grown > max(config.conv_channels) else "conv_channels"
     if activations > parameters * COPIES:
         field = "batch_size"
     return Estimate(parameters, total, field)
@@ -92,7 +161,7 @@ def available_bytes(device: str) -> int | None:
 
 
 def check_fits(
-    config, input_dim: int, n_tasks: int, device: str, available: int | None = None, n_outputs: int = 1
+    config, input_dim: InputSize, n_tasks: int, device: str, available: int | None = None, n_outputs: int = 1
 ) -> Estimate:
     """Raise ConfigError naming the field when the largest network would not fit in free memory."""
     need = estimate(config, input_dim, n_tasks, n_outputs)
@@ -120,6 +189,9 @@ measured) is estimated at 22-25 min: every later task is costed at three full st
 """
 MATMUL_EFFICIENCY = 0.5
 """A training step reaches about half the rate of a bare matrix product (elementwise work, Adam)."""
+CONV_EFFICIENCY = 0.2
+"""A conv layer's step reaches about a fifth of it: on the quiet 2-core machine a 784-8-16-64 conv step (batch 64,
+one thread) took 18 ms against 80 GFLOP/s measured on the matrix product, 0.23 of it with pooling and ReLU."""
 FLOPS_PER_WEIGHT_AND_SAMPLE = 6  # forward 2, backward 4
 STAGES_PER_LATER_TASK = 3  # Eq. 4, Eq. 5 and Eq. 6 at full budget; Eq. 3 is counted on its own
 THREAD_GAIN = 0.6
@@ -153,13 +225,13 @@ def steps_per_run(config, n_tasks: int) -> int:
     return iterations + later * (STAGES_PER_LATER_TASK * iterations + head)
 
 
-def run_flops(config, input_dim: int, one_thread: float | None = None) -> float:
+def run_flops(config, input_dim: InputSize, one_thread: float | None = None) -> float:
     """The rate of a run: one thread's (``machine_flops(1)`` unless given), scaled by the threads it would choose."""
     one_thread = machine_flops(1) if one_thread is None else one_thread  # a probe on two threads is noisy
-    return one_thread * (1 + THREAD_GAIN * (choose_threads(input_dim, config)["threads"] - 1))
+    return one_thread * (1 + THREAD_GAIN * (choose_threads(_width(input_dim), config)["threads"] - 1))
 
 
-def estimate_seconds(config, input_dim: int, n_tasks: int, flops: float | None = None) -> float:
+def estimate_seconds(config, input_dim: InputSize, n_tasks: int, flops: float | None = None) -> float:
     """Seconds a run of ``n_tasks`` would take on this machine, erring high (see the module docstring).
 
     Each task's steps are costed at the network's size by then (k more units a layer a task),
@@ -171,10 +243,9 @@ def estimate_seconds(config, input_dim: int, n_tasks: int, flops: float | None =
     seconds = 0.0
     for task in range(1, n_tasks + 1):
         steps = steps_per_run(config, task) - steps_per_run(config, task - 1) if task > 1 else steps_per_run(config, 1)
-        parameters = estimate(config, input_dim, task).parameters
-        seconds += steps * (
-            STEP_OVERHEAD_S + FLOPS_PER_WEIGHT_AND_SAMPLE * batch * parameters / (flops * MATMUL_EFFICIENCY)
-        )
+        cost = network_cost(config, input_dim, task)
+        work = cost.dense_macs / MATMUL_EFFICIENCY + cost.conv_macs / CONV_EFFICIENCY
+        seconds += steps * (STEP_OVERHEAD_S + FLOPS_PER_WEIGHT_AND_SAMPLE * batch * work / flops)
     return seconds
 
 

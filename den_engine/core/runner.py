@@ -95,8 +95,8 @@ class Trainer:
             image_shape(self.benchmark.input_shape, self.benchmark.input_dim)
         self.device = resolve_device(self.config.device)
         n_outputs = max(t.n_outputs for t in self.benchmark.tasks)
-        budget.check_memory(self.config, self.benchmark.input_dim, len(self.benchmark.tasks), self.device.type,
-                            n_outputs=n_outputs)  # fmt: skip
+        budget.check_memory(self.config, self.benchmark.input_shape or self.benchmark.input_dim,
+                            len(self.benchmark.tasks), self.device.type, n_outputs=n_outputs)  # fmt: skip
         self.callbacks = callbacks or Callbacks()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.owner: OwnerLock | None = None
@@ -304,7 +304,7 @@ class Trainer:
         total = bench["n_tasks"] if n_tasks is None else max(n_tasks, bench["n_tasks"])
         benchmark = sequence_for_record(bench, config.seed, total, data)
         device = resolve_device(config.device)
-        budget.check_memory(config, benchmark.input_dim, total, device.type,
+        budget.check_memory(config, benchmark.input_shape or benchmark.input_dim, total, device.type,
                             n_outputs=max(t.n_outputs for t in benchmark.tasks))  # fmt: skip
         owner = claim_run_folder(run_dir, "resume")
         try:

@@ -65,3 +65,36 @@ def test_runs_one_after_another_add_up_each_at_the_threads_it_would_choose(monke
     seconds = budget.serial_seconds([(one, 4, 3), (two, 4, 2)])
     expected = budget.estimate_seconds(one, 4, 3, flops=1e9) + budget.estimate_seconds(two, 4, 2, flops=1.6e9)
     assert seconds == pytest.approx(expected) and budget.serial_seconds([]) == 0
+
+
+def test_a_conv_network_s_kernels_maps_and_multiply_adds_are_counted_at_their_largest():
+    config = preset("fast", conv_channels=(2, 3), kernel_size=3, hidden_sizes=(4,), expand_units=1, expand_filters=1)
+    cost = budget.network_cost(config, (1, 8, 8), n_tasks=2)  # 3 and 4 filters after one expansion
+    kernels = (3 * 1 * 9 + 3) + (4 * 3 * 9 + 4)
+    dense = (4 * 2 * 2) * 5 + 5 + 2 * (5 + 1)  # the pooled 4 x 2 x 2 maps into 4 + 1 units, two heads
+    assert cost.parameters == kernels + dense and cost.dense_macs == dense
+    assert cost.conv_macs == 3 * 1 * 9 * 8 * 8 + 4 * 3 * 9 * 4 * 4  # every kernel tap at every map position
+    assert cost.values == 64 + 3 * 64 + 4 * 16 + 16 + 5  # images, maps, the flattened maps, the units
+    assert budget.network_cost(config, 64, 2) == cost  # a flat width of a square image reads as that image
+    assert budget.network_cost(config, 3 * 4 * 4, 1).conv_macs == 2 * 3 * 9 * 16 + 3 * 2 * 9 * 4  # 3 channels
+
+
+def test_the_time_estimate_prices_the_convolutions():
+    config = preset("fast", conv_channels=(8, 16), hidden_sizes=(64,), batch_size=64, iterations=100)
+    cost = budget.network_cost(config, (1, 28, 28), 1)
+    work = cost.dense_macs / budget.MATMUL_EFFICIENCY + cost.conv_macs / budget.CONV_EFFICIENCY
+    expected = 100 * (budget.STEP_OVERHEAD_S + 6 * 64 * work / 1e9)
+    assert budget.estimate_seconds(config, 784, 1, flops=1e9) == pytest.approx(expected)
+    flat = budget.estimate_seconds(config.replace(conv_channels=()), 784, 1, flops=1e9)
+    assert expected > 5 * flat  # the 784-8-16-64 conv net costs far more than a 784-64 MLP of fewer weights
+
+
+def test_a_conv_network_that_does_not_fit_is_refused_naming_its_field():
+    config = preset("fast", conv_channels=(2048, 2048), hidden_sizes=(64,))
+    with pytest.raises(ConfigError, match="would need about") as caught:
+        budget.check_fits(config, (1, 28, 28), 3, "cpu", available=1 << 30)
+    assert caught.value.field == "conv_channels"
+    grown = preset("fast", conv_channels=(8, 16), hidden_sizes=(64,), expand_filters=5000)
+    with pytest.raises(ConfigError) as caught:
+        budget.check_fits(grown, (1, 28, 28), 3, "cpu", available=1 << 30)
+    assert caught.value.field == "expand_filters"
