@@ -71,14 +71,25 @@ def search_ui(runs_dir: Path) -> None:
             help="Under the runs folder's sweeps/; empty: named by the search's settings",
         )  # fmt: skip
         early = st.checkbox("Stop clearly dominated trials early", value=True, key=f"{KEY}_early")
-        start = st.form_submit_button("Start search", type="primary")
+        left, right = st.columns([1, 4])
+        start = left.form_submit_button("Start search", type="primary")
+        ask = right.form_submit_button("Estimate the time", key=f"{KEY}_estimate",
+                                       help="The longest this search can take; starts nothing")  # fmt: skip
+    request = SearchRequest(benchmark, int(n_tasks), int(trials), space, int(seed), score, preset_name, fixed,
+                            int(workers), bool(early), folder.strip())  # fmt: skip
+    if ask:
+        try:  # the same checks as Start
+            estimate = request.estimate(runs_dir)
+        except ui.USER_ERRORS as exc:
+            ui.user_error_ui(exc, "Cannot estimate the search")
+            return
+        st.info(f"This search would take at most {estimate.words()}; trials stopped early make it shorter.",
+                icon=":material/schedule:")  # fmt: skip
     if not start:
         return
     if busy(st.session_state):
         st.warning("A search or sweep of yours is already running; stop it first.")
         return
-    request = SearchRequest(benchmark, int(n_tasks), int(trials), space, int(seed), score, preset_name, fixed,
-                            int(workers), bool(early), folder.strip())  # fmt: skip
     try:
         watchdog = liveness.Watchdog(liveness.connection_check())  # the search stops once its tab has gone
         # looked up when called, not bound at import: tests swap the launcher module's names

@@ -25,7 +25,7 @@ def env(monkeypatch, tmp_path) -> Path:
     return tmp_path / "runs"
 
 
-def _start(at: AppTest, **fields) -> AppTest:
+def _start(at: AppTest, button: str = "Start search", **fields) -> AppTest:
     """Fill the search form (toy-2d, 2 tasks, tiny runs unless ``fields`` say otherwise) and press Start."""
     values = {"bench": "toy-2d", "tasks": 2, "trials": 3, "jobs": 2, "fixed": TINY, **fields}
     for name, value in values.items():
@@ -38,7 +38,9 @@ def _start(at: AppTest, **fields) -> AppTest:
             at.checkbox(key=key).set_value(value)
         else:
             at.text_input(key=key).input(value)
-    return next(b for b in at.button if b.label == "Start search").click().run()
+    if button != "Start search":  # the sweep form has a button of the same label
+        return at.button(key=button).click().run()
+    return next(b for b in at.button if b.label == button).click().run()
 
 
 def _wait_for(check, what: str, timeout: float = TIMEOUT) -> None:
@@ -73,6 +75,20 @@ def test_a_bad_field_is_named_once_and_starts_nothing(env, fields, named):
     widget = at.number_input(key=f"cmp_search_{name}") if name in ("tasks", "trials", "jobs", "seed") else \
         at.text_input(key=f"cmp_search_{name}")  # fmt: skip
     assert widget.value == value
+
+
+def test_estimate_the_time_gives_the_longest_the_search_can_take_and_starts_nothing(env):
+    at = _start(_compare_page(), "cmp_search_estimate", trials=6, jobs=2)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    told = [i.value for i in at.info if "This search would take" in i.value]
+    assert len(told) == 1 and "at most about" in told[0] and "for 6 runs, 2 at a time" in told[0], told
+    assert "cmp_search" not in at.session_state and not (env / "sweeps").exists()
+    more = _start(_compare_page(), "cmp_search_estimate", trials=60, jobs=2)  # ten times the trials: longer
+    seconds = [float(i.value.split("about ")[1].split(" s")[0]) for i in (*at.info, *more.info)
+               if "This search" in i.value and " min" not in i.value and " h " not in i.value]  # fmt: skip
+    assert len(seconds) < 2 or seconds[1] > seconds[0]
+    bad = _start(_compare_page(), "cmp_search_estimate", trials=0)
+    assert [e.value for e in bad.error] == ["Cannot estimate the search: trials: 0 is not possible; use 1 or more"]
 
 
 def test_a_folder_that_holds_other_runs_is_refused(env):
