@@ -283,6 +283,10 @@ def test_a_conv_run_draws_filter_blocks_with_kernels_and_explains_a_clicked_filt
     assert re.match(rf"filter {chosen['id']} · conv layer 2(?!\d)", label.text_content())
     assert "norm per input channel" in label.text_content()
     first = next(u for u in filters if u["layer"] == 1)
+    # plotly's click reports the point its hover last found, and hover is throttled: on a busy machine a click
+    # right after the move can report the filter hovered before. Wait until the hover names this filter.
+    page.mouse.move(first["x"], first["y"])
+    expect(label).to_contain_text(f"filter {first['id']} · conv layer 1")
     page.mouse.click(first["x"], first["y"])
     expect(page.get_by_role("heading", name=f"Explain filter {first['id']}")).to_be_visible()
     expect(page.locator('[data-testid="stPlotlyChart"] .gtitle', has_text=f"Filter {first['id']}")).to_be_visible()
