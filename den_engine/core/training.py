@@ -86,11 +86,8 @@ class StageSettings:
 
 @dataclass
 class StageResult:
-    """What a stage did: its budget, final loss and speed.
-
-    ``samples_per_s`` counts the whole stage (set-up, steps and the closing whole-split loss);
-    ``step_samples_per_s`` the set-up and steps only, what a bare training loop of the same shape does.
-    """
+    """What a stage did: its budget, final loss and speed (``samples_per_s``: the whole stage, with its closing
+    whole-split loss; ``step_samples_per_s``: set-up and steps only, what a bare training loop does)."""
 
     stage: str
     iterations: int

@@ -78,18 +78,23 @@ def sequence_for_record(bench: dict, seed: int, n_tasks: int, data: DataSource |
             f"this run was trained on in-memory data (fingerprint {source['sha256'][:12]}); "
             "pass the same TaskSequence again (data=...)"
         )
+    return load_npz(_recorded_file(source, data)).first(n_tasks).with_validation(seed)
+
+
+def _recorded_file(source: dict, data: str | Path | None) -> Path:
+    """The run's file: ``data`` or the recorded path; a DataError when the recorded one is gone or either differs."""
     path = Path(data if data is not None else source["path"]).expanduser()
     if data is None and not path.is_file():
         raise DataError(
             f"this run was trained on {source['file']} (SHA-256 {source['sha256'][:12]}), which is no longer at "
             f"{path}; pass it with --data FILE"
         )
-    if path.is_file() and file_sha256(path) != source["sha256"]:
+    if path.is_file() and (now := file_sha256(path)) != source["sha256"]:
         raise DataError(
             f"{path}: this file differs from the one the run was trained on ({source['file']}, SHA-256 "
-            f"{source['sha256'][:12]}, now {file_sha256(path)[:12]}); pass the same file with --data"
+            f"{source['sha256'][:12]}, now {now[:12]}); pass the same file with --data"
         )
-    return load_npz(path).first(n_tasks).with_validation(seed)
+    return path
 
 
 def check_recorded_file(bench: dict, data: str | Path | None = None) -> None:
@@ -111,18 +116,8 @@ def check_recorded_file(bench: dict, data: str | Path | None = None) -> None:
                 "leave out --data"
             )
         return
-    path = Path(data if data is not None else source["path"]).expanduser()
-    if not path.is_file():
-        where = f"which is no longer at {path}" if data is None else f"and {path} is not a file"
-        raise DataError(
-            f"this run was trained on {source['file']} (SHA-256 {source['sha256'][:12]}), {where}; "
-            "pass it with --data FILE"
-        )
-    if file_sha256(path) != source["sha256"]:
-        raise DataError(
-            f"{path}: this file differs from the one the run was trained on ({source['file']}, SHA-256 "
-            f"{source['sha256'][:12]}, now {file_sha256(path)[:12]}); pass the same file with --data"
-        )
+    if not _recorded_file(source, data).is_file():  # --data naming no file (the recorded one gone is refused above)
+        raise DataError(f"--data {data}: not a file; pass the file this run was trained on ({source['file']})")
 
 
 def _same(data: TaskSequence, source: dict) -> TaskSequence:
