@@ -259,6 +259,8 @@ class TrainingSession:
         job = self._job
         if job is not None and not self.sync and not job.finished.is_set():
             self.pool.stop(job)
+        elif not self.sync:
+            log.info("stop asked by session %s with no job in flight", self.owner[:8])
 
     def reset(self) -> bool:
         """Forget the run (it stays on disk); False while a job waits or runs."""

@@ -167,16 +167,19 @@ class JobPool:
 
     def stop(self, job: Job, reason: str = "stopped") -> None:
         """Drop the job if it waits; stop its unit at the next step if it trains (its finished tasks stay)."""
-        end = False
+        end, where = False, "between units"
         with self._lock:
             if job.stop_reason is None:
                 job.stop_reason = reason
             if self.queue.remove(job):
-                end = True
+                end, where = True, "waiting"
             else:
                 for index, running in self._running.items():
                     if running is job:
                         self.slots[index].stop()
+                        where = f"training on worker {index}"
+        log.info("%s: a %s job of session %s, %s, after %d units", reason, job.kind, job.owner[:8], where,
+                 job.units_done)  # fmt: skip
         if end:
             job.end(Outcome(_stopped_how(job)))
 
@@ -252,6 +255,9 @@ class JobPool:
             with self._lock:
                 cores = max(1, (os.cpu_count() or 1) // max(1, len(self._running)))
             self.slots[index].run(job.kind, payload, cores)
+            if job.stop_reason is not None:
+                # asked while the payload was built: the stop then went to the worker's previous unit
+                self.slots[index].stop()
         except Exception as exc:  # noqa: BLE001 - a payload that cannot be built or sent fails its job only
             log.exception("could not start a training unit")
             self._release(index, job)

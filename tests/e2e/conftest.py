@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
+SERVER_LOGS: list[Path] = []  # the app server's log (the page fixture keeps a copy beside a failure's screenshot)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -71,6 +72,7 @@ def app_url(e2e_runs_dir):
     ]  # fmt: skip
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    SERVER_LOGS.append(log)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, log)
@@ -116,7 +118,14 @@ def page(browser, request):
     if report is not None and report.failed:
         ARTIFACTS.mkdir(exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        _keep_server_log(request.node.name)
     context.close()
+
+
+def _keep_server_log(name: str) -> None:
+    """The server's log up to a failure, beside its screenshot (what the pool and the pages said)."""
+    if SERVER_LOGS and SERVER_LOGS[-1].is_file():
+        (ARTIFACTS / f"{name}.server.log").write_text(SERVER_LOGS[-1].read_text(errors="replace")[-20_000:])
 
 
 @pytest.fixture
@@ -140,3 +149,5 @@ def new_page(browser, request):
             for j, tab in enumerate(context.pages):
                 tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}-user{i + 1}-{j}.png"), full_page=True)
         context.close()
+    if failed:
+        _keep_server_log(request.node.name)

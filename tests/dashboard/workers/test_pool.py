@@ -110,6 +110,23 @@ def test_stop_drops_a_waiting_job_at_once_and_stops_a_running_one(pool):
     assert log.started == ["running"]  # the dropped job never trained
 
 
+def test_a_stop_that_comes_while_a_unit_is_being_sent_stops_that_unit(pool):
+    """Stop pressed between two units: the dispatcher has taken the job, its worker has not the unit yet."""
+    sent = []
+
+    def payload():
+        sent.append(len(sent) + 1)
+        if len(sent) == 2:  # the press lands while unit 2's payload is built
+            pool.stop(job)
+        return {"name": "play", "steps": 1 if len(sent) == 1 else 10_000, "step_s": 0.01}
+
+    job = Job("a", "test", payload, unit_done=lambda result: True)
+    pool.submit(job)
+    assert job.wait(WAIT_S), "unit 2 trained on (10,000 steps) after Stop"
+    assert job.outcome.how == "stopped" and job.outcome.mid_unit and job.outcome.units_done == 2
+    assert sent == [1, 2]  # no unit after the stopped one
+
+
 def test_a_job_whose_tab_has_gone_is_dropped_or_stopped(pool):
     log = Log()
     gone = [False]
