@@ -28,6 +28,9 @@ from dashboard.state.sweep_launcher import sweep_dirs
 from den_engine.experiments.diff import describe_first
 
 MAX_RUNS = 16
+"""The most runs picked by hand."""
+SWEEP_RUNS = 64
+"""The most runs a picked sweep or search brings (every trial of a 64-trial search: one marker each)."""
 NETWORKS = 6  # drawn large, two a row: more would make a page of networks
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -84,7 +87,7 @@ def open_on(rows: list[dict], sweeps: dict[str, list[str]]) -> None:
     first = next(iter(sweeps), None)
     if first is not None and len(sweeps[first]) >= 2:
         state[sweep_picks.SWEEP_KEY] = first
-        sweep_picks.pick_sweep(state, sweeps, MAX_RUNS)
+        sweep_picks.pick_sweep(state, sweeps, SWEEP_RUNS)
     else:
         state[sweep_picks.RUNS_KEY] = [r["path"] for r in rows[:2]]
 
@@ -122,7 +125,7 @@ def sweep_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> str:
 
     def picked() -> None:
         state[sweep_picks.SWEEP_KEY] = state[box]
-        sweep_picks.pick_sweep(state, sweeps, MAX_RUNS)
+        sweep_picks.pick_sweep(state, sweeps, SWEEP_RUNS)
 
     st.selectbox(
         "Sweep", options, key=box, format_func=lambda p: titles.get(p) or "(runs picked by hand)", on_change=picked,
@@ -148,8 +151,10 @@ def picker_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
         sweep_picks.picked_by_hand(state, sweeps, running)
 
     st.multiselect(
-        f"Runs to compare (2 to {MAX_RUNS})", paths, key=box, format_func=labels.get, max_selections=MAX_RUNS,
-        help="Shipped examples, runs in the runs folder and the runs of every sweep.", on_change=picked,
+        f"Runs to compare (2 to {MAX_RUNS}, or a sweep's)", paths, key=box, format_func=labels.get,
+        max_selections=max(MAX_RUNS, len(state[box])), on_change=picked,
+        help=f"Shipped examples, runs in the runs folder and the runs of every sweep. Up to {MAX_RUNS} picked by "
+        f"hand; a sweep or search picked in the Sweep box brings all its runs (up to {SWEEP_RUNS}).",
     )  # fmt: skip
     return list(state[sweep_picks.RUNS_KEY])
 
@@ -295,8 +300,10 @@ def main() -> None:
         st.info("No runs yet: train one on the Train page, or launch a sweep or a search above.")
         return
     open_on(rows, sweeps)
-    sweep_picks.follow_sweep(st.session_state, sweeps, MAX_RUNS)
-    sweep_ui(rows, sweeps)
+    sweep_picks.follow_sweep(st.session_state, sweeps, SWEEP_RUNS)
+    pick = sweep_ui(rows, sweeps)
+    if pick and len(sweeps.get(pick, [])) > SWEEP_RUNS:
+        st.caption(f"The first {SWEEP_RUNS} of the sweep's {len(sweeps[pick])} finished runs are compared.")
     loaded = load_runs(picker_ui(rows, sweeps))
     runs = labelled(loaded)
     if len(runs) < 2:

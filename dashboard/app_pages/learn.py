@@ -43,9 +43,11 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [da
 .st-key-learn_story [data-testid="stMarkdownContainer"] p,
 .st-key-learn_story [data-testid="stMarkdownContainer"] li {font-size: 1.02rem; line-height: 1.3;}
 </style>"""
-# The key listener takes no room; the status line has a least height, never a scroll box; normal mode's
-# padding is smaller than Streamlit's so the network gets the room.
+# The key listener takes no room; the status line and the timeline's place (the slider, or its caption while a
+# task trains) have a least height, never a scroll box; normal mode's padding is smaller than Streamlit's so the
+# network gets the room.
 PAGE_CSS = """<style>.st-key-learn_keys {display: none !important;} .st-key-learn_status {min-height: 66px;}
+.st-key-learn_timeline {min-height: 73px;}
 [data-testid="stMainBlockContainer"] {padding: 4rem 1.5rem 2rem 1.5rem;}</style>"""
 
 
@@ -293,13 +295,20 @@ def main() -> None:
     if pair.finished:
         st.session_state["learn_playing"] = False
     task = timeline_state.shown_task(n) if n > 1 else 1
-    # The network and the timeline are sent one right after the other (the figure is built and the chart sent
-    # first, then the timeline into its place under the stage), so the page never shows them on different tasks.
-    stage, timeline = st.container(), st.container()
-    fig = lf.network_figure(pair, task, presenter, view)
+    # While a task trains (Play above all) the timeline is drawn on the network's title line, not as the slider:
+    # two elements can be drawn in two browser frames, and the slider then named one task, the picture the next.
+    # At rest the slider is back, sent right after the network (the figure built first, nothing slow between).
+    training = status.busy
+    stage, timeline = st.container(), st.container(key="learn_timeline")  # its place keeps its height (CSS)
+    fig = lf.network_figure(pair, task, presenter, view, timeline=training)
 
     def draw_timeline() -> None:
-        timeline_state.timeline_ui(timeline, n)
+        if not training:
+            timeline_state.timeline_ui(timeline, n)
+        elif n > 1:  # the slider's place keeps its height: nothing below it jumps when training starts or stops
+            timeline.caption("While the network learns, its timeline is on the picture's title line "
+                             "(● learned, ○ to come, the task shown in its colour); the slider is back when it "
+                             "stops.")  # fmt: skip
 
     with stage:
         stage_ui(pair, task, presenter, view, fig, draw_timeline)

@@ -111,8 +111,9 @@ def _digest(pair, store: dict) -> str:
     return digest
 
 
-def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
-    """The network after ``task``, sized for the window, the neuron picked for its card ringed."""
+def network_figure(pair, task: int, presenter: bool, view: tuple[int, int], timeline: bool = False):
+    """The network after ``task``, sized for the window, the neuron picked for its card ringed; with ``timeline``
+    the lesson's timeline on its title line (while a task trains, in place of the slider)."""
     sizes = stage_sizes(presenter, view)
     parts.remember_click(st.session_state.get("learn_network"))  # a click of this rerun, before the figure
     picked = st.session_state.get("learn_neuron")
@@ -120,10 +121,11 @@ def network_figure(pair, task: int, presenter: bool, view: tuple[int, int]):
     def build():
         fig = tf.neuron_network_figure(pair.den.record, task, pair.frames[task - 1], max_edges=80,
                                        height=sizes["network_h"], font_size=17 if presenter else 15,
-                                       width_px=sizes["network_w"], picked=picked)  # fmt: skip
+                                       width_px=sizes["network_w"], picked=picked, timeline=marks)  # fmt: skip
         return fig.update_layout(meta={**fig.layout.meta, "view": list(view)})  # the size it was drawn for
 
-    return memo("network", pair, (pair.tasks_done, task, presenter, tuple(view), picked), build)
+    marks = (pair.tasks_done, len(pair.benchmark.tasks)) if timeline else None
+    return memo("network", pair, (pair.tasks_done, task, presenter, tuple(view), picked, marks), build)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -189,10 +189,16 @@ def neuron_network_figure(
     font_size: int = FONT_SIZE,
     width_px: float = 1000.0,
     picked: int | None = None,
+    timeline: tuple[int, int] | None = None,
 ) -> go.Figure:
     """The network after ``task``: every hidden unit as its picture (a wide layer wrapped onto rows, sized for a
     figure ``width_px`` wide and ``height`` high), the output as the task's decision region; the ``picked`` neuron
-    ringed, with a cue on the title line that its card opens below."""
+    ringed, with a cue on the title line that its card opens below.
+
+    ``timeline`` = (tasks learned, tasks in the lesson) puts the lesson's timeline on the title line, one mark a
+    task (● learned, ○ to come, the shown task's mark in colour): the Learn page draws it there while it trains,
+    in place of its slider, so the timeline, the title and the picture are one element and always name one task.
+    """
     snapshot = record["tasks"][task - 1]
     columns, slot_px = network_columns(record, width_px, height)
     where = plan(record, columns)
@@ -261,17 +267,30 @@ def neuron_network_figure(
     fig.update_layout(
         template=TEMPLATE, images=images, shapes=shapes, showlegend=False, hovermode="closest",
         font={"size": font_size, "family": FONT_FAMILY}, margin={"l": 2, "r": 2, "t": TITLE_PX, "b": 2},
-        title={"text": f"After task {task}: {snapshot.get('name', '')} · neurons per layer "
-               + " · ".join(str(s) for s in snapshot.get("active_sizes", [])[1:]), "x": 0.01, "y": 0.995,
-               "yanchor": "top", "font": {"size": font_size + 3}},
+        title={"text": timeline_marks(task, timeline) + f"After task {task}: {snapshot.get('name', '')} · neurons "
+               "per layer " + " · ".join(str(s) for s in snapshot.get("active_sizes", [])[1:]), "x": 0.01,
+               "y": 0.995, "yanchor": "top", "font": {"size": font_size + 3}},
         height=height, dragmode=False, clickmode="event+select",
         xaxis={"range": list(where.x_range), "visible": False, "fixedrange": True, "constrain": "domain"},
         yaxis={"range": list(where.y_range), "visible": False, "scaleanchor": "x", "scaleratio": 1,
                "fixedrange": True, "constrain": "domain"},
         uirevision=str(record.get("run_id", "learn")),
-        meta={"pictures": len(images), "task": task, "columns": columns, "rows": list(where.rows)},
+        meta={"pictures": len(images), "task": task, "columns": columns, "rows": list(where.rows),
+              "timeline": list(timeline) if timeline else None},
     )  # fmt: skip
     return fig
+
+
+def timeline_marks(task: int, timeline: tuple[int, int] | None) -> str:
+    """The title's timeline: a mark per task of the lesson, ● learned, ○ to come, task ``task``'s in colour."""
+    if timeline is None:
+        return ""
+    learned, total = timeline
+    marks = []
+    for t in range(1, max(total, learned) + 1):
+        mark = "●" if t <= learned else "○"
+        marks.append(f"<span style='color:{task_color(t)}'>{mark}</span>" if t == task else mark)
+    return f"<span style='color:#6b7780'>{' '.join(marks)}</span>    "
 
 
 PICK_COLOR = "#d62e8a"

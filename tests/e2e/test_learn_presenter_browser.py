@@ -31,7 +31,8 @@ BOXES = """(selector) => [...document.querySelectorAll(selector)].map(e => {
   const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height,
   text: e.textContent || ''};
 })"""
-# What names the task on screen: the timeline's value, the network's title and the task its pictures are of
+# What names the task on screen: the timeline (the slider at rest, the title line's coloured mark while a task trains:
+# then both are one element), the network's title and the task its pictures are of
 # (layout.meta.task, set where the pictures are placed). An element the rerun has not sent again yet is still on
 # screen (faded only after a while), so it counts too; a zero-size copy a rerun may keep of the last chart does not.
 SHOWN = """() => {
@@ -41,7 +42,20 @@ SHOWN = """() => {
   const chart = [...document.querySelectorAll('.st-key-learn_network .js-plotly-plot')].filter(seen).pop();
   const title = chart && chart.querySelector('.gtitle');
   const match = title && title.textContent.match(/After task ([0-9]+)/);
-  return {slider: slider ? Number(slider.value) : null,
+  // while a task trains the timeline is the title line's marks (one a task), the shown task's in colour
+  const marks = title ? [...title.querySelectorAll('tspan')].filter(t => /^[●○ ]+$/.test(t.textContent)) : [];
+  const lane = marks.find(t => t.querySelector('tspan'));
+  const shownMark = lane && [...lane.querySelectorAll('tspan')].find(t => /^[●○]$/.test(t.textContent));
+  let marked = null;
+  if (!slider && lane && shownMark) {
+    let count = 0;
+    const walk = document.createTreeWalker(lane, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+      if (shownMark.contains(node)) { marked = count + 1; break; }
+      count += (node.textContent.match(/[●○]/g) || []).length;
+    }
+  }
+  return {slider: slider ? Number(slider.value) : marked, lane: Boolean(lane), both: Boolean(slider && lane),
           title: match ? Number(match[1]) : null,
           picture: chart && chart.layout && chart.layout.meta ? chart.layout.meta.task : null};
 }"""
@@ -156,6 +170,8 @@ def test_play_keeps_timeline_title_and_picture_together_and_never_moves_the_netw
     drawn = [s for s in shown if None not in s.values()]
     apart = [s for s in drawn if not s["slider"] == s["title"] == s["picture"]]
     assert len(drawn) >= 3 and not apart, (apart, shown)
+    assert sum(s["lane"] for s in drawn) >= 2 and not any(s["both"] for s in shown), shown  # the title's timeline
+    assert not drawn[-1]["lane"], shown  # at rest the slider is back, the title plain
     assert len({s["title"] for s in drawn}) >= 2, shown  # it sampled the tasks as they came in
     assert all(box == expected for box in boxes), {str(b) for b in boxes} - {str(expected)}
     assert not clipped, clipped  # the status line and the live story never cut their text

@@ -136,3 +136,20 @@ def test_pruned_units_are_ghosts(run):
     fig = tf.neuron_network_figure(record, 2, frames[1])
     ghosts = next(t for t in fig.data if (t.meta or {}).get("kind") == "ghosts")
     assert len(ghosts.x) == 1 and ghosts.marker.color == GHOST
+
+
+def test_the_timeline_on_the_title_line_marks_every_task_and_colours_the_shown_one(run):
+    import re
+
+    from dashboard.figures.colors import task_color
+
+    record, frames = run
+    plain = tf.neuron_network_figure(record, 2, frames[1])
+    assert plain.layout.title.text.startswith("After task 2:") and plain.layout.meta["timeline"] is None
+    fig = tf.neuron_network_figure(record, 1, frames[0], timeline=(2, 6))  # task 1 shown, 2 of 6 learned
+    lane, title = fig.layout.title.text.rsplit("</span>", 1)
+    assert title.strip().startswith("After task 1:"), title  # the marks first, then the title
+    marks = re.findall(r"(<span style='color:([^']+)'>)?([●○])", lane)
+    assert [m[2] for m in marks] == ["●", "●", "○", "○", "○", "○"]  # a mark a task: learned, then to come
+    assert [(i + 1, m[1]) for i, m in enumerate(marks) if m[0]] == [(1, task_color(1))]  # the shown one, coloured
+    assert fig.layout.meta["timeline"] == [2, 6] and fig.layout.meta["task"] == 1

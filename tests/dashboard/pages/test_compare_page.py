@@ -203,3 +203,33 @@ def test_estimate_the_time_names_it_and_starts_nothing(env):
     (line,) = [i.value for i in at.info if "would take" in i.value]
     assert "about" in line and "4 runs" in line and "at a time" in line  # the form's default 2 x 2 grid
     assert "cmp_sweep" not in at.session_state and not (env / "sweeps").exists()
+
+
+def test_a_picked_sweep_of_more_runs_than_a_hand_pick_brings_every_run_to_the_tradeoff_chart(env):
+    """20 runs (τ = 20 values): picked in the Sweep box, all 20 are compared, one marker each; by hand, 16 at most."""
+    import json
+    import shutil
+
+    big = env / "sweeps" / "tau-20"
+    big.mkdir(parents=True)
+    shutil.copy(SWEEP / "sweep.json", big / "sweep.json")
+    sources = sorted(p for p in SWEEP.iterdir() if (p / "run.json").is_file())
+    for i in range(20):
+        run = big / f"den-tau{i:02d}"
+        shutil.copytree(sources[i % len(sources)], run)
+        record = json.loads((run / "run.json").read_text())
+        record["config"]["loss_threshold"] = round(0.001 * (i + 1), 3)  # a setting of its own
+        record["run_id"] = f"tau{i:02d}"
+        (run / "run.json").write_text(json.dumps(record))
+    at = _compare_page()
+    sweep_box(at).set_value(str(big)).run()
+    _ok(at)
+    picked = runs_box(at).value
+    assert len(picked) == 20 and all(Path(p).parent == big for p in picked)
+    chart = next(c for c in at.get("plotly_chart") if "compare_tradeoff" in c.proto.id)
+    assert json.loads(chart.proto.spec)["layout"]["meta"]["runs"] == 20  # every run on the trade-off chart
+    assert len(at.dataframe[0].value) == 20  # and in the outcomes
+    assert runs_box(at).proto.max_selections == 20  # the picker holds them (a sweep's pick may be narrowed)
+    runs_box(at).set_value(picked[:2]).run()
+    _ok(at)
+    assert sweep_box(at).value == "" and runs_box(at).proto.max_selections == 16  # by hand: 16 at most
