@@ -151,7 +151,7 @@ def picker_ui(rows: list[dict], sweeps: dict[str, list[str]]) -> list[str]:
         sweep_picks.picked_by_hand(state, sweeps, running)
 
     st.multiselect(
-        f"Runs to compare (2 to {MAX_RUNS}, or a sweep's)", paths, key=box, format_func=labels.get,
+        f"Runs to compare (2 to {MAX_RUNS} by hand)", paths, key=box, format_func=labels.get,
         max_selections=max(MAX_RUNS, len(state[box])), on_change=picked,
         help=f"Shipped examples, runs in the runs folder and the runs of every sweep. Up to {MAX_RUNS} picked by "
         f"hand; a sweep or search picked in the Sweep box brings all its runs (up to {SWEEP_RUNS}).",

@@ -56,6 +56,22 @@ def progress_panel() -> None:
     st.fragment(_progress_body, run_every=poll_seconds(ui.get_session().status()))()
 
 
+def _tick_drew_its_task(redraws: int = 2) -> bool:
+    """Whether the last play tick sent its task's finished picture, so the play may go on to the next task.
+
+    A tick sends the new units coming in, then the finished picture. On a busy server that can take longer than
+    the play timer's interval, and the next tick then cuts it short before the finished picture: the play went on
+    with that task never shown whole. Such a task is drawn again (at most ``redraws`` times, so a server too slow
+    for even one picture a tick still moves on).
+    """
+    at = st.session_state.get("play_at")
+    drawn, tries = st.session_state.get("play_drawn", (None, 0))
+    if drawn == at or tries >= redraws:
+        return True
+    st.session_state["play_drawn"] = (drawn, tries + 1)
+    return False
+
+
 def _set_play(n_tasks: int, playing: bool) -> None:
     """Play (``playing``) or Pause, as the button read when it was pressed.
 
@@ -118,7 +134,7 @@ def _network_body(run_dir: str, record: dict, about: str) -> None:
         # the timeline was dragged during the play: pause at that task
         st.session_state["playing"], st.session_state["timeline"] = False, int(dragged)
         st.rerun()
-    if playing and not st.session_state.pop("play_hold", False):
+    if playing and not st.session_state.pop("play_hold", False) and _tick_drew_its_task():
         if st.session_state.get("play_at", n) >= n:
             st.session_state["playing"], st.session_state["timeline"] = False, n
             st.rerun()  # the end: a full run drops the play timer
@@ -128,6 +144,7 @@ def _network_body(run_dir: str, record: dict, about: str) -> None:
     controls = graph_ui.graph_controls_ui("graph", n, beside=lambda: _play_button(n), playing_at=at)
     task = controls["task"]
     graph_ui.network_chart_ui(run_dir, record, task, controls, "network")
+    st.session_state["play_drawn"] = (task, 0)  # its finished picture is sent (a tick cut short never gets here)
     _metrics_row(record, task)  # under the picture: the network is what the first screen shows
     st.caption(about)
     with st.expander("How to read the drawing"):

@@ -143,15 +143,22 @@ def test_play_steps_through_the_tasks_bringing_each_one_in_and_pause_stops_it(ap
     thumb = page.get_by_role("slider", name="Task timeline")
     page.evaluate(WATCH_ARRIVALS)
     page.get_by_role("button", name="Play", exact=True).click()  # at the last task: Play starts from task 1
-    page.wait_for_function("window.__pictures.includes('3:done')", timeout=TRAIN_TIMEOUT_MS)
+    # a finished picture of task 3 or later on screen (a browser too busy to draw for a whole play tick can skip
+    # one task's finished picture, as it skips in-between ones: the server's messages below are the full record)
+    past_2 = """() => { const p = window.__pictures, start = p.findIndex(e => parseInt(e) < 10);  // play began
+                        return start >= 0 && p.slice(start).some(e => e.endsWith(':done') && parseInt(e) >= 3); }"""
+    try:
+        page.wait_for_function(past_2, timeout=TRAIN_TIMEOUT_MS)
+    except Exception as exc:
+        raise AssertionError(f"drawn: {page.evaluate('window.__pictures')}; sent: {sent.entries}") from exc
     page.get_by_role("button", name="Pause", exact=True).click()
     expect(page.get_by_role("button", name="Play", exact=True)).to_be_visible()
     pictures = page.evaluate("window.__pictures")
     for task in (2, 3):  # each step of the play sends its task coming in before the finished picture
         assert sent.of(task)[:3] == [f"{task}:0.33", f"{task}:0.67", f"{task}:done"], sent.entries
-        # the browser draws them in that order (a busy one may skip an in-between picture, never reorder)
+        # the browser draws them in that order (a busy one may skip a picture, never reorder)
         mine = [p for p in pictures if p.startswith(f"{task}:")]
-        assert mine and mine[-1] == f"{task}:done" and in_order(mine, sent.of(task)), (pictures, sent.entries)
+        assert in_order(mine, sent.of(task)), (pictures, sent.entries)
     _wait_idle(page)
     stopped = int(thumb.input_value())
     assert 3 <= stopped < 10
@@ -296,7 +303,10 @@ def _tradeoff(page, runs: int) -> tuple[int, list[str], list[int]]:
     except PlaywrightTimeout:
         pass  # the assertion after the read says what is drawn
     read = [t.strip() for t in chart.locator(".annotation-text").all_text_contents()]
-    return markers.count(), [t for t in read if not t.isdigit()], [int(t) for t in read if t.isdigit()]
+    # what the container holds, for a failure's message: its plotly graphs and the runs each one's figure has
+    plots = chart.evaluate("c => [...c.querySelectorAll('.js-plotly-plot')].map(g => g.layout && g.layout.meta)")
+    labels = [t for t in read if not t.isdigit()] + ([f"(graphs: {plots})"] if len(plots) != 1 else [])
+    return markers.count(), labels, [int(t) for t in read if t.isdigit()]
 
 
 def test_every_run_of_a_sweep_is_a_labelled_marker_on_the_tradeoff_chart(app_url, page):

@@ -266,3 +266,21 @@ def test_switching_to_the_film_during_a_play_stops_the_page_play(env, example):
     at.run()
     _ok(at)
     assert not at.session_state["playing"]
+
+
+def test_a_play_tick_cut_short_before_its_finished_picture_draws_that_task_again(env, example, monkeypatch):
+    """A busy server: the next play tick came before this one sent its task's finished picture."""
+    from dashboard.app_pages import train
+
+    at = _app()
+    at.button(key="play").click().run()
+    at.run()  # a whole tick: task 2 drawn, finished picture sent
+    assert _timeline(at).value == 2 and at.session_state["play_drawn"] == (2, 0)
+    at.session_state["play_drawn"] = (1, 0)  # as if task 2's tick had been cut short
+    at.run()
+    assert _timeline(at).value == 2 and _title(at).startswith("After task 2:")  # task 2 again, whole
+    at.run()
+    assert _timeline(at).value == 3  # then the play goes on
+    state = {"play_at": 3, "play_drawn": (2, 0)}  # a server too slow for one picture a tick still moves on
+    monkeypatch.setattr(train.st, "session_state", state)
+    assert [train._tick_drew_its_task(redraws=2) for _ in range(3)] == [False, False, True]
