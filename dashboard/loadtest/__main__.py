@@ -15,6 +15,7 @@ import asyncio
 import json
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -156,6 +157,29 @@ async def _click_around(tabs: list[Tab]) -> None:
                 break
 
 
+def run_coroutine(coro):
+    """``asyncio.run(coro)``, also where this thread already runs an event loop (a notebook, Playwright's sync API
+    in a test process): there the coroutine runs on a thread of its own, with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="den-loadtest", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 def run(args: argparse.Namespace) -> Result:
     """Run the load test with parsed arguments (starting and stopping a server unless --url is given)."""
     server = None
@@ -166,7 +190,7 @@ def run(args: argparse.Namespace) -> Result:
         server = srv.start_server(workers=args.workers)
         url, pid = server.url, server.pid
     try:
-        result = asyncio.run(_drive(url, pid, args))
+        result = run_coroutine(_drive(url, pid, args))
     finally:
         if server is not None:
             server.stop()

@@ -342,3 +342,20 @@ def test_page_cpu_times_the_script_thread_of_a_learn_page_run(monkeypatch, capsy
     ms = float(out.split(": ")[1].split(" ms")[0])
     assert 60 <= ms < 1000 and "(2 runs)" in out  # the script thread's CPU, the added 60 ms in it
     assert script_runner.ScriptRunner._run_script is original  # Streamlit is left as it was
+
+
+def test_the_load_test_runs_where_an_event_loop_already_runs():
+    """Playwright's sync API (a browser test earlier in the same pytest worker) or a notebook runs a loop here."""
+    import asyncio
+
+    from dashboard.loadtest.__main__ import run_coroutine
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def inside_a_loop() -> int:
+        return run_coroutine(answer())  # called synchronously from code running in a loop
+
+    assert run_coroutine(answer()) == 42
+    assert asyncio.run(inside_a_loop()) == 42
