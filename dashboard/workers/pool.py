@@ -178,7 +178,7 @@ class JobPool:
                     if running is job:
                         self.slots[index].stop()
                         where = f"training on worker {index}"
-        log.info("%s: a %s job of session %s, %s, after %d units", reason, job.kind, job.owner[:8], where,
+        log.info("%s: a %s job of session %s, %s, after %d units", reason, job.kind, str(job.owner)[:8], where,
                  job.units_done)  # fmt: skip
         if end:
             job.end(Outcome(_stopped_how(job)))
