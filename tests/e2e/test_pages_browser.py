@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from page_watch import WATCH_ARRIVALS, SentPictures, in_order
-from widgets import metric, pick, wait_idle
+from widgets import metric, pick, tradeoff_drawn, wait_idle
 
 from dashboard.state import url_state
 
@@ -278,44 +278,15 @@ def test_compare_two_shipped_runs_shows_the_decision_diff(app_url, page):
     _no_traceback(page)
 
 
-DRAWN_RUNS = """() => {
-  const chart = document.querySelector('.st-key-compare_tradeoff');
-  if (!chart) return 0;
-  const markers = chart.querySelectorAll('.scatterlayer path.point').length;
-  const counts = [...chart.querySelectorAll('.annotation-text')].map(t => t.textContent.trim())
-    .filter(t => /^[0-9]+$/.test(t)).map(Number);
-  return counts.reduce((a, b) => a + b, 0) + markers - counts.length;
-}"""
-
-
-def _tradeoff(page, runs: int) -> tuple[int, list[str], list[int]]:
-    """The trade-off chart as drawn: markers, labels, counts in shared markers; read once it draws ``runs`` runs
-    (or after the wait, for the assertion to show what it drew instead)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    _wait_idle(page)
-    chart = page.locator(".st-key-compare_tradeoff")
-    markers = chart.locator(".scatterlayer path.point")
-    # plotly draws after the script run ends, and redraws a changed figure after that: on a busy machine a read
-    # right after the run can still see the figure before (a sweep's last run missing). Wait on what it draws.
-    try:
-        page.wait_for_function(f"() => ({DRAWN_RUNS})() === {runs}", timeout=2 * TRAIN_TIMEOUT_MS)
-    except PlaywrightTimeout:
-        pass  # the assertion after the read says what is drawn
-    read = [t.strip() for t in chart.locator(".annotation-text").all_text_contents()]
-    # what the container holds, for a failure's message: its plotly graphs and the runs each one's figure has
-    plots = chart.evaluate("c => [...c.querySelectorAll('.js-plotly-plot')].map(g => g.layout && g.layout.meta)")
-    labels = [t for t in read if not t.isdigit()] + ([f"(graphs: {plots})"] if len(plots) != 1 else [])
-    return markers.count(), labels, [int(t) for t in read if t.isdigit()]
-
-
 def test_every_run_of_a_sweep_is_a_labelled_marker_on_the_tradeoff_chart(app_url, page):
     from playwright.sync_api import expect
 
     page.goto(app_url + "/compare")
     expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
     _wait_idle(page)
-    n, labels, counts = _tradeoff(page, 4)  # the shipped τ × σ sweep: four settings, four places
+    n, labels, counts = tradeoff_drawn(
+        page, 4, 2 * TRAIN_TIMEOUT_MS
+    )  # the shipped τ × σ sweep: four settings, four places
     assert n == 4 and counts == [], (n, labels, counts)
     assert sorted(labels) == ["τ=0.01 σ=0.002", "τ=0.01 σ=0.05", "τ=0.1 σ=0.002", "τ=0.1 σ=0.05"]
 
@@ -334,7 +305,7 @@ def test_every_run_of_a_sweep_is_a_labelled_marker_on_the_tradeoff_chart(app_url
     expect(page.get_by_role("combobox", name="Sweep")).to_have_value(re.compile(r"^sweep-.*: 4 runs over τ$"))
     runs = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
     expect(runs.get_by_role("button", name=re.compile(r"^Remove τ=.* — sweep sweep-"))).to_have_count(4)
-    n, labels, counts = _tradeoff(page, 4)
+    n, labels, counts = tradeoff_drawn(page, 4, 2 * TRAIN_TIMEOUT_MS)
     assert sum(counts) + (n - len(counts)) == 4, (n, labels, counts)  # every run drawn, shared markers counted
     named = sorted(re.findall(r"τ=[\d.]+", " ".join(labels)))
     assert named == ["τ=0.001", "τ=0.01", "τ=0.1", "τ=1"], labels  # each run named once, by its τ

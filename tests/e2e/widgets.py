@@ -46,3 +46,34 @@ def metric(page, label: str):
     """The value of the metric ``label`` drawn by the current script run (never a stale copy)."""
     box = page.locator(f'{LIVE} [data-testid="stMetric"]').filter(has_text=label)
     return box.locator('[data-testid="stMetricValue"]')
+
+
+DRAWN_RUNS = """() => {
+  const chart = document.querySelector('.st-key-compare_tradeoff');
+  if (!chart) return 0;
+  const markers = chart.querySelectorAll('.scatterlayer path.point').length;
+  const counts = [...chart.querySelectorAll('.annotation-text')].map(t => t.textContent.trim())
+    .filter(t => /^[0-9]+$/.test(t)).map(Number);
+  return counts.reduce((a, b) => a + b, 0) + markers - counts.length;
+}"""
+
+
+def tradeoff_drawn(page, runs: int, timeout_ms: int) -> tuple[int, list[str], list[int]]:
+    """The trade-off chart as drawn: markers, labels, counts in shared markers; read once it draws ``runs`` runs
+    (or after the wait, for the assertion to show what it drew instead)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    wait_idle(page, timeout_ms)
+    chart = page.locator(".st-key-compare_tradeoff")
+    markers = chart.locator(".scatterlayer path.point")
+    # plotly draws after the script run ends, and redraws a changed figure after that: on a busy machine a read
+    # right after the run can still see the figure before (a sweep's last run missing). Wait on what it draws.
+    try:
+        page.wait_for_function(f"() => ({DRAWN_RUNS})() === {runs}", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pass  # the assertion after the read says what is drawn
+    read = [t.strip() for t in chart.locator(".annotation-text").all_text_contents()]
+    # what the container holds, for a failure's message: its plotly graphs and the runs each one's figure has
+    plots = chart.evaluate("c => [...c.querySelectorAll('.js-plotly-plot')].map(g => g.layout && g.layout.meta)")
+    labels = [t for t in read if not t.isdigit()] + ([f"(graphs: {plots})"] if len(plots) != 1 else [])
+    return markers.count(), labels, [int(t) for t in read if t.isdigit()]
